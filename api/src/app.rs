@@ -1,0 +1,187 @@
+//! Wiring: opens the database, applies or checks migrations, builds the schema and router, and
+//! serves until a shutdown signal, letting in-flight requests finish.
+//!
+//! This is the only module of `api` that uses `persistence`. Startup failures are returned as
+//! one-line `anyhow` errors naming the setting to fix; nothing here falls back silently.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use axum::Router;
+use persistence::{Database, Readiness};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs};
+use crate::graphql::{self, Limits};
+use crate::http::{self, AppState, ReadinessCheck, ReadyState};
+
+/// A bound, ready-to-run server.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    database: Database,
+    shutdown_timeout: Duration,
+}
+
+impl Server {
+    /// Checks the configuration, opens and migrates the database and binds the listener.
+    ///
+    /// # Errors
+    /// A one-line reason naming the setting: a weak production setup, an unreachable or
+    /// unmigrated database, or an address that cannot be bound.
+    pub async fn build(global: &GlobalArgs, serve: &ServeArgs) -> anyhow::Result<Server> {
+        let _jwt_secret = serve.validate(global.environment).map_err(|reason| anyhow!(reason))?;
+        if global.environment == Environment::Development && serve.jwt_secret.is_none() {
+            tracing::warn!("KEEL_JWT_SECRET is not set; signing tokens with the development secret");
+        }
+        let database = open_database(global).await?;
+        if serve.migrates_on_start(global.environment) {
+            database
+                .migrate_up()
+                .await
+                .with_context(|| format!("migrating the database at {}", global.database_url))?;
+        }
+        if let Readiness::PendingMigrations(pending) = database.readiness().await {
+            return Err(anyhow!(
+                "the database at {} has {} pending migration(s), first {}; run `keel migrate up` (KEEL_ENV=production never migrates on start)",
+                global.database_url,
+                pending.len(),
+                pending.first().map(String::as_str).unwrap_or_default()
+            ));
+        }
+
+        let schema = graphql::build(Limits {
+            max_depth: serve.max_query_depth,
+            max_complexity: serve.max_query_complexity,
+            introspection: serve.introspection,
+        });
+        let state = AppState { schema, readiness: readiness_check(database.clone()) };
+        let router = http::router(state, serve.max_body_bytes);
+        let listener = TcpListener::bind(serve.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (KEEL_LISTEN / --listen)", serve.listen))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        tracing::info!(
+            listen = %address,
+            database = %global.database_url,
+            database.backend = database.backend().name(),
+            "Keel is listening on http://{address} (GraphiQL at http://{address}/graphql), database {}",
+            global.database_url
+        );
+        Ok(Server { listener, router, database, shutdown_timeout: serve.shutdown_timeout })
+    }
+
+    /// The address the server is bound to (useful with port 0).
+    ///
+    /// # Errors
+    /// When the socket cannot report its address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (at most the shutdown timeout) and closes the database pool.
+    ///
+    /// # Errors
+    /// When accepting connections fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stopping = Arc::new(Notify::new());
+        let signal_stopping = stopping.clone();
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            signal_stopping.notify_one();
+        };
+        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(graceful);
+        let deadline = async {
+            stopping.notified().await;
+            tokio::time::sleep(self.shutdown_timeout).await;
+        };
+        tokio::select! {
+            served = serving => served.context("serving HTTP")?,
+            () = deadline => tracing::warn!(
+                timeout_s = self.shutdown_timeout.as_secs(),
+                "in-flight requests did not finish in time; exiting anyway"
+            ),
+        }
+        self.database.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// Runs `keel migrate up|down|status`, printing what it did on stdout.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub async fn migrate(global: &GlobalArgs, action: MigrateAction) -> anyhow::Result<()> {
+    let database = open_database(global).await?;
+    let context = || format!("migrating the database at {}", global.database_url);
+    match action {
+        MigrateAction::Up => {
+            database.migrate_up().await.with_context(context)?;
+            println!("all migrations applied");
+        }
+        MigrateAction::Down { steps } => {
+            database.migrate_down(steps).await.with_context(context)?;
+            println!("reverted up to {steps} migration(s)");
+        }
+        MigrateAction::Status => {
+            for migration in database.migration_status().await.with_context(context)? {
+                println!("{:<8} {}", if migration.applied { "applied" } else { "pending" }, migration.name);
+            }
+        }
+    }
+    database.close().await;
+    Ok(())
+}
+
+async fn open_database(global: &GlobalArgs) -> anyhow::Result<Database> {
+    let url: &DatabaseUrl = &global.database_url;
+    Database::connect(url.expose(), global.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database at {url} (KEEL_DATABASE_URL / --database-url)"))
+}
+
+fn readiness_check(database: Database) -> ReadinessCheck {
+    Arc::new(move || {
+        let database = database.clone();
+        Box::pin(async move {
+            match database.readiness().await {
+                Readiness::Ready => ReadyState::Ready,
+                Readiness::Unreachable => ReadyState::NotReady("database unreachable".into()),
+                Readiness::PendingMigrations(pending) => {
+                    ReadyState::NotReady(format!("{} pending migration(s): {}", pending.len(), pending.join(", ")))
+                }
+            }
+        })
+    })
+}

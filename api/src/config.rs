@@ -1,0 +1,314 @@
+//! The `keel` command line: every setting is a flag and a `KEEL_*` environment variable, and its
+//! doc comment is its `--help` text.
+//!
+//! Raw strings become typed values here and nowhere else. Defaults work on a laptop; with
+//! `KEEL_ENV=production`, [`ServeArgs::validate`] refuses a weak setup instead of falling back.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The secret development builds sign tokens with; production refuses it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "keel-development-secret-never-use-in-production";
+/// The shortest JWT secret production accepts (256 bits, the HS256 key size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Keel: a multi-tenant commerce backend with one GraphQL API.
+#[derive(Parser, Debug)]
+#[command(name = "keel", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Settings for the server when no subcommand is given (`keel` = `keel serve`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `keel` should do.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the GraphQL server (the default).
+    Serve(ServeArgs),
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL schema (SDL) that this build serves.
+    Schema,
+}
+
+/// A `keel migrate` action.
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the most recent migrations.
+    Down {
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List every migration and whether it is applied.
+    Status,
+}
+
+/// Settings every subcommand shares.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Deployment environment: `production` turns on strict startup checks and JSON logs.
+    #[arg(long = "env", env = "KEEL_ENV", value_enum, default_value_t = Environment::Development, global = true)]
+    pub environment: Environment,
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    #[arg(long, env = "KEEL_DATABASE_URL", default_value = "sqlite://keel.db", global = true)]
+    pub database_url: DatabaseUrl,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "KEEL_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub database_max_connections: u32,
+    /// Log format; defaults to `text` in development and `json` in production.
+    #[arg(long, env = "KEEL_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter in `tracing` syntax, e.g. `info` or `info,api=debug`.
+    #[arg(long, env = "KEEL_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+impl GlobalArgs {
+    /// The log format in effect: the explicit choice, or the environment's default.
+    pub fn effective_log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.environment {
+            Environment::Development => LogFormat::Text,
+            Environment::Production => LogFormat::Json,
+        })
+    }
+}
+
+/// Settings for `keel serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KEEL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Secret that signs access tokens, at least 32 bytes. Required when KEEL_ENV=production.
+    #[arg(long, env = "KEEL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<JwtSecret>,
+    /// Apply pending migrations on start. Defaults to on in development and off in production,
+    /// where `keel migrate up` is a deliberate step and an unmigrated database stops startup.
+    #[arg(long, env = "KEEL_MIGRATE_ON_START")]
+    pub migrate_on_start: Option<bool>,
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before exiting anyway.
+    #[arg(long, env = "KEEL_SHUTDOWN_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "KEEL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Deepest selection nesting an operation may have.
+    #[arg(long, env = "KEEL_MAX_QUERY_DEPTH", default_value_t = 16)]
+    pub max_query_depth: usize,
+    /// Largest complexity (roughly, fields selected, multiplied by page sizes) of one operation.
+    #[arg(long, env = "KEEL_MAX_QUERY_COMPLEXITY", default_value_t = 10_000)]
+    pub max_query_complexity: usize,
+    /// Answer introspection queries (GraphiQL and codegen need them).
+    #[arg(long, env = "KEEL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+}
+
+impl ServeArgs {
+    /// Whether pending migrations are applied on start in this environment.
+    pub fn migrates_on_start(&self, env: Environment) -> bool {
+        self.migrate_on_start.unwrap_or(env == Environment::Development)
+    }
+
+    /// The secret to sign tokens with, refusing a weak setup in production.
+    ///
+    /// # Errors
+    /// A one-line reason when production runs without a secret, with the development secret,
+    /// or with one shorter than [`MIN_JWT_SECRET_BYTES`].
+    pub fn validate(&self, env: Environment) -> Result<JwtSecret, String> {
+        match (env, &self.jwt_secret) {
+            (Environment::Development, Some(secret)) => Ok(secret.clone()),
+            (Environment::Development, None) => Ok(JwtSecret(DEVELOPMENT_JWT_SECRET.to_owned())),
+            (Environment::Production, None) => {
+                Err("KEEL_JWT_SECRET (--jwt-secret) is required when KEEL_ENV=production".into())
+            }
+            (Environment::Production, Some(secret)) if secret.0 == DEVELOPMENT_JWT_SECRET => {
+                Err("KEEL_JWT_SECRET is the development secret; set a random one in production".into())
+            }
+            (Environment::Production, Some(secret)) if secret.0.len() < MIN_JWT_SECRET_BYTES => {
+                Err(format!("KEEL_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes in production"))
+            }
+            (Environment::Production, Some(secret)) => Ok(secret.clone()),
+        }
+    }
+}
+
+/// Where Keel runs; production is strict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Laptop defaults: development JWT secret, migrations on start, readable logs.
+    Development,
+    /// Strict: an explicit strong secret and a migrated database are required; JSON logs.
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A database URL whose password never appears in logs or errors.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL to connect with, password included. Never log it; log [`DatabaseUrl`] itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let raw = raw.trim();
+        if let Some(path) = raw.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if path.split('?').next().unwrap_or_default().is_empty() {
+                return Err("a SQLite URL needs a file path, e.g. sqlite://keel.db".into());
+            }
+            return Ok(DatabaseUrl(raw.to_owned()));
+        }
+        let url = url::Url::parse(raw).map_err(|err| format!("not a URL ({err})"))?;
+        match url.scheme() {
+            "postgres" | "postgresql" if url.host_str().is_some_and(|h| !h.is_empty()) => {
+                Ok(DatabaseUrl(raw.to_owned()))
+            }
+            "postgres" | "postgresql" => {
+                Err("a PostgreSQL URL needs a host, e.g. postgres://keel@127.0.0.1/keel".into())
+            }
+            other => Err(format!("unsupported scheme `{other}`; use sqlite://PATH or postgres://USER@HOST/DB")),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// The URL with any password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                // Setting a password only fails for URLs that cannot have one; show none then.
+                if url.set_password(Some("***")).is_err() {
+                    return f.write_str(url.scheme());
+                }
+                f.write_str(url.as_str())
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// The HMAC key that signs access tokens. `Debug` redacts it.
+#[derive(Clone)]
+pub struct JwtSecret(String);
+
+impl JwtSecret {
+    /// The key bytes, for signing and verifying only.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl FromStr for JwtSecret {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        if raw.is_empty() {
+            return Err("the JWT secret is empty".into());
+        }
+        Ok(JwtSecret(raw.to_owned()))
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(***)")
+    }
+}
+
+fn parse_seconds(raw: &str) -> Result<Duration, String> {
+    raw.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| format!("`{raw}` is not a whole number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("keel").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve_with_laptop_defaults() {
+        let cli = parse(&[]).expect("defaults parse");
+
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen, "127.0.0.1:8080".parse().expect("address"));
+        assert_eq!(cli.global.database_url.expose(), "sqlite://keel.db");
+        assert_eq!(cli.global.environment, Environment::Development);
+        assert!(cli.serve.migrates_on_start(Environment::Development));
+    }
+
+    #[test]
+    fn database_urls_are_checked_and_passwords_redacted() {
+        let url: DatabaseUrl = "postgres://keel:hunter2@db.internal:5432/keel".parse().expect("valid");
+
+        assert_eq!(url.to_string(), "postgres://keel:***@db.internal:5432/keel");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!("mysql://root@localhost/keel".parse::<DatabaseUrl>().is_err());
+        assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+        assert!("not a url".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn production_refuses_missing_development_and_short_secrets() {
+        let mut serve = parse(&[]).expect("defaults parse").serve;
+
+        assert!(serve.validate(Environment::Production).is_err());
+        serve.jwt_secret = Some(JwtSecret(DEVELOPMENT_JWT_SECRET.into()));
+        assert!(serve.validate(Environment::Production).is_err());
+        serve.jwt_secret = Some(JwtSecret("short".into()));
+        assert!(serve.validate(Environment::Production).is_err());
+        serve.jwt_secret = Some(JwtSecret("x".repeat(MIN_JWT_SECRET_BYTES)));
+        assert!(serve.validate(Environment::Production).is_ok());
+        assert!(!serve.migrates_on_start(Environment::Production));
+    }
+
+    #[test]
+    fn the_jwt_secret_never_shows_in_debug_output() {
+        let cli = parse(&["--jwt-secret", "super-secret-value"]).expect("parses");
+
+        assert!(!format!("{cli:?}").contains("super-secret-value"));
+    }
+}

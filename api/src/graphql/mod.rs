@@ -1,0 +1,61 @@
+//! The GraphQL schema: its roots, limits and the one extension the HTTP layer relies on.
+//!
+//! GraphQL types live only here; they wrap domain values and never touch storage. The schema
+//! is built once at startup and shared; per-request state (the caller, DataLoaders, the
+//! request id) travels as request data, never on the schema, so nothing is shared across
+//! tenants.
+//!
+//! # Layout
+//!
+//! - [`build`] / [`sdl`]: the schema with its limits, and the SDL that `keel schema` prints.
+//! - [`query`]: the query root.
+//! - [`phase`]: marks when execution begins, so HTTP can tell request errors from field errors.
+
+pub mod phase;
+pub mod query;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+pub use phase::ExecutionStarted;
+pub use query::QueryRoot;
+
+/// The schema type Keel serves.
+pub type KeelSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// How much one operation may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Deepest field nesting (introspection included: GraphiQL's query nests 14 deep).
+    pub max_depth: usize,
+    /// Largest complexity score.
+    pub max_complexity: usize,
+    /// Whether `__schema` and `__type` are answered.
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 16, max_complexity: 10_000, introspection: true }
+    }
+}
+
+/// Deepest nesting of fragments and lists the parser accepts, against stack exhaustion.
+const MAX_RECURSIVE_DEPTH: usize = 64;
+/// Most directives on one field, against directive-flooding requests.
+const MAX_DIRECTIVES: usize = 16;
+
+/// Builds the schema with the given limits.
+pub fn build(limits: Limits) -> KeelSchema {
+    let builder = Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
+        .limit_directives(MAX_DIRECTIVES)
+        .extension(phase::ExecutionPhase);
+    if limits.introspection { builder.finish() } else { builder.disable_introspection().finish() }
+}
+
+/// The public contract as SDL: what `keel schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    build(Limits::default()).sdl()
+}

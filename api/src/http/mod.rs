@@ -1,0 +1,48 @@
+//! HTTP routes and the middleware every request passes through.
+//!
+//! `/graphql` speaks GraphQL over HTTP (and serves GraphiQL to browsers), `/healthz` and
+//! `/readyz` are for orchestrators. Every response carries an `x-request-id`, taken from the
+//! request when it is a sane token or generated (UUIDv7) otherwise, and every request is one
+//! tracing span that records it.
+//!
+//! # Layout
+//!
+//! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters).
+//! - [`graphiql`]: the playground page and its bundled, offline assets.
+//! - [`health`]: liveness and readiness.
+//! - [`request_id`]: the request id and the per-request span.
+
+pub mod graphiql;
+pub mod graphql;
+pub mod health;
+pub mod request_id;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use crate::graphql::KeelSchema;
+pub use health::{ReadinessCheck, ReadyState};
+pub use request_id::RequestId;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The schema, built once.
+    pub schema: KeelSchema,
+    /// Answers whether the database is reachable and migrated.
+    pub readiness: ReadinessCheck,
+}
+
+/// Builds the router with all routes and middleware.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route("/graphiql/{asset}", get(graphiql::asset))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(request_id::trace_request))
+        .with_state(state)
+}

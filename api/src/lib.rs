@@ -1,0 +1,21 @@
+//! Keel's API: the GraphQL schema, the axum HTTP server around it, configuration, telemetry and
+//! the `keel` command line.
+//!
+//! Resolvers parse input, call one domain use-case and map its result; they hold no SQL and no
+//! business decisions. `persistence` is used only by [`app`], which wires the pieces together.
+//!
+//! # Layout
+//!
+//! - [`app`]: wiring — open the database, build the schema and router, serve until shutdown.
+//! - [`config`]: the `keel` command line and its `KEEL_*` variables.
+//! - [`error`]: [`error::ApiError`] and the documented error codes.
+//! - [`graphql`]: the schema (query, mutation and subscription roots) and its types.
+//! - [`http`]: routes — `/graphql` (GraphQL over HTTP and GraphiQL), `/healthz`, `/readyz`.
+//! - [`telemetry`]: log format and filtering.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod telemetry;

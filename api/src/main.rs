@@ -1,0 +1,57 @@
+//! The `keel` binary: parses the command line, sets up logging and runs one subcommand.
+//! Startup errors are printed as one line on stderr with a non-zero exit code.
+
+use std::process::ExitCode;
+
+use api::config::{Cli, Command};
+use api::{app, graphql, telemetry};
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => err.exit(),
+        Err(err) => {
+            // clap's first line names the flag and the problem; its usage hints are noise here.
+            let rendered = err.render().to_string();
+            eprintln!("{}", rendered.lines().find(|line| !line.trim().is_empty()).unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(reason) = telemetry::init(cli.global.effective_log_format(), &cli.global.log) {
+        eprintln!("error: {reason}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", format!("{err:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(&cli.global, &cli.serve).await,
+        Some(Command::Serve(serve_args)) => serve(&cli.global, &serve_args).await,
+        Some(Command::Migrate { action }) => app::migrate(&cli.global, action).await,
+        Some(Command::Schema) => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(global: &api::config::GlobalArgs, serve: &api::config::ServeArgs) -> anyhow::Result<()> {
+    let server = app::Server::build(global, serve).await?;
+    server.run(app::shutdown_signal()).await
+}

@@ -1,0 +1,116 @@
+//! The one error type of the domain layer.
+//!
+//! Variants say what happened in business terms. Whether a failure is the caller's to fix
+//! (a user error) or the operator's (unavailable, internal) is decided here, once, so the API
+//! layer only translates.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A boxed source error, kept for logs and never shown to clients.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Everything a use-case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// No credential, or one that is expired, malformed or revoked; the reason is safe to show.
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    /// The object does not exist, or belongs to another tenant: the two are indistinguishable.
+    #[error("not found")]
+    NotFound,
+    /// Input that breaks a rule, naming the offending field.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The change lost a race or was based on stale data; retrying with fresh data may succeed.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A dependency (database, payment processor) cannot be reached right now; retry later.
+    #[error("service unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A bug or an unexpected state; details go to the log, never to the client.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl DomainError {
+    /// Wraps an unexpected failure; its text is logged, never returned to a client.
+    pub fn internal(source: impl Into<BoxError>) -> Self {
+        DomainError::Internal(source.into())
+    }
+
+    /// Wraps a failure of an unreachable dependency.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        DomainError::Unavailable(source.into())
+    }
+
+    /// Whether the caller can fix this by changing the request (a `userErrors` entry).
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, DomainError::Invalid(_))
+    }
+}
+
+/// An input that breaks a rule: which field, a stable code and a message a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    field: Vec<String>,
+    code: &'static str,
+    message: String,
+}
+
+impl Invalid {
+    /// A rejection of `field` (a dotted path such as `lines.2.quantity`) with code `INVALID`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Invalid::with_code(field, "INVALID", message)
+    }
+
+    /// A rejection with a specific stable code (`INSUFFICIENT_STOCK`, `TAKEN`, …).
+    pub fn with_code(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        let field = field.split('.').filter(|part| !part.is_empty()).map(str::to_owned).collect();
+        Invalid { field, code, message: message.into() }
+    }
+
+    /// The path of the offending input field, outermost first.
+    pub fn field(&self) -> &[String] {
+        &self.field
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The human-readable explanation.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field.join("."), self.message)
+    }
+}
+
+impl StdError for Invalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_field_path_is_split_on_dots() {
+        let invalid = Invalid::new("lines.2.quantity", "must be at least 1");
+
+        assert_eq!(invalid.field(), ["lines", "2", "quantity"]);
+        assert_eq!(invalid.code(), "INVALID");
+        assert_eq!(invalid.to_string(), "lines.2.quantity: must be at least 1");
+    }
+
+    #[test]
+    fn only_invalid_input_is_a_user_error() {
+        assert!(DomainError::from(Invalid::new("sku", "empty")).is_user_error());
+        assert!(!DomainError::NotFound.is_user_error());
+        assert!(!DomainError::internal("boom").is_user_error());
+    }
+}

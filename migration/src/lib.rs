@@ -1,0 +1,26 @@
+//! Keel's schema, one module per change, applied in order by [`Migrator`] on SQLite and
+//! PostgreSQL alike.
+//!
+//! A migration that has landed on main is never edited: a change is a new module with `up` and
+//! `down`. Tenant-owned tables lead every key and index with `tenant_id` and, on PostgreSQL,
+//! ship their row-level-security policy in the same migration.
+//!
+//! # Layout
+//!
+//! - [`Migrator`]: the ordered list every `keel migrate` command and the server's start use.
+//! - `mYYYYMMDD_NNNNNN_*`: one schema change each.
+
+pub use sea_orm_migration::MigrationStatus;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_tenants;
+
+/// The ordered list of Keel's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_tenants::Migration)]
+    }
+}

@@ -1,0 +1,206 @@
+//! Connecting to SQLite or PostgreSQL, applying migrations and answering "is it ready?".
+//!
+//! The connection URL is the only thing that chooses the backend. SQLite files are created on
+//! first use (with their directory) and run in WAL mode so readers never wait for the writer.
+
+use std::path::Path;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
+
+/// How long a new connection may take before startup or a request gives up on the database.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite writer waits for the file lock before reporting the database busy.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file: development, tests, single-process deployments.
+    Sqlite,
+    /// PostgreSQL: the production store.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a connection URL selects, or `None` for an unsupported scheme.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// A lower-case name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL names no backend Keel supports.
+    #[error("unsupported database URL scheme (use sqlite://PATH or postgres://USER@HOST/DB)")]
+    UnsupportedScheme,
+    /// The SQLite file's directory could not be created.
+    #[error("cannot create the directory for the SQLite file: {0}")]
+    Directory(#[source] std::io::Error),
+    /// The database refused or did not answer.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] DbErr),
+}
+
+/// Whether the database can serve requests right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Reachable and fully migrated.
+    Ready,
+    /// Reachable, but these migrations have not been applied.
+    PendingMigrations(Vec<String>),
+    /// Not reachable.
+    Unreachable,
+}
+
+/// One migration and whether it has been applied to this database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's module name, e.g. `m20261123_000001_create_tenants`.
+    pub name: String,
+    /// Whether it has been applied.
+    pub applied: bool,
+}
+
+/// A pool of connections to Keel's database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Database {
+    /// Opens a pool of at most `max_connections` to `url`, creating a SQLite file if needed.
+    ///
+    /// # Errors
+    /// [`ConnectError`] when the scheme is unsupported or the database cannot be reached
+    /// within five seconds.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Database, ConnectError> {
+        let backend = Backend::of_url(url).ok_or(ConnectError::UnsupportedScheme)?;
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            // Statements are traced by our own spans; sqlx's per-statement logging is noise.
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            create_sqlite_directory(url).map_err(ConnectError::Directory)?;
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+        }
+        let conn = sea_orm::Database::connect(options).await.map_err(ConnectError::Connect)?;
+        Ok(Database { conn, backend })
+    }
+
+    /// The engine behind this pool.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying sea-orm connection, for repositories in this crate.
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Applies every pending migration, in order.
+    ///
+    /// # Errors
+    /// The database's error when a migration fails; migrations already applied stay applied.
+    pub async fn migrate_up(&self) -> Result<(), DbErr> {
+        Migrator::up(self.connection(), None).await
+    }
+
+    /// Reverts the last `steps` applied migrations.
+    ///
+    /// # Errors
+    /// The database's error when a rollback fails.
+    pub async fn migrate_down(&self, steps: u32) -> Result<(), DbErr> {
+        Migrator::down(self.connection(), Some(steps)).await
+    }
+
+    /// Every known migration, oldest first, with whether it is applied. Never writes.
+    ///
+    /// # Errors
+    /// The database's error when it cannot be read.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>, DbErr> {
+        let migrations = Migrator::get_migration_with_status_read_only(self.connection()).await?;
+        Ok(migrations
+            .iter()
+            .map(|m| MigrationState {
+                name: m.name().to_owned(),
+                applied: m.status() == migration::MigrationStatus::Applied,
+            })
+            .collect())
+    }
+
+    /// Whether the database answers and every migration is applied. Never writes.
+    pub async fn readiness(&self) -> Readiness {
+        if self.conn.execute_unprepared("SELECT 1").await.is_err() {
+            return Readiness::Unreachable;
+        }
+        match self.migration_status().await {
+            Ok(states) => {
+                let pending: Vec<String> = states.into_iter().filter(|m| !m.applied).map(|m| m.name).collect();
+                if pending.is_empty() { Readiness::Ready } else { Readiness::PendingMigrations(pending) }
+            }
+            Err(_) => Readiness::Unreachable,
+        }
+    }
+
+    /// Closes every connection in the pool, waiting for those in use to be returned.
+    pub async fn close(self) {
+        if let Err(err) = self.conn.close().await {
+            tracing::warn!(error = %err, "closing the database pool failed");
+        }
+    }
+}
+
+/// Creates the directory of a `sqlite://dir/file.db` URL so a fresh checkout can start.
+fn create_sqlite_directory(url: &str) -> std::io::Result<()> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_scheme_chooses_the_backend() {
+        assert_eq!(Backend::of_url("sqlite://keel.db?mode=rwc"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("sqlite:keel.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("postgres://keel@localhost/keel"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("postgresql://keel@localhost/keel"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("mysql://root@localhost/keel"), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! The one place a `DbErr` is read and turned into a [`DomainError`].
+//!
+//! A lost or refused connection means the database is unavailable (retryable); everything else
+//! unexpected is internal. The database's own text goes to the log through the error's source,
+//! never to a client.
+
+use domain::DomainError;
+use sea_orm::{DbErr, RuntimeErr};
+
+/// Translates a storage failure into the domain's terms.
+pub fn storage_error(err: DbErr) -> DomainError {
+    if is_unavailable(&err) { DomainError::unavailable(err) } else { DomainError::internal(err) }
+}
+
+/// Whether the failure is the database being out of reach rather than a bad statement.
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(sqlx) => matches!(
+            sqlx.as_ref(),
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
+        ),
+        _ => false,
+    }
+}
