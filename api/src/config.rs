@@ -18,7 +18,7 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Keel: a multi-tenant commerce backend with one GraphQL API.
 #[derive(Parser, Debug)]
-#[command(name = "keel", version, about, args_conflicts_with_subcommands = true)]
+#[command(name = "keel", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

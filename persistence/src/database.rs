@@ -54,9 +54,9 @@ pub enum ConnectError {
     /// The SQLite file's directory could not be created.
     #[error("cannot create the directory for the SQLite file: {0}")]
     Directory(#[source] std::io::Error),
-    /// The database refused or did not answer.
+    /// The database refused or did not answer; the text is the driver's, without credentials.
     #[error("cannot connect: {0}")]
-    Connect(#[source] DbErr),
+    Connect(String),
 }
 
 /// Whether the database can serve requests right now.
@@ -111,7 +111,10 @@ impl Database {
                     .foreign_keys(true)
             });
         }
-        let conn = sea_orm::Database::connect(options).await.map_err(ConnectError::Connect)?;
+        let conn = match sea_orm::Database::connect(options).await {
+            Ok(conn) => conn,
+            Err(err) => return Err(ConnectError::Connect(connect_failure_cause(url, backend, err).await)),
+        };
         Ok(Database { conn, backend })
     }
 
@@ -176,6 +179,23 @@ impl Database {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
     }
+}
+
+/// The reason a pool could not connect. The pool only says it timed out, so for PostgreSQL
+/// one direct connection is tried to learn why (refused, unknown host, bad password, …).
+async fn connect_failure_cause(url: &str, backend: Backend, pool_error: DbErr) -> String {
+    use sea_orm::sqlx::Connection;
+    let cause = match backend {
+        Backend::Postgres => match sea_orm::sqlx::PgConnection::connect(url).await {
+            Err(err) => err.to_string(),
+            Ok(conn) => {
+                drop(conn.close().await);
+                pool_error.to_string()
+            }
+        },
+        Backend::Sqlite => pool_error.to_string(),
+    };
+    cause.replace('\n', " ")
 }
 
 /// Creates the directory of a `sqlite://dir/file.db` URL so a fresh checkout can start.
