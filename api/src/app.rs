@@ -11,13 +11,34 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use axum::Router;
-use persistence::{Database, Readiness};
+use domain::auth::{Actor, Caller};
+use domain::clock::SystemClock;
+use domain::identity::sessions::{self, RegisterTenant};
+use domain::identity::{LoginThrottle, Ports};
+use persistence::{Database, Readiness, SeaStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs};
+use crate::auth::crypto::Argon2Crypto;
+use crate::auth::tokens::AccessTokens;
+use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
+use crate::graphql::context::Services;
 use crate::graphql::{self, Limits};
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
+
+/// The storage the API runs on; the one place `api` names the persistence crate's type.
+pub type AppStore = SeaStore;
+/// Everything use-cases need, as wired for this server.
+pub type AppPorts = Ports<AppStore, Argon2Crypto>;
+
+fn ports(database: &Database) -> anyhow::Result<AppPorts> {
+    Ok(Ports {
+        store: SeaStore::new(database.clone()),
+        crypto: Argon2Crypto::new().map_err(|err| anyhow!("preparing password hashing: {err}"))?,
+        clock: Arc::new(SystemClock),
+        throttle: Arc::new(LoginThrottle::default()),
+    })
+}
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -34,7 +55,7 @@ impl Server {
     /// A one-line reason naming the setting: a weak production setup, an unreachable or
     /// unmigrated database, or an address that cannot be bound.
     pub async fn build(global: &GlobalArgs, serve: &ServeArgs) -> anyhow::Result<Server> {
-        let _jwt_secret = serve.validate(global.environment).map_err(|reason| anyhow!(reason))?;
+        let jwt_secret = serve.validate(global.environment).map_err(|reason| anyhow!(reason))?;
         if global.environment == Environment::Development && serve.jwt_secret.is_none() {
             tracing::warn!("KEEL_JWT_SECRET is not set; signing tokens with the development secret");
         }
@@ -54,12 +75,25 @@ impl Server {
             ));
         }
 
-        let schema = graphql::build(Limits {
+        let lifetime =
+            time::Duration::try_from(serve.access_token_ttl).context("KEEL_ACCESS_TOKEN_TTL is too large")?;
+        let services = Arc::new(Services {
+            ports: ports(&database)?,
+            tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),
+            open_registration: serve.registration_open(global.environment),
+        });
+        let limits = Limits {
             max_depth: serve.max_query_depth,
             max_complexity: serve.max_query_complexity,
             introspection: serve.introspection,
-        });
-        let state = AppState { schema, readiness: readiness_check(database.clone()) };
+        };
+        let schema = graphql::build(limits, Some(services.clone()));
+        let state = AppState {
+            schema,
+            readiness: readiness_check(database.clone()),
+            services,
+            trust_forwarded_for: serve.trust_forwarded_for,
+        };
         let router = http::router(state, serve.max_body_bytes);
         let listener = TcpListener::bind(serve.listen)
             .await
@@ -96,7 +130,8 @@ impl Server {
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             signal_stopping.notify_one();
         };
-        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(graceful);
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let serving = axum::serve(self.listener, service).with_graceful_shutdown(graceful);
         let deadline = async {
             stopping.notified().await;
             tokio::time::sleep(self.shutdown_timeout).await;
@@ -160,6 +195,29 @@ pub async fn migrate(global: &GlobalArgs, action: MigrateAction) -> anyhow::Resu
             }
         }
     }
+    database.close().await;
+    Ok(())
+}
+
+/// Runs `keel tenant create`: registers a tenant and its owner as an operator, whatever the
+/// registration setting, printing the new tenant's slug and id.
+///
+/// # Errors
+/// Invalid fields (all of them, one line), a taken slug, or an unreachable database.
+pub async fn tenant(global: &GlobalArgs, action: TenantAction, password: String) -> anyhow::Result<()> {
+    let TenantAction::Create { slug, name, currency, owner_email } = action;
+    let command = RegisterTenant::parse(&name, &slug, &currency, &owner_email, &password)
+        .map_err(|invalid| anyhow!("{}", invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    let database = open_database(global).await?;
+    let ports = ports(&database)?;
+    let caller = Caller { actor: Actor::Operator, address: None };
+    let signed_in = sessions::register_tenant(&ports, &caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
+    println!(
+        "created tenant {} ({}) with owner {}",
+        signed_in.tenant.slug.as_str(),
+        signed_in.tenant.id,
+        signed_in.user.email.as_str()
+    );
     database.close().await;
     Ok(())
 }

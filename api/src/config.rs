@@ -18,7 +18,7 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Keel: a multi-tenant commerce backend with one GraphQL API.
 #[derive(Parser, Debug)]
-#[command(name = "keel", version, args_conflicts_with_subcommands = true)]
+#[command(name = "keel", version)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -41,6 +41,33 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) that this build serves.
     Schema,
+    /// Manage tenants as an operator.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+}
+
+/// A `keel tenant` action.
+#[derive(Subcommand, Debug, Clone)]
+pub enum TenantAction {
+    /// Create a tenant and its owner, whether or not self-service registration is open. The
+    /// owner's password is read from KEEL_OWNER_PASSWORD or, if unset, from the first line of
+    /// standard input; never from a flag, which would leave it in shell history.
+    Create {
+        /// The tenant's handle: 3-63 of a-z, 0-9 and '-'.
+        #[arg(long)]
+        slug: String,
+        /// The tenant's display name.
+        #[arg(long)]
+        name: String,
+        /// ISO 4217 code of the tenant's currency, e.g. EUR.
+        #[arg(long)]
+        currency: String,
+        /// The owner's email.
+        #[arg(long)]
+        owner_email: String,
+    },
 }
 
 /// A `keel migrate` action.
@@ -97,6 +124,21 @@ pub struct ServeArgs {
     /// Secret that signs access tokens, at least 32 bytes. Required when KEEL_ENV=production.
     #[arg(long, env = "KEEL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<JwtSecret>,
+    /// Secrets that signed earlier access tokens, comma-separated: they still verify (not sign)
+    /// until removed, so the signing secret can rotate without signing anyone out.
+    #[arg(long, env = "KEEL_JWT_PREVIOUS_SECRETS", hide_env_values = true, value_delimiter = ',')]
+    pub jwt_previous_secrets: Vec<JwtSecret>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "KEEL_ACCESS_TOKEN_TTL", default_value = "900", value_parser = parse_seconds)]
+    pub access_token_ttl: Duration,
+    /// Let anyone register a tenant with `registerTenant`. Defaults to on in development and
+    /// off in production (operators can always use `keel tenant create`).
+    #[arg(long, env = "KEEL_OPEN_REGISTRATION")]
+    pub open_registration: Option<bool>,
+    /// Take the client address (for throttling and the audit log) from the first entry of
+    /// `X-Forwarded-For`. Turn on only behind a proxy that sets that header.
+    #[arg(long, env = "KEEL_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
     /// Apply pending migrations on start. Defaults to on in development and off in production,
     /// where `keel migrate up` is a deliberate step and an unmigrated database stops startup.
     #[arg(long, env = "KEEL_MIGRATE_ON_START")]
@@ -119,6 +161,11 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// Whether `registerTenant` is open to anyone in this environment.
+    pub fn registration_open(&self, env: Environment) -> bool {
+        self.open_registration.unwrap_or(env == Environment::Development)
+    }
+
     /// Whether pending migrations are applied on start in this environment.
     pub fn migrates_on_start(&self, env: Environment) -> bool {
         self.migrate_on_start.unwrap_or(env == Environment::Development)
@@ -303,6 +350,8 @@ mod tests {
         serve.jwt_secret = Some(JwtSecret("x".repeat(MIN_JWT_SECRET_BYTES)));
         assert!(serve.validate(Environment::Production).is_ok());
         assert!(!serve.migrates_on_start(Environment::Production));
+        assert!(!serve.registration_open(Environment::Production));
+        assert!(serve.registration_open(Environment::Development));
     }
 
     #[test]

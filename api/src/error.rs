@@ -71,12 +71,13 @@ impl ErrorCode {
 pub struct ApiError {
     code: ErrorCode,
     message: String,
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     /// An error with a code and a client-facing message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), retry_after_secs: None }
     }
 
     /// Logs `source` once, with its whole chain, and answers a bare `INTERNAL`.
@@ -93,8 +94,13 @@ impl ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
-        let code = err.code;
-        async_graphql::Error::new(err.message).extend_with(|_, ext| ext.set("code", code.as_str()))
+        let (code, retry_after) = (err.code, err.retry_after_secs);
+        async_graphql::Error::new(err.message).extend_with(|_, ext| {
+            ext.set("code", code.as_str());
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfter", seconds);
+            }
+        })
     }
 }
 
@@ -103,6 +109,14 @@ impl From<DomainError> for ApiError {
         match err {
             DomainError::Unauthenticated(reason) => ApiError::new(ErrorCode::Unauthenticated, reason),
             DomainError::NotFound => ApiError::new(ErrorCode::NotFound, "not found"),
+            DomainError::Forbidden { needed } => {
+                ApiError::new(ErrorCode::Forbidden, format!("this needs the {needed} permission"))
+            }
+            DomainError::RateLimited { retry_after_secs } => ApiError {
+                code: ErrorCode::RateLimited,
+                message: format!("too many attempts; retry in {retry_after_secs} seconds"),
+                retry_after_secs: Some(retry_after_secs),
+            },
             DomainError::Invalid(invalid) => ApiError::new(ErrorCode::BadUserInput, invalid.to_string()),
             DomainError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             DomainError::Unavailable(source) => {
@@ -111,6 +125,45 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Internal(source) => ApiError::internal(source.as_ref()),
         }
+    }
+}
+
+/// An expected business failure, reported in a mutation payload's `userErrors`.
+#[derive(Clone, Debug, async_graphql::SimpleObject)]
+pub struct UserError {
+    /// Path to the input field at fault, outermost first (`["lines", "2", "quantity"]`);
+    /// empty when the failure concerns the input as a whole (wrong credentials).
+    pub field: Vec<String>,
+    /// A stable machine-readable code, e.g. `INVALID`, `TAKEN`, `INVALID_CREDENTIALS`.
+    pub code: String,
+    /// A sentence a person can act on.
+    pub message: String,
+}
+
+impl From<domain::Invalid> for UserError {
+    fn from(invalid: domain::Invalid) -> Self {
+        UserError {
+            field: invalid.field().to_vec(),
+            code: invalid.code().to_owned(),
+            message: invalid.message().to_owned(),
+        }
+    }
+}
+
+/// Splits a use-case result into a payload: `Ok` fills the object, an `Invalid` fills
+/// `userErrors`, anything else is a top-level error with its code.
+///
+/// # Errors
+/// Every failure that is not the caller's input.
+pub fn payload<T, P>(
+    result: Result<T, DomainError>,
+    ok: impl FnOnce(T) -> P,
+    rejected: impl FnOnce(Vec<UserError>) -> P,
+) -> Result<P, ApiError> {
+    match result {
+        Ok(value) => Ok(ok(value)),
+        Err(DomainError::Invalid(invalid)) => Ok(rejected(vec![invalid.into()])),
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`app`]: wiring — open the database, build the schema and router, serve until shutdown.
+//! - [`auth`]: credentials to actors; password hashing; access tokens.
 //! - [`config`]: the `keel` command line and its `KEEL_*` variables.
 //! - [`error`]: [`error::ApiError`] and the documented error codes.
 //! - [`graphql`]: the schema (query, mutation and subscription roots) and its types.
@@ -14,6 +15,7 @@
 //! - [`telemetry`]: log format and filtering.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod graphql;

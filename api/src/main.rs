@@ -48,7 +48,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::sdl());
             Ok(())
         }
+        Some(Command::Tenant { action }) => app::tenant(&cli.global, action, owner_password()?).await,
     }
+}
+
+/// The owner password for `keel tenant create`: KEEL_OWNER_PASSWORD, else the first line of
+/// standard input (so it never sits in shell history or `ps` output).
+fn owner_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("KEEL_OWNER_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|err| anyhow::anyhow!("reading the owner password from stdin: {err}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn serve(global: &api::config::GlobalArgs, serve: &api::config::ServeArgs) -> anyhow::Result<()> {

@@ -7,6 +7,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::auth::Permission;
+
 /// A boxed source error, kept for logs and never shown to clients.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -16,6 +18,18 @@ pub enum DomainError {
     /// No credential, or one that is expired, malformed or revoked; the reason is safe to show.
     #[error("authentication required: {0}")]
     Unauthenticated(&'static str),
+    /// Authenticated, but without the permission the operation needs.
+    #[error("missing permission {needed}")]
+    Forbidden {
+        /// The permission that was checked.
+        needed: Permission,
+    },
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// The object does not exist, or belongs to another tenant: the two are indistinguishable.
     #[error("not found")]
     NotFound,

@@ -1,15 +1,29 @@
 //! Keel's business rules: what may happen to a tenant's catalog, stock, orders and payments,
 //! and who may make it happen.
 //!
-//! This crate decides; it never talks HTTP, GraphQL or SQL. Storage is reached through port
-//! traits that `persistence` implements, and the API layer turns [`DomainError`] into the
-//! documented error codes.
+//! This crate decides; it never talks HTTP, GraphQL or SQL. Storage and cryptography are
+//! reached through the port traits in [`ports`], which `persistence` and `api` implement, and
+//! the API layer turns [`DomainError`] into the documented error codes.
 //!
 //! # Layout
 //!
-//! - [`error`]: [`DomainError`], the one error type every use-case returns, and [`Invalid`],
-//!   a rejected input naming its field.
+//! - [`auth`]: [`auth::Actor`], [`auth::Permission`], roles, and [`auth::authorize`], the only
+//!   maker of a [`auth::TenantScope`].
+//! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
+//! - [`ports`]: the storage and crypto traits.
+//! - [`page`]: Relay-style page requests.
+//! - [`money`]: ISO 4217 currencies.
+//! - [`ids`]: typed UUIDv7 ids.
+//! - [`clock`]: time as a port.
+//! - [`error`]: [`DomainError`] and [`Invalid`].
 
+pub mod auth;
+pub mod clock;
 pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod money;
+pub mod page;
+pub mod ports;
 
 pub use error::{DomainError, Invalid};

@@ -8,12 +8,15 @@
 //! # Layout
 //!
 //! - [`Migrator`]: the ordered list every `keel migrate` command and the server's start use.
+//! - [`rls`]: the PostgreSQL row-level-security policy every tenant table gets.
 //! - `mYYYYMMDD_NNNNNN_*`: one schema change each.
 
 pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_tenants;
+mod m20261123_000002_create_identity;
+pub mod rls;
 
 /// The ordered list of Keel's migrations.
 pub struct Migrator;
@@ -21,6 +24,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_tenants::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_tenants::Migration),
+            Box::new(m20261123_000002_create_identity::Migration),
+        ]
     }
 }

@@ -4,12 +4,22 @@
 //! unexpected is internal. The database's own text goes to the log through the error's source,
 //! never to a client.
 
-use domain::DomainError;
-use sea_orm::{DbErr, RuntimeErr};
+use domain::{DomainError, Invalid};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// Translates a storage failure into the domain's terms.
 pub fn storage_error(err: DbErr) -> DomainError {
     if is_unavailable(&err) { DomainError::unavailable(err) } else { DomainError::internal(err) }
+}
+
+/// Translates a failed insert: a unique violation is the caller's `Invalid` (`TAKEN`) on
+/// `field`, as the statement has one unique key besides its primary key; anything else is
+/// [`storage_error`].
+pub fn on_unique(err: DbErr, field: &str, message: &str) -> DomainError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => Invalid::with_code(field, "TAKEN", message).into(),
+        _ => storage_error(err),
+    }
 }
 
 /// Whether the failure is the database being out of reach rather than a bad statement.

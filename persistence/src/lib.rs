@@ -7,9 +7,16 @@
 //! # Layout
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
+//! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
+//! - [`identity`]: the identity repository on that transaction.
 //! - [`error`]: the one translation from `DbErr` to `DomainError`.
+//! - `entity`: sea-orm entities, private to this crate.
 
 pub mod database;
+mod entity;
 pub mod error;
+pub mod identity;
+pub mod store;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, Readiness};
+pub use store::SeaStore;

@@ -3,5 +3,7 @@
 
 mod graphiql;
 mod graphql_over_http;
+mod identity;
 mod lifecycle;
 mod schema;
+mod tenancy;

@@ -11,6 +11,8 @@
 //! - [`TestApp`]: one running server and its database.
 //! - [`TestDatabase`]: the throwaway database behind it.
 //! - [`GqlResponse`]: a parsed HTTP answer with GraphQL helpers.
+//! - [`Client`], [`Shop`]: role fixtures (a tenant's owner, members, API keys).
+//! - [`logs`]: capturing what servers log.
 
 use std::net::SocketAddr;
 
@@ -85,6 +87,42 @@ impl TestApp {
         GqlResponse::read(request.send().await.expect("request sent")).await
     }
 
+    /// A client with no credential.
+    pub fn anonymous(&self) -> Client {
+        Client { http: self.client.clone(), endpoint: self.url("/graphql"), bearer: None }
+    }
+
+    /// A client sending `Authorization: Bearer <credential>`.
+    pub fn with_bearer(&self, credential: &str) -> Client {
+        Client { http: self.client.clone(), endpoint: self.url("/graphql"), bearer: Some(credential.to_owned()) }
+    }
+
+    /// Registers tenant `slug` (currency USD) and signs its owner in.
+    pub async fn shop(&self, slug: &str) -> Shop {
+        let response = self
+            .anonymous()
+            .gql(
+                "mutation($input: RegisterTenantInput!) { registerTenant(input: $input) {
+                    accessToken refreshToken tenant { id } member { id } userErrors { field code message } } }",
+                json!({ "input": {
+                    "name": format!("Shop {slug}"), "slug": slug, "currencyCode": "USD",
+                    "ownerEmail": format!("owner@{slug}.test"), "ownerPassword": PASSWORD,
+                }}),
+            )
+            .await;
+        let registered = &response.data()["registerTenant"];
+        let token =
+            registered["accessToken"].as_str().unwrap_or_else(|| panic!("registration failed: {}", response.text));
+        Shop {
+            slug: slug.to_owned(),
+            tenant_id: registered["tenant"]["id"].as_str().unwrap_or_default().to_owned(),
+            owner_id: registered["member"]["id"].as_str().unwrap_or_default().to_owned(),
+            refresh_token: registered["refreshToken"].as_str().unwrap_or_default().to_owned(),
+            owner: self.with_bearer(token),
+            app: self.anonymous(),
+        }
+    }
+
     /// Sends any request and reads the answer.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> GqlResponse {
         GqlResponse::read(request.send().await.expect("request sent")).await
@@ -121,6 +159,95 @@ impl Drop for TestApp {
         if let Some((stop, _)) = self.server.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// The password every fixture member gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A GraphQL client with an optional bearer credential.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: String,
+    bearer: Option<String>,
+}
+
+impl Client {
+    /// POSTs `{query, variables}` to `/graphql`.
+    pub async fn gql(&self, query: &str, variables: Value) -> GqlResponse {
+        let mut request = self.http.post(&self.endpoint).json(&json!({ "query": query, "variables": variables }));
+        if let Some(bearer) = &self.bearer {
+            request = request.bearer_auth(bearer);
+        }
+        GqlResponse::read(request.send().await.expect("request sent")).await
+    }
+
+    /// The same client with another credential.
+    pub fn with_bearer(&self, credential: &str) -> Client {
+        Client { bearer: Some(credential.to_owned()), ..self.clone() }
+    }
+
+    /// Signs in to `slug` and returns the login payload.
+    pub async fn login(&self, slug: &str, email: &str, password: &str) -> GqlResponse {
+        self.gql(
+            "mutation($input: LoginInput!) { login(input: $input) {
+                accessToken refreshToken expiresAt member { id role } userErrors { field code message } } }",
+            json!({ "input": { "tenantSlug": slug, "email": email, "password": password } }),
+        )
+        .await
+    }
+}
+
+/// A registered tenant with its signed-in owner.
+#[derive(Clone, Debug)]
+pub struct Shop {
+    /// Its slug.
+    pub slug: String,
+    /// Its global id.
+    pub tenant_id: String,
+    /// The owner's member id.
+    pub owner_id: String,
+    /// The owner's refresh token from registration.
+    pub refresh_token: String,
+    /// The owner, signed in.
+    pub owner: Client,
+    /// A client with no credential.
+    pub app: Client,
+}
+
+impl Shop {
+    /// Creates a member with `role` (as the owner) and signs them in: (client, member id).
+    pub async fn member(&self, role: &str, email: &str) -> (Client, String) {
+        let created = self
+            .owner
+            .gql(
+                "mutation($input: CreateMemberInput!) { createMember(input: $input) { member { id } userErrors { code message } } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "role": role } }),
+            )
+            .await;
+        let id = created.data()["createMember"]["member"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createMember: {}", created.text))
+            .to_owned();
+        let login = self.app.login(&self.slug, email, PASSWORD).await;
+        let token =
+            login.data()["login"]["accessToken"].as_str().unwrap_or_else(|| panic!("login: {}", login.text)).to_owned();
+        (self.app.with_bearer(&token), id)
+    }
+
+    /// Creates an API key with `permissions` (as the owner): (client using it, key id).
+    pub async fn api_key(&self, permissions: &[&str]) -> (Client, String) {
+        let created = self
+            .owner
+            .gql(
+                "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } secret userErrors { code message } } }",
+                json!({ "input": { "name": "fixture key", "permissions": permissions } }),
+            )
+            .await;
+        let key = &created.data()["createApiKey"];
+        let secret = key["secret"].as_str().unwrap_or_else(|| panic!("createApiKey: {}", created.text));
+        (self.app.with_bearer(secret), key["apiKey"]["id"].as_str().unwrap_or_default().to_owned())
     }
 }
 
@@ -203,4 +330,5 @@ impl TestDatabase {
     }
 }
 
+pub mod logs;
 pub mod postgres;

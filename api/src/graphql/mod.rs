@@ -8,19 +8,38 @@
 //! # Layout
 //!
 //! - [`build`] / [`sdl`]: the schema with its limits, and the SDL that `keel schema` prints.
-//! - [`query`]: the query root.
+//! - [`QueryRoot`] / [`MutationRoot`]: the roots, merged from each area's fields.
+//! - [`query`]: root fields of no area (`apiVersion`, `node`).
+//! - [`identity`]: tenants, members, sessions, API keys, audit log.
+//! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
+//! - [`context`]: what resolvers reach ([`context::Services`], the caller).
 //! - [`phase`]: marks when execution begins, so HTTP can tell request errors from field errors.
 
+pub mod connection;
+pub mod context;
+pub mod identity;
+pub mod node;
 pub mod phase;
 pub mod query;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 pub use phase::ExecutionStarted;
-pub use query::QueryRoot;
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::BaseQuery, identity::IdentityQuery);
+
+/// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(identity::IdentityMutation);
 
 /// The schema type Keel serves.
-pub type KeelSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type KeelSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// How much one operation may ask for.
 #[derive(Clone, Copy, Debug)]
@@ -44,18 +63,21 @@ const MAX_RECURSIVE_DEPTH: usize = 64;
 /// Most directives on one field, against directive-flooding requests.
 const MAX_DIRECTIVES: usize = 16;
 
-/// Builds the schema with the given limits.
-pub fn build(limits: Limits) -> KeelSchema {
-    let builder = Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+/// Builds the schema with the given limits; `services` is `None` only for printing the SDL.
+pub fn build(limits: Limits, services: Option<Arc<context::Services>>) -> KeelSchema {
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_directives(MAX_DIRECTIVES)
         .extension(phase::ExecutionPhase);
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
     if limits.introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
 /// The public contract as SDL: what `keel schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    build(Limits::default()).sdl()
+    build(Limits::default(), None).sdl()
 }

@@ -1,14 +1,28 @@
-//! The query root: entry points for reading.
+//! The query root's own fields: the server version and `node(id:)`.
 
-use async_graphql::Object;
+use async_graphql::{Context, ID, Object};
 
-/// Entry points for reading.
-pub struct QueryRoot;
+use super::context::RequestContext;
+use super::identity::identity_node;
+use super::node::{Node, decode_any};
+use crate::error::ApiError;
 
-#[Object(name = "Query")]
-impl QueryRoot {
+/// Fields of the query root that belong to no area.
+#[derive(Default)]
+pub struct BaseQuery;
+
+#[Object]
+impl BaseQuery {
     /// Version of the Keel server answering, e.g. `0.1.0`.
     async fn api_version(&self) -> &'static str {
         env!("CARGO_PKG_VERSION")
+    }
+
+    /// Any object by its global id, if the caller may see it: `null` for unknown ids, ids of
+    /// other tenants and objects the caller lacks permission for, alike (as Relay expects).
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let Some((kind, uuid)) = decode_any(&id) else { return Ok(None) };
+        identity_node(&req, kind, uuid).await
     }
 }

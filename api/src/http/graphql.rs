@@ -17,14 +17,18 @@ use async_graphql::{ErrorExtensionValues, ServerError, Variables};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
 use super::{AppState, RequestId, graphiql};
-use crate::error::ErrorCode;
+use crate::auth;
+use crate::error::{ApiError, ErrorCode};
 use crate::graphql::ExecutionStarted;
+use domain::auth::Caller;
 
 /// The GraphQL-over-HTTP response media type.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -62,10 +66,19 @@ enum Method {
     Post,
 }
 
+/// What the handler knows about the HTTP request besides its GraphQL parameters.
+struct Origin {
+    request_id: RequestId,
+    headers: HeaderMap,
+    address: Option<IpAddr>,
+    method: Method,
+}
+
 /// `GET /graphql`: GraphiQL for a browser without a `query`, otherwise a query over GET.
 pub async fn get_graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -75,7 +88,10 @@ pub async fn get_graphql(
     }
     let Some(media) = negotiate(&headers) else { return not_acceptable() };
     match params_from_query_string(&raw) {
-        Ok(params) => execute(&state, request_id, media, params, Method::Get).await,
+        Ok(params) => {
+            let address = client_address(&state, &headers, peer);
+            execute(&state, Origin { request_id, headers, address, method: Method::Get }, media, params).await
+        }
         Err(message) => request_error(media, StatusCode::BAD_REQUEST, &message),
     }
 }
@@ -84,6 +100,7 @@ pub async fn get_graphql(
 pub async fn post_graphql(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -99,18 +116,16 @@ pub async fn post_graphql(
         .map_err(|err| format!("the body is not valid JSON: {err}"))
         .and_then(params_from_json);
     match params {
-        Ok(params) => execute(&state, request_id, media, params, Method::Post).await,
+        Ok(params) => {
+            let address = client_address(&state, &headers, peer);
+            execute(&state, Origin { request_id, headers, address, method: Method::Post }, media, params).await
+        }
         Err(message) => request_error(media, StatusCode::BAD_REQUEST, &message),
     }
 }
 
-async fn execute(
-    state: &AppState,
-    request_id: RequestId,
-    media: MediaType,
-    params: Params,
-    method: Method,
-) -> Response {
+async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Params) -> Response {
+    let Origin { request_id, headers, address, method } = origin;
     let mut request =
         async_graphql::Request::new(params.query).variables(Variables::from_json(Value::Object(params.variables)));
     if let Some(name) = &params.operation_name {
@@ -144,8 +159,17 @@ async fn execute(
         }
     }
 
+    let actor = match auth::authenticate(&state.services.ports, &state.services.tokens, &headers).await {
+        Ok(actor) => actor,
+        Err(err) => return unauthenticated(media, &request_id, ApiError::from(err)),
+    };
+    if let Some(tenant) = actor.tenant() {
+        tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
+    }
+
     let started = ExecutionStarted::default();
-    let response = state.schema.execute(request.data(started.clone()).data(request_id.clone())).await;
+    let request = request.data(started.clone()).data(request_id.clone()).data(Caller { actor, address });
+    let response = state.schema.execute(request).await;
 
     render(media, StatusCode::OK, &request_id, response, started.get())
 }
@@ -328,6 +352,41 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 
 fn has_query_param(raw: &str) -> bool {
     url::form_urlencoded::parse(raw.as_bytes()).any(|(key, _)| key == "query")
+}
+
+/// The caller's address: the socket peer, or the first `X-Forwarded-For` entry when the
+/// operator says a trusted proxy sets it.
+fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Option<IpAddr> {
+    if state.trust_forwarded_for {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        if let Some(address) = forwarded.and_then(|v| v.split(',').next()).and_then(|a| a.trim().parse().ok()) {
+            return Some(address);
+        }
+    }
+    Some(peer.ip())
+}
+
+/// A request whose credential is present but not valid: `401` with the reason, whatever the
+/// media type, so clients can tell "refresh your token" from a failed operation. Errors from
+/// the database while checking (unavailable, internal) keep their own codes and status.
+fn unauthenticated(media: MediaType, request_id: &RequestId, err: ApiError) -> Response {
+    let status = match err.code() {
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut response = async_graphql::Response::from_errors(vec![
+        async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default()),
+    ]);
+    response.errors.iter_mut().for_each(|e| e.locations.clear());
+    let mut http_response = render(media, status, request_id, response, false);
+    *http_response.status_mut() = status;
+    if status == StatusCode::UNAUTHORIZED {
+        http_response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    }
+    http_response
 }
 
 fn request_error(media: MediaType, status: StatusCode, message: &str) -> Response {

@@ -21,7 +21,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
+use std::sync::Arc;
+
 use crate::graphql::KeelSchema;
+use crate::graphql::context::Services;
 pub use health::{ReadinessCheck, ReadyState};
 pub use request_id::RequestId;
 
@@ -32,6 +35,10 @@ pub struct AppState {
     pub schema: KeelSchema,
     /// Answers whether the database is reachable and migrated.
     pub readiness: ReadinessCheck,
+    /// Storage, crypto and tokens, to authenticate callers.
+    pub services: Arc<Services>,
+    /// Whether the client address comes from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 /// Builds the router with all routes and middleware.

@@ -1,0 +1,42 @@
+//! Authentication: turning an `Authorization` header into an [`Actor`], and the cryptography
+//! behind passwords, secrets and access tokens.
+//!
+//! No credential is [`Actor::Anonymous`]. A credential that is present but invalid (expired,
+//! bad signature, revoked key, unknown scheme) is never downgraded to anonymous: it is an
+//! `UNAUTHENTICATED` answer with the reason, so a client knows to refresh or sign in again.
+//!
+//! # Layout
+//!
+//! - [`crypto`]: argon2id passwords and hashed random secrets (the domain's `Crypto` port).
+//! - [`tokens`]: signing and verifying access tokens (JWT, HS256, `kid` key rotation).
+
+pub mod crypto;
+pub mod tokens;
+
+use domain::DomainError;
+use domain::auth::Actor;
+use domain::identity::credentials::ApiKeyCredential;
+use domain::identity::sessions;
+use http::HeaderMap;
+
+use crate::app::AppPorts;
+use tokens::AccessTokens;
+
+/// Resolves the caller behind the request's `Authorization` header.
+///
+/// # Errors
+/// `Unauthenticated` with the reason for any credential that is present but not valid.
+pub async fn authenticate(ports: &AppPorts, tokens: &AccessTokens, headers: &HeaderMap) -> Result<Actor, DomainError> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(Actor::Anonymous) };
+    let value = value.to_str().map_err(|_| DomainError::Unauthenticated("unreadable Authorization header"))?;
+    let (scheme, credential) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
+        return Err(DomainError::Unauthenticated("use `Authorization: Bearer <access token or API key>`"));
+    }
+    let credential = credential.trim();
+    if ApiKeyCredential::looks_like(credential) {
+        return sessions::authenticate_api_key(ports, credential).await;
+    }
+    let claims = tokens.verify(credential)?;
+    sessions::authenticate_member(ports, claims).await
+}

@@ -1,0 +1,448 @@
+//! Who is asking, what they may do, and the proof that they may: [`TenantScope`].
+//!
+//! Every use-case starts with [`authorize`]; it fails closed (anonymous callers, unlisted
+//! permissions and cross-tenant requests are denied) and is the only way to obtain a
+//! [`TenantScope`], which every repository method requires. A scope therefore proves that an
+//! authorization happened, for one tenant and one permission.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::error::DomainError;
+use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
+
+/// A named capability inside one tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// Sign in or refresh a session (visitors only).
+    SessionCreate,
+    /// Create a new tenant (anonymous visitors when registration is open, operators always).
+    TenantRegister,
+    /// Read one's own profile and tenant (`me`).
+    ProfileRead,
+    /// List members.
+    MembersRead,
+    /// Create members, change roles, deactivate members.
+    MembersManage,
+    /// Create, list and revoke API keys.
+    ApiKeysManage,
+    /// Read the audit log.
+    AuditRead,
+    /// Read the catalog.
+    CatalogRead,
+    /// Change the catalog.
+    CatalogWrite,
+    /// Read stock levels and movements.
+    InventoryRead,
+    /// Receive, adjust and transfer stock.
+    InventoryWrite,
+    /// Read orders (customers: their own).
+    OrdersRead,
+    /// Place, cancel and fulfil orders (customers: place and cancel their own).
+    OrdersWrite,
+    /// Pay orders.
+    PaymentsWrite,
+    /// Refund payments.
+    PaymentsRefund,
+    /// Manage webhook endpoints.
+    WebhooksManage,
+}
+
+impl Permission {
+    /// Every permission, in documentation order.
+    pub const ALL: [Permission; 16] = [
+        Permission::SessionCreate,
+        Permission::TenantRegister,
+        Permission::ProfileRead,
+        Permission::MembersRead,
+        Permission::MembersManage,
+        Permission::ApiKeysManage,
+        Permission::AuditRead,
+        Permission::CatalogRead,
+        Permission::CatalogWrite,
+        Permission::InventoryRead,
+        Permission::InventoryWrite,
+        Permission::OrdersRead,
+        Permission::OrdersWrite,
+        Permission::PaymentsWrite,
+        Permission::PaymentsRefund,
+        Permission::WebhooksManage,
+    ];
+
+    /// The wire and storage name, e.g. `inventory:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::SessionCreate => "session:create",
+            Permission::TenantRegister => "tenant:register",
+            Permission::ProfileRead => "profile:read",
+            Permission::MembersRead => "members:read",
+            Permission::MembersManage => "members:manage",
+            Permission::ApiKeysManage => "api_keys:manage",
+            Permission::AuditRead => "audit:read",
+            Permission::CatalogRead => "catalog:read",
+            Permission::CatalogWrite => "catalog:write",
+            Permission::InventoryRead => "inventory:read",
+            Permission::InventoryWrite => "inventory:write",
+            Permission::OrdersRead => "orders:read",
+            Permission::OrdersWrite => "orders:write",
+            Permission::PaymentsWrite => "payments:write",
+            Permission::PaymentsRefund => "payments:refund",
+            Permission::WebhooksManage => "webhooks:manage",
+        }
+    }
+
+    /// Parses a stored or requested name; an unknown name is `None`, never a default.
+    pub fn parse(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// Whether an API key may carry this permission: only tenant capabilities, never the
+    /// session or registration ones, which belong to people.
+    pub fn grantable_to_api_keys(self) -> bool {
+        !matches!(self, Permission::SessionCreate | Permission::TenantRegister)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A member's role inside a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Owns the tenant; can do everything, including managing other owners.
+    Owner,
+    /// Runs the tenant; everything except managing owners.
+    Admin,
+    /// Works the shop floor: catalog reads, stock and orders.
+    Staff,
+    /// Buys: reads the active catalog, places and pays their own orders.
+    Customer,
+}
+
+use Permission as P;
+
+const OWNER_PERMISSIONS: &[Permission] = &[
+    P::ProfileRead,
+    P::MembersRead,
+    P::MembersManage,
+    P::ApiKeysManage,
+    P::AuditRead,
+    P::CatalogRead,
+    P::CatalogWrite,
+    P::InventoryRead,
+    P::InventoryWrite,
+    P::OrdersRead,
+    P::OrdersWrite,
+    P::PaymentsWrite,
+    P::PaymentsRefund,
+    P::WebhooksManage,
+];
+const STAFF_PERMISSIONS: &[Permission] = &[
+    P::ProfileRead,
+    P::CatalogRead,
+    P::InventoryRead,
+    P::InventoryWrite,
+    P::OrdersRead,
+    P::OrdersWrite,
+    P::PaymentsWrite,
+];
+const CUSTOMER_PERMISSIONS: &[Permission] =
+    &[P::ProfileRead, P::CatalogRead, P::OrdersRead, P::OrdersWrite, P::PaymentsWrite];
+
+impl Role {
+    /// Every role, most powerful first.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Staff, Role::Customer];
+
+    /// The wire and storage name, e.g. `OWNER`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "OWNER",
+            Role::Admin => "ADMIN",
+            Role::Staff => "STAFF",
+            Role::Customer => "CUSTOMER",
+        }
+    }
+
+    /// Parses a stored or claimed name; an unknown role is `None`, which callers deny.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The permissions this role grants. Owners and admins differ only in who may manage
+    /// owners, a rule of the member use-cases, not a permission.
+    pub fn permissions(self) -> &'static [Permission] {
+        match self {
+            Role::Owner | Role::Admin => OWNER_PERMISSIONS,
+            Role::Staff => STAFF_PERMISSIONS,
+            Role::Customer => CUSTOMER_PERMISSIONS,
+        }
+    }
+
+    /// Whether this role grants `permission`.
+    pub fn grants(self, permission: Permission) -> bool {
+        self.permissions().contains(&permission)
+    }
+}
+
+/// An authenticated, active member acting through a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The member's tenant.
+    pub tenant: TenantId,
+    /// The member.
+    pub user: UserId,
+    /// The role as stored now (not as claimed in the token), so role changes apply at once.
+    pub role: Role,
+    /// The session the access token belongs to.
+    pub session: SessionId,
+}
+
+/// An authenticated, unrevoked API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyHolder {
+    /// The key's tenant.
+    pub tenant: TenantId,
+    /// The key.
+    pub key: ApiKeyId,
+    /// Exactly the permissions listed on the key.
+    pub permissions: Vec<Permission>,
+}
+
+/// Who is making a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// No credential.
+    Anonymous,
+    /// A member signed in with an access token.
+    Member(Member),
+    /// A program using an API key.
+    ApiKey(KeyHolder),
+    /// An operator at the `keel` command line (only `tenant:register`).
+    Operator,
+}
+
+impl Actor {
+    /// The tenant this actor belongs to, if any.
+    pub fn tenant(&self) -> Option<TenantId> {
+        match self {
+            Actor::Member(member) => Some(member.tenant),
+            Actor::ApiKey(key) => Some(key.tenant),
+            Actor::Anonymous | Actor::Operator => None,
+        }
+    }
+
+    /// The permissions this actor holds in its tenant.
+    pub fn permissions(&self) -> Vec<Permission> {
+        match self {
+            Actor::Member(member) => member.role.permissions().to_vec(),
+            Actor::ApiKey(key) => key.permissions.clone(),
+            Actor::Anonymous | Actor::Operator => Vec::new(),
+        }
+    }
+}
+
+/// The actor of a request plus where it came from, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Who.
+    pub actor: Actor,
+    /// The client's address, when known.
+    pub address: Option<IpAddr>,
+}
+
+impl Caller {
+    /// A caller with no credential.
+    pub fn anonymous(address: Option<IpAddr>) -> Caller {
+        Caller { actor: Actor::Anonymous, address }
+    }
+}
+
+/// Who acted, as recorded in the audit log and ledgers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorRef {
+    /// A member.
+    User(UserId),
+    /// An API key.
+    ApiKey(ApiKeyId),
+    /// Someone not yet signed in (a login attempt, a registration).
+    Visitor,
+    /// An operator at the command line.
+    Operator,
+}
+
+/// Proof that an actor may use one permission inside one tenant. Only this module makes one.
+#[derive(Clone, Debug)]
+pub struct TenantScope {
+    tenant: TenantId,
+    actor: ActorRef,
+    customer: Option<UserId>,
+    granted: Permission,
+}
+
+impl TenantScope {
+    /// The tenant every query under this scope is confined to.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Who acts.
+    pub fn actor(&self) -> ActorRef {
+        self.actor
+    }
+
+    /// For a customer, the customer: queries must also be confined to their own rows.
+    pub fn customer(&self) -> Option<UserId> {
+        self.customer
+    }
+
+    /// The permission that was checked.
+    pub fn granted(&self) -> Permission {
+        self.granted
+    }
+}
+
+/// Checks `actor` for `needed` inside its own tenant. Fails closed.
+///
+/// # Errors
+/// `Unauthenticated` for anonymous callers and operators (who have no tenant), `Forbidden`
+/// when the permission is not granted.
+pub fn authorize(actor: &Actor, needed: Permission) -> Result<TenantScope, DomainError> {
+    let (tenant, who, customer, granted) = match actor {
+        Actor::Anonymous | Actor::Operator => return Err(DomainError::Unauthenticated("authentication required")),
+        Actor::Member(member) => {
+            let customer = (member.role == Role::Customer).then_some(member.user);
+            (member.tenant, ActorRef::User(member.user), customer, member.role.grants(needed))
+        }
+        Actor::ApiKey(key) => (key.tenant, ActorRef::ApiKey(key.key), None, key.permissions.contains(&needed)),
+    };
+    // Session and registration scopes come only from `visitor_scope` and `registration_scope`.
+    if !granted || !needed.grantable_to_api_keys() {
+        return Err(DomainError::Forbidden { needed });
+    }
+    Ok(TenantScope { tenant, actor: who, customer, granted: needed })
+}
+
+/// The scope of someone signing in to `tenant`: it grants only `session:create`, which covers
+/// checking credentials and sessions. The tenant comes from the slug the visitor named.
+pub fn visitor_scope(tenant: TenantId) -> TenantScope {
+    TenantScope { tenant, actor: ActorRef::Visitor, customer: None, granted: Permission::SessionCreate }
+}
+
+/// The scope for creating the tenant `tenant`: granted to operators always, and to anyone
+/// else only while self-service registration is open.
+///
+/// # Errors
+/// `Forbidden` when registration is closed and the caller is not an operator.
+pub fn registration_scope(actor: &Actor, tenant: TenantId, open: bool) -> Result<TenantScope, DomainError> {
+    let who = match actor {
+        Actor::Operator => ActorRef::Operator,
+        _ if open => ActorRef::Visitor,
+        _ => return Err(DomainError::Forbidden { needed: Permission::TenantRegister }),
+    };
+    Ok(TenantScope { tenant, actor: who, customer: None, granted: Permission::TenantRegister })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role) -> Actor {
+        Actor::Member(Member { tenant: TenantId::new(), user: UserId::new(), role, session: SessionId::new() })
+    }
+
+    /// The role × permission matrix, one row per permission: (OWNER, ADMIN, STAFF, CUSTOMER).
+    const MATRIX: [(Permission, [bool; 4]); 16] = [
+        (P::SessionCreate, [false, false, false, false]),
+        (P::TenantRegister, [false, false, false, false]),
+        (P::ProfileRead, [true, true, true, true]),
+        (P::MembersRead, [true, true, false, false]),
+        (P::MembersManage, [true, true, false, false]),
+        (P::ApiKeysManage, [true, true, false, false]),
+        (P::AuditRead, [true, true, false, false]),
+        (P::CatalogRead, [true, true, true, true]),
+        (P::CatalogWrite, [true, true, false, false]),
+        (P::InventoryRead, [true, true, true, false]),
+        (P::InventoryWrite, [true, true, true, false]),
+        (P::OrdersRead, [true, true, true, true]),
+        (P::OrdersWrite, [true, true, true, true]),
+        (P::PaymentsWrite, [true, true, true, true]),
+        (P::PaymentsRefund, [true, true, false, false]),
+        (P::WebhooksManage, [true, true, false, false]),
+    ];
+
+    #[test]
+    fn every_role_and_permission_cell_is_as_documented() {
+        for (permission, expected) in MATRIX {
+            for (role, allowed) in Role::ALL.into_iter().zip(expected) {
+                let result = authorize(&member(role), permission);
+
+                assert_eq!(result.is_ok(), allowed, "{} × {}", role.as_str(), permission);
+                if !allowed {
+                    assert!(matches!(result, Err(DomainError::Forbidden { needed }) if needed == permission));
+                }
+            }
+        }
+        assert_eq!(MATRIX.len(), Permission::ALL.len(), "the matrix covers every permission");
+    }
+
+    #[test]
+    fn anonymous_callers_and_operators_are_denied_every_tenant_permission() {
+        for permission in Permission::ALL {
+            assert!(matches!(authorize(&Actor::Anonymous, permission), Err(DomainError::Unauthenticated(_))));
+            assert!(matches!(authorize(&Actor::Operator, permission), Err(DomainError::Unauthenticated(_))));
+        }
+    }
+
+    #[test]
+    fn an_api_key_has_exactly_its_listed_permissions() {
+        let key = KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions: vec![P::CatalogRead] };
+        let actor = Actor::ApiKey(key.clone());
+
+        for permission in Permission::ALL {
+            assert_eq!(authorize(&actor, permission).is_ok(), permission == P::CatalogRead, "{permission}");
+        }
+        let scope = authorize(&actor, P::CatalogRead).expect("listed");
+        assert_eq!((scope.tenant(), scope.actor()), (key.tenant, ActorRef::ApiKey(key.key)));
+    }
+
+    #[test]
+    fn a_key_listing_session_permissions_still_cannot_use_them() {
+        let permissions = vec![P::SessionCreate, P::TenantRegister];
+        let actor = Actor::ApiKey(KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions });
+
+        assert!(authorize(&actor, P::SessionCreate).is_err());
+        assert!(authorize(&actor, P::TenantRegister).is_err());
+    }
+
+    #[test]
+    fn a_customer_scope_is_confined_to_the_customer_and_staff_scopes_are_not() {
+        let customer = member(Role::Customer);
+        let staff = member(Role::Staff);
+
+        let Actor::Member(me) = &customer else { unreachable!("a member") };
+        assert_eq!(authorize(&customer, P::OrdersRead).expect("granted").customer(), Some(me.user));
+        assert_eq!(authorize(&staff, P::OrdersRead).expect("granted").customer(), None);
+    }
+
+    #[test]
+    fn unknown_role_and_permission_names_parse_to_nothing() {
+        assert_eq!(Role::parse("SUPERUSER"), None);
+        assert_eq!(Role::parse("owner"), None);
+        assert_eq!(Permission::parse("orders:*"), None);
+        for permission in Permission::ALL {
+            assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+        }
+    }
+
+    #[test]
+    fn registration_is_open_to_visitors_only_when_enabled_and_always_to_operators() {
+        let tenant = TenantId::new();
+
+        assert!(registration_scope(&Actor::Anonymous, tenant, true).is_ok());
+        assert!(registration_scope(&Actor::Anonymous, tenant, false).is_err());
+        assert!(registration_scope(&Actor::Operator, tenant, false).is_ok());
+    }
+}

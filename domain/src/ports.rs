@@ -1,0 +1,226 @@
+//! The ports `domain` needs implemented: storage ([`Store`], [`IdentityRepo`]) and
+//! cryptography ([`Crypto`]).
+//!
+//! Every repository method takes a [`TenantScope`] first and must confine itself to
+//! `scope.tenant()` (and `scope.customer()` where rows belong to customers). Transactions are
+//! opened only by use-cases, one per command, through [`Store::begin`]; dropping one without
+//! [`Tx::commit`] rolls it back.
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::auth::{Role, TenantScope};
+use crate::error::DomainError;
+use crate::identity::{
+    ApiKey, AuditEntry, Email, MemberStatus, Password, PasswordHash, SecretHash, Session, Slug, Tenant, TenantStatus,
+    User,
+};
+use crate::ids::{ApiKeyId, SessionId, UserId};
+use crate::page::{Page, PageRequest};
+
+/// Storage: opens tenant-scoped transactions and reads the tenant registry.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// A transaction confined to one tenant.
+    type Tx: Tx;
+
+    /// Opens a read-write transaction for `scope`'s tenant (writers queue, they never fail
+    /// for concurrency on SQLite; on PostgreSQL, row-level security is set to the tenant).
+    fn begin(&self, scope: &TenantScope) -> impl Future<Output = Result<Self::Tx, DomainError>> + Send;
+
+    /// Opens a read-only transaction for `scope`'s tenant.
+    fn begin_read(&self, scope: &TenantScope) -> impl Future<Output = Result<Self::Tx, DomainError>> + Send;
+
+    /// Finds a tenant by slug in the registry (tenants are not tenant-owned data).
+    fn tenant_by_slug(&self, slug: &Slug) -> impl Future<Output = Result<Option<Tenant>, DomainError>> + Send;
+}
+
+/// One transaction; every repository of the domain is available on it.
+pub trait Tx: IdentityRepo + Send + Sync {
+    /// Makes every change of the transaction durable, or none.
+    fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
+}
+
+/// What a refresh token presented for rotation turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Unused until now; it is now marked used.
+    Fresh {
+        /// Its session.
+        session: SessionId,
+        /// Whose.
+        user: UserId,
+    },
+    /// Already used once: someone replayed it.
+    Reused {
+        /// Its session, to revoke.
+        session: SessionId,
+    },
+    /// Not a token of this tenant.
+    Unknown,
+}
+
+/// The state behind an access token, read on every authenticated request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionHolder {
+    /// The member's current role.
+    pub role: Role,
+    /// Whether the member may sign in.
+    pub status: MemberStatus,
+    /// Whether the tenant is in business.
+    pub tenant_status: TenantStatus,
+    /// Whether the session was revoked (logout, deactivation, token reuse).
+    pub revoked: bool,
+    /// When the session ends.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Tenants, members, sessions, API keys and the audit log.
+pub trait IdentityRepo {
+    /// Takes the tenant's row lock for the rest of the transaction, serialising changes that
+    /// check a tenant-wide rule (such as "one owner remains") across processes.
+    fn lock_tenant(&self, scope: &TenantScope) -> impl Future<Output = Result<Tenant, DomainError>> + Send;
+    /// The scope's tenant.
+    fn tenant(&self, scope: &TenantScope) -> impl Future<Output = Result<Tenant, DomainError>> + Send;
+    /// Registers a tenant; its id must be the scope's. A taken slug is `Invalid` (`TAKEN`).
+    fn insert_tenant(
+        &self,
+        scope: &TenantScope,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+
+    /// Adds a member. A taken email is `Invalid` (`TAKEN`).
+    fn insert_user(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+        password: &PasswordHash,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// A member by email, with their password hash.
+    fn user_by_email(
+        &self,
+        scope: &TenantScope,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<(User, PasswordHash)>, DomainError>> + Send;
+    /// A member by id.
+    fn user(&self, scope: &TenantScope, id: UserId) -> impl Future<Output = Result<Option<User>, DomainError>> + Send;
+    /// A page of members, oldest first.
+    fn users(
+        &self,
+        scope: &TenantScope,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<User>, DomainError>> + Send;
+    /// Stores a member's role, status and update time.
+    fn update_user(&self, scope: &TenantScope, user: &User) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// How many active owners the tenant has.
+    fn count_active_owners(&self, scope: &TenantScope) -> impl Future<Output = Result<u64, DomainError>> + Send;
+
+    /// Starts a session.
+    fn insert_session(
+        &self,
+        scope: &TenantScope,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Adds a refresh token (by hash) to a session.
+    fn insert_refresh_token(
+        &self,
+        scope: &TenantScope,
+        session: SessionId,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Marks a refresh token used, atomically: of two concurrent uses exactly one is `Fresh`.
+    fn use_refresh_token(
+        &self,
+        scope: &TenantScope,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<RefreshUse, DomainError>> + Send;
+    /// The session a refresh token (used or not) belongs to.
+    fn session_of_refresh_token(
+        &self,
+        scope: &TenantScope,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<SessionId>, DomainError>> + Send;
+    /// The member and session state behind an access token, in one read.
+    fn session_holder(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        session: SessionId,
+    ) -> impl Future<Output = Result<Option<SessionHolder>, DomainError>> + Send;
+    /// A session by id.
+    fn session(
+        &self,
+        scope: &TenantScope,
+        id: SessionId,
+    ) -> impl Future<Output = Result<Option<Session>, DomainError>> + Send;
+    /// Revokes one session (idempotent).
+    fn revoke_session(
+        &self,
+        scope: &TenantScope,
+        session: SessionId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Revokes every session of a member.
+    fn revoke_sessions_of(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+
+    /// Stores a new API key with the hash of its secret.
+    fn insert_api_key(
+        &self,
+        scope: &TenantScope,
+        key: &ApiKey,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// An API key with the hash of its secret.
+    fn api_key(
+        &self,
+        scope: &TenantScope,
+        id: ApiKeyId,
+    ) -> impl Future<Output = Result<Option<(ApiKey, SecretHash)>, DomainError>> + Send;
+    /// A page of API keys, oldest first.
+    fn api_keys(
+        &self,
+        scope: &TenantScope,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<ApiKey>, DomainError>> + Send;
+    /// Stores a key's revocation and last use.
+    fn update_api_key(&self, scope: &TenantScope, key: &ApiKey)
+    -> impl Future<Output = Result<(), DomainError>> + Send;
+
+    /// Appends to the audit log.
+    fn append_audit(
+        &self,
+        scope: &TenantScope,
+        entry: &AuditEntry,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// A page of the audit log, newest first.
+    fn audit_entries(
+        &self,
+        scope: &TenantScope,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<AuditEntry>, DomainError>> + Send;
+}
+
+/// Password hashing and secret generation.
+pub trait Crypto: Clone + Send + Sync + 'static {
+    /// Hashes a new password (slow on purpose; runs off the async threads).
+    fn hash_password(&self, password: &Password) -> impl Future<Output = Result<PasswordHash, DomainError>> + Send;
+    /// Checks a password against a hash. With no hash (unknown email) it does the same work
+    /// against a dummy hash and answers `false`, so timing does not reveal which emails exist.
+    fn verify_password(&self, password: &Password, hash: Option<&PasswordHash>) -> impl Future<Output = bool> + Send;
+    /// A new random 256-bit secret, base64url-encoded (43 characters).
+    ///
+    /// # Errors
+    /// `Internal` when the system has no randomness to give.
+    fn new_secret(&self) -> Result<String, DomainError>;
+    /// The stored form of a secret.
+    fn hash_secret(&self, secret: &str) -> SecretHash;
+    /// Whether `secret` hashes to `hash`, in constant time.
+    fn secret_matches(&self, secret: &str, hash: &SecretHash) -> bool;
+}

@@ -1,0 +1,9 @@
+//! sea-orm entities, one module per table. They stay in this crate: repositories convert them
+//! to and from domain types, and nothing outside sees a `Model`.
+
+pub mod api_keys;
+pub mod audit_log;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod tenants;
+pub mod users;

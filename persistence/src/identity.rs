@@ -1,0 +1,485 @@
+//! The identity repository: tenants, members, sessions, refresh tokens, API keys, audit log.
+//!
+//! Every query filters by the transaction's tenant (checked against the scope) before
+//! anything else; on PostgreSQL row-level security enforces the same a second time.
+
+use domain::DomainError;
+use domain::auth::{ActorRef, Permission, Role, TenantScope};
+use domain::identity::{
+    ApiKey, AuditAction, AuditEntry, Email, MemberStatus, PasswordHash, SecretHash, Session, Slug, Tenant,
+    TenantStatus, User,
+};
+use domain::ids::{ApiKeyId, AuditEntryId, SessionId, TenantId, UserId};
+use domain::money::Currency;
+use domain::page::{Page, PageRequest};
+use domain::ports::{IdentityRepo, RefreshUse, SessionHolder};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::{api_keys, audit_log, refresh_tokens, sessions, tenants, users};
+use crate::error::{on_unique, storage_error};
+use crate::store::{SeaTx, keyset_page};
+
+fn corrupt(what: &str) -> DomainError {
+    DomainError::internal(format!("stored {what} is not valid"))
+}
+
+pub(crate) fn tenant_from(model: tenants::Model) -> Result<Tenant, DomainError> {
+    Ok(Tenant {
+        id: TenantId::from_uuid(model.id),
+        slug: Slug::parse("slug", &model.slug).map_err(|_| corrupt("tenant slug"))?,
+        name: model.name,
+        currency: Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("tenant currency"))?,
+        status: TenantStatus::parse(&model.status),
+        created_at: model.created_at,
+    })
+}
+
+fn user_from(model: users::Model) -> Result<(User, PasswordHash), DomainError> {
+    let user = User {
+        id: UserId::from_uuid(model.id),
+        tenant: TenantId::from_uuid(model.tenant_id),
+        email: Email::parse("email", &model.email).map_err(|_| corrupt("email"))?,
+        // An unknown stored role is a customer's permissions at most? No: fail closed.
+        role: Role::parse(&model.role).ok_or_else(|| corrupt("role"))?,
+        status: MemberStatus::parse(&model.status),
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    };
+    Ok((user, PasswordHash(model.password_hash)))
+}
+
+fn actor_columns(actor: ActorRef) -> (&'static str, Option<Uuid>) {
+    match actor {
+        ActorRef::User(id) => ("USER", Some(id.uuid())),
+        ActorRef::ApiKey(id) => ("API_KEY", Some(id.uuid())),
+        ActorRef::Visitor => ("VISITOR", None),
+        ActorRef::Operator => ("OPERATOR", None),
+    }
+}
+
+fn actor_from(kind: &str, id: Option<Uuid>) -> Result<ActorRef, DomainError> {
+    match (kind, id) {
+        ("USER", Some(id)) => Ok(ActorRef::User(UserId::from_uuid(id))),
+        ("API_KEY", Some(id)) => Ok(ActorRef::ApiKey(ApiKeyId::from_uuid(id))),
+        ("VISITOR", _) => Ok(ActorRef::Visitor),
+        ("OPERATOR", _) => Ok(ActorRef::Operator),
+        _ => Err(corrupt("actor")),
+    }
+}
+
+fn api_key_from(model: api_keys::Model) -> Result<(ApiKey, SecretHash), DomainError> {
+    let permissions = model
+        .permissions
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| Permission::parse(p).ok_or_else(|| corrupt("permission")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = ApiKey {
+        id: ApiKeyId::from_uuid(model.id),
+        tenant: TenantId::from_uuid(model.tenant_id),
+        name: model.name,
+        hint: model.hint,
+        permissions,
+        created_by: actor_from(&model.created_by_kind, model.created_by_id)?,
+        created_at: model.created_at,
+        last_used_at: model.last_used_at,
+        revoked_at: model.revoked_at,
+    };
+    Ok((key, SecretHash(model.secret_hash)))
+}
+
+fn audit_from(model: audit_log::Model) -> Result<AuditEntry, DomainError> {
+    Ok(AuditEntry {
+        id: AuditEntryId::from_uuid(model.id),
+        tenant: TenantId::from_uuid(model.tenant_id),
+        actor: actor_from(&model.actor_kind, model.actor_id)?,
+        action: AuditAction::parse(&model.action).ok_or_else(|| corrupt("audit action"))?,
+        subject: model.subject,
+        address: model.client_address,
+        created_at: model.created_at,
+    })
+}
+
+fn session_from(model: sessions::Model) -> Session {
+    Session {
+        id: SessionId::from_uuid(model.id),
+        user: UserId::from_uuid(model.user_id),
+        created_at: model.created_at,
+        expires_at: model.expires_at,
+    }
+}
+
+fn collect<T, U>(page: Page<T>, convert: impl Fn(T) -> Result<U, DomainError>) -> Result<Page<U>, DomainError> {
+    let items = page.items.into_iter().map(convert).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, has_next: page.has_next, has_previous: page.has_previous })
+}
+
+impl IdentityRepo for SeaTx {
+    async fn lock_tenant(&self, scope: &TenantScope) -> Result<Tenant, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // A no-op write takes the row lock on PostgreSQL and the write lock on SQLite alike.
+        let touch = Query::update()
+            .table(tenants::Entity)
+            .value(tenants::Column::UpdatedAt, Expr::col(tenants::Column::UpdatedAt))
+            .and_where(Expr::col(tenants::Column::Id).eq(tenant))
+            .to_owned();
+        self.txn.execute(&touch).await.map_err(storage_error)?;
+        self.tenant(scope).await
+    }
+
+    async fn tenant(&self, scope: &TenantScope) -> Result<Tenant, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = tenants::Entity::find_by_id(tenant).one(&self.txn).await.map_err(storage_error)?;
+        tenant_from(found.ok_or(DomainError::NotFound)?)
+    }
+
+    async fn insert_tenant(&self, scope: &TenantScope, tenant: &Tenant) -> Result<(), DomainError> {
+        let id = self.tenant_of(scope)?;
+        if id != tenant.id.uuid() {
+            return Err(DomainError::internal("inserting a tenant outside its own scope"));
+        }
+        let model = tenants::Model {
+            id,
+            slug: tenant.slug.as_str().to_owned(),
+            name: tenant.name.clone(),
+            currency_code: tenant.currency.code().to_owned(),
+            status: tenant.status.as_str().to_owned(),
+            created_at: tenant.created_at,
+            updated_at: tenant.created_at,
+        };
+        tenants::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| on_unique(err, "slug", "this slug is taken; choose another"))?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, scope: &TenantScope, user: &User, password: &PasswordHash) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let model = users::Model {
+            tenant_id: tenant,
+            id: user.id.uuid(),
+            email: user.email.as_str().to_owned(),
+            password_hash: password.0.clone(),
+            role: user.role.as_str().to_owned(),
+            status: user.status.as_str().to_owned(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        };
+        users::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| on_unique(err, "email", "a member with this email already exists"))?;
+        Ok(())
+    }
+
+    async fn user_by_email(
+        &self,
+        scope: &TenantScope,
+        email: &Email,
+    ) -> Result<Option<(User, PasswordHash)>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = users::Entity::find()
+            .filter(users::Column::TenantId.eq(tenant))
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        found.map(user_from).transpose()
+    }
+
+    async fn user(&self, scope: &TenantScope, id: UserId) -> Result<Option<User>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = users::Entity::find_by_id((tenant, id.uuid())).one(&self.txn).await.map_err(storage_error)?;
+        Ok(found.map(user_from).transpose()?.map(|(user, _)| user))
+    }
+
+    async fn users(&self, scope: &TenantScope, page: &PageRequest) -> Result<Page<User>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = users::Entity::find().filter(users::Column::TenantId.eq(tenant));
+        let rows = keyset_page(&self.txn, select, users::Column::Id, page, false).await?;
+        collect(rows, |model| user_from(model).map(|(user, _)| user))
+    }
+
+    async fn update_user(&self, scope: &TenantScope, user: &User) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        users::Entity::update_many()
+            .col_expr(users::Column::Role, Expr::value(user.role.as_str()))
+            .col_expr(users::Column::Status, Expr::value(user.status.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(user.updated_at))
+            .filter(users::Column::TenantId.eq(tenant))
+            .filter(users::Column::Id.eq(user.id.uuid()))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn count_active_owners(&self, scope: &TenantScope) -> Result<u64, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        users::Entity::find()
+            .filter(users::Column::TenantId.eq(tenant))
+            .filter(users::Column::Role.eq(Role::Owner.as_str()))
+            .filter(users::Column::Status.eq(MemberStatus::Active.as_str()))
+            .count(&self.txn)
+            .await
+            .map_err(storage_error)
+    }
+
+    async fn insert_session(&self, scope: &TenantScope, session: &Session) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let model = sessions::Model {
+            tenant_id: tenant,
+            id: session.id.uuid(),
+            user_id: session.user.uuid(),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            revoked_at: None,
+        };
+        sessions::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        scope: &TenantScope,
+        session: SessionId,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let model = refresh_tokens::Model {
+            tenant_id: tenant,
+            id: Uuid::now_v7(),
+            session_id: session.uuid(),
+            token_hash: hash.0.clone(),
+            created_at: now,
+            used_at: None,
+        };
+        refresh_tokens::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn use_refresh_token(
+        &self,
+        scope: &TenantScope,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<RefreshUse, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // Check and mark in one conditional UPDATE: of two concurrent uses exactly one wins.
+        let marked = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::TenantId.eq(tenant))
+            .filter(refresh_tokens::Column::TokenHash.eq(hash.0.as_str()))
+            .filter(refresh_tokens::Column::UsedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        let Some(token) = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TenantId.eq(tenant))
+            .filter(refresh_tokens::Column::TokenHash.eq(hash.0.as_str()))
+            .one(&self.txn)
+            .await
+            .map_err(storage_error)?
+        else {
+            return Ok(RefreshUse::Unknown);
+        };
+        let session = SessionId::from_uuid(token.session_id);
+        if marked.rows_affected == 0 {
+            return Ok(RefreshUse::Reused { session });
+        }
+        let owner =
+            sessions::Entity::find_by_id((tenant, token.session_id)).one(&self.txn).await.map_err(storage_error)?;
+        match owner {
+            Some(owner) => Ok(RefreshUse::Fresh { session, user: UserId::from_uuid(owner.user_id) }),
+            None => Ok(RefreshUse::Unknown),
+        }
+    }
+
+    async fn session_of_refresh_token(
+        &self,
+        scope: &TenantScope,
+        hash: &SecretHash,
+    ) -> Result<Option<SessionId>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let token = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TenantId.eq(tenant))
+            .filter(refresh_tokens::Column::TokenHash.eq(hash.0.as_str()))
+            .one(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(token.map(|t| SessionId::from_uuid(t.session_id)))
+    }
+
+    async fn session_holder(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<Option<SessionHolder>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let (u, t, s) = (Alias::new("u"), Alias::new("t"), Alias::new("s"));
+        let query = Query::select()
+            .expr_as(Expr::col((u.clone(), users::Column::Role)), Alias::new("role"))
+            .expr_as(Expr::col((u.clone(), users::Column::Status)), Alias::new("user_status"))
+            .expr_as(Expr::col((t.clone(), tenants::Column::Status)), Alias::new("tenant_status"))
+            .expr_as(Expr::col((s.clone(), sessions::Column::RevokedAt)), Alias::new("revoked_at"))
+            .expr_as(Expr::col((s.clone(), sessions::Column::ExpiresAt)), Alias::new("expires_at"))
+            .from_as(users::Entity, u.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                tenants::Entity,
+                t.clone(),
+                Expr::col((t.clone(), tenants::Column::Id)).equals((u.clone(), users::Column::TenantId)),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                sessions::Entity,
+                s.clone(),
+                Expr::col((s.clone(), sessions::Column::TenantId))
+                    .equals((u.clone(), users::Column::TenantId))
+                    .and(Expr::col((s.clone(), sessions::Column::UserId)).equals((u.clone(), users::Column::Id))),
+            )
+            .and_where(Expr::col((u.clone(), users::Column::TenantId)).eq(tenant))
+            .and_where(Expr::col((u.clone(), users::Column::Id)).eq(user.uuid()))
+            .and_where(Expr::col((s.clone(), sessions::Column::Id)).eq(session.uuid()))
+            .to_owned();
+        let Some(row) = self.txn.query_one(&query).await.map_err(storage_error)? else { return Ok(None) };
+        let text = |column: &str| row.try_get::<String>("", column).map_err(storage_error);
+        Ok(Some(SessionHolder {
+            role: Role::parse(&text("role")?).ok_or_else(|| corrupt("role"))?,
+            status: MemberStatus::parse(&text("user_status")?),
+            tenant_status: TenantStatus::parse(&text("tenant_status")?),
+            revoked: row.try_get::<Option<OffsetDateTime>>("", "revoked_at").map_err(storage_error)?.is_some(),
+            expires_at: row.try_get::<OffsetDateTime>("", "expires_at").map_err(storage_error)?,
+        }))
+    }
+
+    async fn session(&self, scope: &TenantScope, id: SessionId) -> Result<Option<Session>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = sessions::Entity::find_by_id((tenant, id.uuid())).one(&self.txn).await.map_err(storage_error)?;
+        Ok(found.map(session_from))
+    }
+
+    async fn revoke_session(
+        &self,
+        scope: &TenantScope,
+        session: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .filter(sessions::Column::TenantId.eq(tenant))
+            .filter(sessions::Column::Id.eq(session.uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn revoke_sessions_of(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .filter(sessions::Column::TenantId.eq(tenant))
+            .filter(sessions::Column::UserId.eq(user.uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, scope: &TenantScope, key: &ApiKey, hash: &SecretHash) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let (created_by_kind, created_by_id) = actor_columns(key.created_by);
+        let model = api_keys::Model {
+            tenant_id: tenant,
+            id: key.id.uuid(),
+            name: key.name.clone(),
+            hint: key.hint.clone(),
+            secret_hash: hash.0.clone(),
+            permissions: key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","),
+            created_by_kind: created_by_kind.to_owned(),
+            created_by_id,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        };
+        api_keys::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn api_key(&self, scope: &TenantScope, id: ApiKeyId) -> Result<Option<(ApiKey, SecretHash)>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = api_keys::Entity::find_by_id((tenant, id.uuid())).one(&self.txn).await.map_err(storage_error)?;
+        found.map(api_key_from).transpose()
+    }
+
+    async fn api_keys(&self, scope: &TenantScope, page: &PageRequest) -> Result<Page<ApiKey>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = api_keys::Entity::find().filter(api_keys::Column::TenantId.eq(tenant));
+        let rows = keyset_page(&self.txn, select, api_keys::Column::Id, page, false).await?;
+        collect(rows, |model| api_key_from(model).map(|(key, _)| key))
+    }
+
+    async fn update_api_key(&self, scope: &TenantScope, key: &ApiKey) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, Expr::value(key.last_used_at))
+            .col_expr(api_keys::Column::RevokedAt, Expr::value(key.revoked_at))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(key.id.uuid()))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, scope: &TenantScope, entry: &AuditEntry) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let (actor_kind, actor_id) = actor_columns(entry.actor);
+        let model = audit_log::Model {
+            tenant_id: tenant,
+            id: entry.id.uuid(),
+            actor_kind: actor_kind.to_owned(),
+            actor_id,
+            action: entry.action.as_str().to_owned(),
+            subject: entry.subject.clone(),
+            client_address: entry.address.clone(),
+            created_at: entry.created_at,
+        };
+        audit_log::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn audit_entries(&self, scope: &TenantScope, page: &PageRequest) -> Result<Page<AuditEntry>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant));
+        let rows = keyset_page(&self.txn, select, audit_log::Column::Id, page, true).await?;
+        collect(rows, audit_from)
+    }
+}

@@ -1,0 +1,169 @@
+//! Tenant isolation: another tenant's ids answer exactly like ids that never existed, lists
+//! never include another tenant's rows, and on PostgreSQL row-level security hides them even
+//! from a query that forgets the tenant filter.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keel_tests::{Shop, TestApp};
+use serde_json::{Value, json};
+
+/// A well-formed global id of `kind` that exists nowhere.
+fn unknown_id(kind: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{}", uuid::Uuid::now_v7().simple()))
+}
+
+struct Theirs {
+    member: String,
+    api_key: String,
+    tenant: String,
+}
+
+async fn theirs(shop: &Shop) -> Theirs {
+    let (_, member) = shop.member("STAFF", &format!("staff@{}.test", shop.slug)).await;
+    let (_, api_key) = shop.api_key(&["PROFILE_READ"]).await;
+    Theirs { member, api_key, tenant: shop.tenant_id.clone() }
+}
+
+#[tokio::test]
+async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
+    let app = TestApp::spawn().await;
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    let (acme_key, _) = acme.api_key(&["MEMBERS_READ", "MEMBERS_MANAGE", "API_KEYS_MANAGE", "PROFILE_READ"]).await;
+    let foreign = theirs(&globex).await;
+
+    // One row per operation that takes an id: (name, document, foreign id, kind of id).
+    let table = [
+        ("node(Member)", "query($id: ID!) { node(id: $id) { id } }", &foreign.member, "Member"),
+        ("node(ApiKey)", "query($id: ID!) { node(id: $id) { id } }", &foreign.api_key, "ApiKey"),
+        ("node(Tenant)", "query($id: ID!) { node(id: $id) { id } }", &foreign.tenant, "Tenant"),
+        (
+            "changeRole",
+            "mutation($id: ID!) { changeRole(input: { memberId: $id, role: ADMIN }) { member { id } } }",
+            &foreign.member,
+            "Member",
+        ),
+        (
+            "deactivateMember",
+            "mutation($id: ID!) { deactivateMember(input: { memberId: $id }) { member { id } } }",
+            &foreign.member,
+            "Member",
+        ),
+        (
+            "revokeApiKey",
+            "mutation($id: ID!) { revokeApiKey(input: { apiKeyId: $id }) { apiKey { id } } }",
+            &foreign.api_key,
+            "ApiKey",
+        ),
+    ];
+
+    for caller in [&acme.owner, &acme_key] {
+        for (operation, document, id, kind) in &table {
+            let foreign_answer = caller.gql(document, json!({ "id": id })).await;
+            let unknown_answer = caller.gql(document, json!({ "id": unknown_id(kind) })).await;
+
+            assert_eq!(foreign_answer.status, unknown_answer.status, "{operation}");
+            assert_eq!(foreign_answer.data(), unknown_answer.data(), "{operation} tells foreign ids from unknown ones");
+            let strip = |errors: Vec<Value>| {
+                errors.into_iter().map(|e| (e["message"].clone(), e["extensions"]["code"].clone())).collect::<Vec<_>>()
+            };
+            assert_eq!(strip(foreign_answer.errors()), strip(unknown_answer.errors()), "{operation}");
+            if operation.starts_with("node") {
+                assert_eq!(foreign_answer.data()["node"], Value::Null, "{operation}");
+            } else {
+                assert_eq!(foreign_answer.error_code(), Some("NOT_FOUND"), "{operation} reached another tenant");
+            }
+        }
+    }
+    let still_there = globex
+        .owner
+        .gql("query($id: ID!) { node(id: $id) { ... on Member { role status } } }", json!({ "id": foreign.member }))
+        .await;
+    assert_eq!(still_there.data()["node"], json!({ "role": "STAFF", "status": "ACTIVE" }), "nothing changed in globex");
+}
+
+#[tokio::test]
+async fn lists_never_include_another_tenants_rows() {
+    let app = TestApp::spawn().await;
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    theirs(&acme).await;
+    theirs(&globex).await;
+
+    for (list, field) in [("members", "email"), ("apiKeys", "name"), ("auditLog", "subject")] {
+        let document = format!("{{ {list}(first: 100) {{ edges {{ node {{ id {field} }} }} }} }}");
+        let acme_rows = acme.owner.gql(&document, json!({})).await;
+        let globex_rows = globex.owner.gql(&document, json!({})).await;
+
+        let ids = |r: &keel_tests::GqlResponse| -> Vec<String> {
+            r.data()[list]["edges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let (mine, others) = (ids(&acme_rows), ids(&globex_rows));
+        assert!(!mine.is_empty() && !others.is_empty(), "{list} has rows in both tenants");
+        assert!(mine.iter().all(|id| !others.contains(id)), "{list} leaked across tenants");
+        assert!(!acme_rows.text.contains("globex"), "{list} shows globex data to acme: {}", acme_rows.text);
+    }
+}
+
+#[tokio::test]
+async fn a_token_of_one_tenant_cannot_be_pointed_at_another() {
+    let app = TestApp::spawn().await;
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    let (key, _) = acme.api_key(&["PROFILE_READ"]).await;
+    let created = acme
+        .owner
+        .gql("mutation { createApiKey(input: { name: \"k\", permissions: [PROFILE_READ] }) { secret } }", json!({}))
+        .await;
+    let secret = created.data()["createApiKey"]["secret"].as_str().expect("secret").to_owned();
+    // keel_sk_<tenant>_<key>_<secret>: swap in globex's tenant id, keep acme's key and secret.
+    let globex_tenant = String::from_utf8(URL_SAFE_NO_PAD.decode(&globex.tenant_id).expect("id")).expect("utf8");
+    let globex_hex = globex_tenant.split_once(':').map(|(_, hex)| hex.to_owned()).expect("typed id");
+    let forged = format!("keel_sk_{globex_hex}_{}", &secret["keel_sk_".len() + 33..]);
+
+    let response = app.with_bearer(&forged).gql("{ me { tenant { slug } } }", json!({})).await;
+
+    assert_eq!(response.error_code(), Some("UNAUTHENTICATED"), "{}", response.text);
+    assert_eq!(key.gql("{ me { tenant { slug } } }", json!({})).await.data()["me"]["tenant"]["slug"], "acme");
+}
+
+#[tokio::test]
+async fn on_postgres_row_level_security_hides_other_tenants_from_unfiltered_queries() {
+    use sqlx::{Connection, Executor, Row};
+    let app = TestApp::spawn().await;
+    if !app.database().is_postgres() {
+        return; // Row-level security is a PostgreSQL feature; SQLite runs rely on the scope filter.
+    }
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    theirs(&acme).await;
+    theirs(&globex).await;
+    let tenant_uuid = |shop: &Shop| {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&shop.tenant_id).expect("id")).expect("utf8");
+        uuid::Uuid::try_parse(raw.split_once(':').expect("typed").1).expect("uuid")
+    };
+    // Connect exactly as the server does: its non-superuser role, its database.
+    let mut conn = sqlx::PgConnection::connect(&app.database().url()).await.expect("connect as the app role");
+
+    let unset: i64 = conn.fetch_one("SELECT count(*) FROM users").await.expect("count").get(0);
+    let mut tx = conn.begin().await.expect("begin");
+    tx.execute(sqlx::query("SELECT set_config('keel.tenant_id', $1, true)").bind(tenant_uuid(&acme).to_string()))
+        .await
+        .expect("set tenant");
+    let rows = tx.fetch_all("SELECT tenant_id, email FROM users").await.expect("unfiltered select");
+    let forged = tx
+        .execute(
+            sqlx::query("INSERT INTO users (tenant_id, id, email, password_hash, role, status, created_at, updated_at) VALUES ($1, $2, 'x@y.test', 'h', 'OWNER', 'ACTIVE', now(), now())")
+                .bind(tenant_uuid(&globex))
+                .bind(uuid::Uuid::now_v7()),
+        )
+        .await;
+    drop(tx);
+
+    assert_eq!(unset, 0, "without a tenant set, no rows are visible");
+    let tenants: Vec<uuid::Uuid> = rows.iter().map(|r| r.get::<uuid::Uuid, _>(0)).collect();
+    assert_eq!(tenants.len(), 2, "acme's owner and staff member");
+    assert!(tenants.iter().all(|t| *t == tenant_uuid(&acme)), "only acme's rows");
+    assert!(forged.is_err(), "writing another tenant's row is refused by the policy");
+}
