@@ -5,5 +5,7 @@ mod graphiql;
 mod graphql_over_http;
 mod identity;
 mod lifecycle;
+mod logs;
 mod schema;
 mod tenancy;
+mod tokens;

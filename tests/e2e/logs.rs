@@ -1,0 +1,48 @@
+//! Passwords, tokens and API-key secrets never reach the logs, whatever the level the
+//! `api`, `domain` and `persistence` crates log at.
+
+use keel_tests::{PASSWORD, TestApp, logs};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_login_a_refresh_and_a_key_creation_log_no_secret() {
+    let capture = logs::capture();
+    let app = TestApp::spawn().await;
+    let shop = app.shop("logged").await;
+    let login = app.anonymous().login("logged", "owner@logged.test", PASSWORD).await;
+    let failed = app.anonymous().login("logged", "owner@logged.test", "a-wrong-password-123").await;
+    let refreshed = shop
+        .app
+        .gql(
+            "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken refreshToken } }",
+            json!({ "t": shop.refresh_token }),
+        )
+        .await;
+    let key = shop
+        .owner
+        .gql("mutation { createApiKey(input: { name: \"ci\", permissions: [PROFILE_READ] }) { secret } }", json!({}))
+        .await;
+    let secret = key.data()["createApiKey"]["secret"].as_str().expect("secret").to_owned();
+    app.with_bearer(&secret).gql("{ me { permissions } }", json!({})).await;
+
+    let logged = capture.text();
+
+    assert!(logged.contains("request finished"), "the capture sees the servers' logs");
+    assert!(logged.contains("identity.login") || logged.contains("\"graphql.operation\""), "spans are captured");
+    let secrets = [
+        ("the password", PASSWORD.to_owned()),
+        ("a wrong password", "a-wrong-password-123".to_owned()),
+        ("an access token", login.data()["login"]["accessToken"].as_str().expect("token").to_owned()),
+        ("a refresh token", shop.refresh_token.clone()),
+        (
+            "a rotated refresh token",
+            refreshed.data()["refreshToken"]["refreshToken"].as_str().expect("token").to_owned(),
+        ),
+        ("an API key secret", secret.clone()),
+        ("the random part of an API key", secret.rsplit('_').next().unwrap_or_default().to_owned()),
+    ];
+    for (what, value) in secrets {
+        assert!(!logged.contains(&value), "{what} appears in the logs");
+    }
+    assert_eq!(failed.data()["login"]["userErrors"][0]["code"], "INVALID_CREDENTIALS");
+}
