@@ -66,6 +66,13 @@ impl Server {
                 .await
                 .with_context(|| format!("migrating the database at {}", global.database_url))?;
         }
+        if database.bypasses_row_security().await.context("checking the database role")? {
+            let problem = "the database role is a superuser or has BYPASSRLS, so row-level security cannot isolate tenants; connect as an ordinary role (see README, PostgreSQL)";
+            if global.environment == Environment::Production {
+                return Err(anyhow!(problem));
+            }
+            tracing::warn!("{problem}");
+        }
         if let Readiness::PendingMigrations(pending) = database.readiness().await {
             return Err(anyhow!(
                 "the database at {} has {} pending migration(s), first {}; run `keel migrate up` (KEEL_ENV=production never migrates on start)",

@@ -173,6 +173,24 @@ impl Database {
         }
     }
 
+    /// Whether the connected role escapes row-level security (a PostgreSQL superuser or a role
+    /// with `BYPASSRLS`), which would remove the second wall between tenants. Always `false`
+    /// on SQLite, which has no row-level security.
+    ///
+    /// # Errors
+    /// The database's error when it cannot be asked.
+    pub async fn bypasses_row_security(&self) -> Result<bool, DbErr> {
+        if self.backend != Backend::Postgres {
+            return Ok(false);
+        }
+        let query = "SELECT (rolsuper OR rolbypassrls) AS bypasses FROM pg_roles WHERE rolname = current_user";
+        let row = self.conn.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, query)).await?;
+        match row {
+            Some(row) => row.try_get::<bool>("", "bypasses"),
+            None => Ok(false),
+        }
+    }
+
     /// Closes every connection in the pool, waiting for those in use to be returned.
     pub async fn close(self) {
         if let Err(err) = self.conn.close().await {

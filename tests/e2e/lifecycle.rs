@@ -142,3 +142,34 @@ async fn graceful_shutdown_finishes_an_in_flight_request_then_refuses_new_ones()
     );
     assert!(TcpStream::connect(app.address).await.is_err(), "no new connections after shutdown");
 }
+
+#[tokio::test]
+async fn production_refuses_a_database_role_that_bypasses_row_level_security() {
+    let Ok(admin_url) = std::env::var(keel_tests::POSTGRES_URL_VAR) else {
+        return; // Row-level security exists only on PostgreSQL; the SQLite run has nothing to check.
+    };
+    let database = TestDatabase::create().await;
+    migrate(&database, MigrateAction::Up).await;
+    let mut superuser = url::Url::parse(&admin_url).expect("admin URL");
+    superuser.set_path(url::Url::parse(&database.url()).expect("database URL").path());
+    let url = superuser.to_string();
+
+    let refused = Cli::try_parse_from([
+        "keel",
+        "--env",
+        "production",
+        "--jwt-secret",
+        STRONG_SECRET,
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        url.as_str(),
+    ])
+    .expect("arguments parse");
+    let error = match api::app::Server::build(&refused.global, &refused.serve).await {
+        Ok(_) => panic!("production started as a superuser"),
+        Err(err) => format!("{err:#}"),
+    };
+
+    assert!(error.contains("row-level security"), "{error}");
+}
