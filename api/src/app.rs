@@ -14,7 +14,7 @@ use axum::Router;
 use domain::auth::{Actor, Caller};
 use domain::clock::SystemClock;
 use domain::identity::sessions::{self, RegisterTenant};
-use domain::identity::{LoginThrottle, Ports};
+use domain::identity::{LoginThrottle, Ports, Slug, TenantStatus};
 use persistence::{Database, Readiness, SeaStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -206,19 +206,47 @@ pub async fn migrate(global: &GlobalArgs, action: MigrateAction) -> anyhow::Resu
     Ok(())
 }
 
-/// Runs `keel tenant create`: registers a tenant and its owner as an operator, whatever the
-/// registration setting, printing the new tenant's slug and id.
+/// Runs `keel tenant create|suspend|activate` as an operator. `create` registers a tenant and
+/// its owner whatever the registration setting (asking `password` for the owner's password).
 ///
 /// # Errors
 /// Invalid fields (all of them, one line), a taken slug, or an unreachable database.
-pub async fn tenant(global: &GlobalArgs, action: TenantAction, password: String) -> anyhow::Result<()> {
-    let TenantAction::Create { slug, name, currency, owner_email } = action;
+pub async fn tenant(
+    global: &GlobalArgs,
+    action: TenantAction,
+    password: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let caller = Caller { actor: Actor::Operator, address: None };
+    let (slug, status) = match action {
+        TenantAction::Create { slug, name, currency, owner_email } => {
+            return create_tenant(global, &caller, (slug, name, currency, owner_email), password()?).await;
+        }
+        TenantAction::Suspend { slug } => (slug, TenantStatus::Suspended),
+        TenantAction::Activate { slug } => (slug, TenantStatus::Active),
+    };
+    let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
+    let database = open_database(global).await?;
+    let result = sessions::set_tenant_status(&ports(&database)?, &caller, &slug, status).await;
+    database.close().await;
+    result.map_err(|err| match err {
+        domain::DomainError::NotFound => anyhow!("no tenant has the slug {}", slug.as_str()),
+        other => anyhow!("{other}"),
+    })?;
+    println!("tenant {} is now {}", slug.as_str(), status.as_str().to_lowercase());
+    Ok(())
+}
+
+async fn create_tenant(
+    global: &GlobalArgs,
+    caller: &Caller,
+    (slug, name, currency, owner_email): (String, String, String, String),
+    password: String,
+) -> anyhow::Result<()> {
     let command = RegisterTenant::parse(&name, &slug, &currency, &owner_email, &password)
         .map_err(|invalid| anyhow!("{}", invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let database = open_database(global).await?;
     let ports = ports(&database)?;
-    let caller = Caller { actor: Actor::Operator, address: None };
-    let signed_in = sessions::register_tenant(&ports, &caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
+    let signed_in = sessions::register_tenant(&ports, caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
     println!(
         "created tenant {} ({}) with owner {}",
         signed_in.tenant.slug.as_str(),

@@ -68,6 +68,19 @@ pub enum TenantAction {
         #[arg(long)]
         owner_email: String,
     },
+    /// Suspend a tenant: its members cannot sign in and its tokens and API keys stop working
+    /// at once. Nothing is deleted.
+    Suspend {
+        /// The tenant's handle.
+        #[arg(long)]
+        slug: String,
+    },
+    /// Reactivate a suspended tenant.
+    Activate {
+        /// The tenant's handle.
+        #[arg(long)]
+        slug: String,
+    },
 }
 
 /// A `keel migrate` action.

@@ -48,7 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::sdl());
             Ok(())
         }
-        Some(Command::Tenant { action }) => app::tenant(&cli.global, action, owner_password()?).await,
+        Some(Command::Tenant { action }) => app::tenant(&cli.global, action, owner_password).await,
     }
 }
 

@@ -1,8 +1,5 @@
-//! Time as a port, so rules that depend on it (token expiry, throttling windows) are tested by
-//! moving a clock, not by sleeping.
-
-use std::sync::Arc;
-use std::sync::Mutex;
+//! Time as a port, so rules that depend on it (token expiry, throttling windows, order expiry)
+//! can be tested by moving a clock instead of sleeping.
 
 use time::OffsetDateTime;
 
@@ -19,28 +16,5 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
-    }
-}
-
-/// A clock that only moves when told to; for tests.
-#[derive(Clone, Debug)]
-pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
-
-impl ManualClock {
-    /// A clock stopped at `start`.
-    pub fn starting_at(start: OffsetDateTime) -> Self {
-        ManualClock(Arc::new(Mutex::new(start)))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: time::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

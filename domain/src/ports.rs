@@ -33,6 +33,13 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Finds a tenant by slug in the registry (tenants are not tenant-owned data).
     fn tenant_by_slug(&self, slug: &Slug) -> impl Future<Output = Result<Option<Tenant>, DomainError>> + Send;
+
+    /// Sets a tenant's status in the registry; `false` when no tenant has the slug.
+    fn set_tenant_status(
+        &self,
+        slug: &Slug,
+        status: TenantStatus,
+    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
 }
 
 /// One transaction; every repository of the domain is available on it.

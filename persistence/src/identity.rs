@@ -42,7 +42,7 @@ fn user_from(model: users::Model) -> Result<(User, PasswordHash), DomainError> {
         id: UserId::from_uuid(model.id),
         tenant: TenantId::from_uuid(model.tenant_id),
         email: Email::parse("email", &model.email).map_err(|_| corrupt("email"))?,
-        // An unknown stored role is a customer's permissions at most? No: fail closed.
+        // An unknown stored role is corrupt data: fail closed rather than guess a role.
         role: Role::parse(&model.role).ok_or_else(|| corrupt("role"))?,
         status: MemberStatus::parse(&model.status),
         created_at: model.created_at,

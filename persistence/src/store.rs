@@ -8,7 +8,7 @@
 
 use domain::DomainError;
 use domain::auth::TenantScope;
-use domain::identity::{Slug, Tenant};
+use domain::identity::{Slug, Tenant, TenantStatus};
 use domain::page::{Direction, Page, PageRequest};
 use domain::ports::{Store, Tx};
 use migration::rls::TENANT_SETTING;
@@ -77,6 +77,16 @@ impl Store for SeaStore {
             .await
             .map_err(storage_error)?;
         found.map(crate::identity::tenant_from).transpose()
+    }
+
+    async fn set_tenant_status(&self, slug: &Slug, status: TenantStatus) -> Result<bool, DomainError> {
+        let updated = tenants::Entity::update_many()
+            .col_expr(tenants::Column::Status, Expr::value(status.as_str()))
+            .filter(tenants::Column::Slug.eq(slug.as_str()))
+            .exec(self.database.connection())
+            .await
+            .map_err(storage_error)?;
+        Ok(updated.rows_affected > 0)
     }
 }
 

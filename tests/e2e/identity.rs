@@ -439,9 +439,41 @@ async fn operators_create_tenants_from_the_command_line_even_when_registration_i
     let Some(api::config::Command::Tenant { action }) = cli.command else { panic!("tenant command") };
     api::app::migrate(&cli.global, api::config::MigrateAction::Up).await.expect("migrated");
 
-    api::app::tenant(&cli.global, action, PASSWORD.to_owned()).await.expect("created");
+    api::app::tenant(&cli.global, action, || Ok(PASSWORD.to_owned())).await.expect("created");
 
     let app = TestApp::spawn_with(database, &["--env", "production", "--jwt-secret", STRONG_SECRET]).await;
     let login = app.anonymous().login("acme", "o@acme.test", PASSWORD).await;
     assert!(login.data()["login"]["accessToken"].is_string(), "{}", login.text);
+}
+
+async fn operator(database: &TestDatabase, args: &[&str]) {
+    let url = database.url();
+    let cli = <api::config::Cli as clap::Parser>::try_parse_from(
+        [&["keel", "--database-url", url.as_str(), "tenant"][..], args].concat(),
+    )
+    .expect("arguments parse");
+    let Some(api::config::Command::Tenant { action }) = cli.command else { panic!("tenant command") };
+    api::app::tenant(&cli.global, action, || Ok(PASSWORD.to_owned())).await.expect("operator command runs");
+}
+
+#[tokio::test]
+async fn suspending_a_tenant_stops_its_tokens_keys_and_sign_ins_until_reactivated() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let other = app.shop("globex").await;
+    let (key, _) = shop.api_key(&["PROFILE_READ"]).await;
+
+    operator(app.database(), &["suspend", "--slug", "acme"]).await;
+    let token = shop.owner.gql(ME, json!({})).await;
+    let api_key = key.gql(ME, json!({})).await;
+    let login = app.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
+    let unaffected = other.owner.gql(ME, json!({})).await;
+    operator(app.database(), &["activate", "--slug", "acme"]).await;
+    let restored = shop.owner.gql(ME, json!({})).await;
+
+    assert_eq!((token.status, token.error_code()), (401, Some("UNAUTHENTICATED")));
+    assert_eq!((api_key.status, api_key.error_code()), (401, Some("UNAUTHENTICATED")));
+    assert_eq!(user_error_codes(&login, "login"), ["ACCOUNT_DISABLED"]);
+    assert_eq!(unaffected.data()["me"]["tenant"]["slug"], "globex");
+    assert_eq!(restored.data()["me"]["tenant"]["slug"], "acme");
 }

@@ -112,6 +112,23 @@ pub async fn register_tenant<S: Store, C: Crypto>(
     Ok(SignedIn { tenant, user: owner, session, refresh_token })
 }
 
+/// Suspends or reactivates a tenant (operators only). A suspended tenant's members cannot
+/// sign in and its tokens and API keys stop working at once; nothing is deleted.
+///
+/// # Errors
+/// `Forbidden` for anyone but an operator; `NotFound` for an unknown slug.
+pub async fn set_tenant_status<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    caller: &Caller,
+    slug: &Slug,
+    status: TenantStatus,
+) -> Result<(), DomainError> {
+    if caller.actor != Actor::Operator {
+        return Err(DomainError::Forbidden { needed: crate::auth::Permission::TenantRegister });
+    }
+    if ports.store.set_tenant_status(slug, status).await? { Ok(()) } else { Err(DomainError::NotFound) }
+}
+
 /// A sign-in attempt, as typed.
 #[derive(Debug)]
 pub struct Login {
