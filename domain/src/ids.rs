@@ -67,3 +67,11 @@ typed_id!(
     /// An audit log entry.
     AuditEntryId
 );
+typed_id!(
+    /// A product.
+    ProductId
+);
+typed_id!(
+    /// A location (warehouse).
+    LocationId
+);

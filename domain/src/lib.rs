@@ -9,6 +9,7 @@
 //!
 //! - [`auth`]: [`auth::Actor`], [`auth::Permission`], roles, and [`auth::authorize`], the only
 //!   maker of a [`auth::TenantScope`].
+//! - [`catalog`]: products and locations.
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`ports`]: the storage and crypto traits.
 //! - [`page`]: Relay-style page requests.
@@ -18,6 +19,7 @@
 //! - [`error`]: [`DomainError`] and [`Invalid`].
 
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod identity;

@@ -11,12 +11,13 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::auth::{Role, TenantScope};
+use crate::catalog::{Location, Product, ProductFilter, Sku};
 use crate::error::DomainError;
 use crate::identity::{
     ApiKey, AuditEntry, Email, MemberStatus, Password, PasswordHash, SecretHash, Session, Slug, Tenant, TenantStatus,
     User,
 };
-use crate::ids::{ApiKeyId, SessionId, UserId};
+use crate::ids::{ApiKeyId, LocationId, ProductId, SessionId, UserId};
 use crate::page::{Page, PageRequest};
 
 /// Storage: opens tenant-scoped transactions and reads the tenant registry.
@@ -43,7 +44,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 /// One transaction; every repository of the domain is available on it.
-pub trait Tx: IdentityRepo + Send + Sync {
+pub trait Tx: IdentityRepo + CatalogRepo + Send + Sync {
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
 }
@@ -212,6 +213,67 @@ pub trait IdentityRepo {
         scope: &TenantScope,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<AuditEntry>, DomainError>> + Send;
+}
+
+/// Products and locations.
+pub trait CatalogRepo {
+    /// Adds a product. A taken SKU is `Invalid` (`TAKEN`).
+    fn insert_product(
+        &self,
+        scope: &TenantScope,
+        product: &Product,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// A product by id.
+    fn product(
+        &self,
+        scope: &TenantScope,
+        id: ProductId,
+    ) -> impl Future<Output = Result<Option<Product>, DomainError>> + Send;
+    /// A product by SKU.
+    fn product_by_sku(
+        &self,
+        scope: &TenantScope,
+        sku: &Sku,
+    ) -> impl Future<Output = Result<Option<Product>, DomainError>> + Send;
+    /// Stores `product` only if the stored version is still `expected_version` (one conditional
+    /// UPDATE); `false` when it is not.
+    fn update_product(
+        &self,
+        scope: &TenantScope,
+        product: &Product,
+        expected_version: i32,
+    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
+    /// A page of products matching `filter` (its search already lower-cased), oldest first.
+    fn products(
+        &self,
+        scope: &TenantScope,
+        filter: &ProductFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Product>, DomainError>> + Send;
+    /// Adds a location. A taken code is `Invalid` (`TAKEN`).
+    fn insert_location(
+        &self,
+        scope: &TenantScope,
+        location: &Location,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// A location by id.
+    fn location(
+        &self,
+        scope: &TenantScope,
+        id: LocationId,
+    ) -> impl Future<Output = Result<Option<Location>, DomainError>> + Send;
+    /// Stores a location's name.
+    fn update_location(
+        &self,
+        scope: &TenantScope,
+        location: &Location,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// A page of locations, oldest first.
+    fn locations(
+        &self,
+        scope: &TenantScope,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Location>, DomainError>> + Send;
 }
 
 /// Password hashing and secret generation.

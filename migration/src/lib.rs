@@ -16,6 +16,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_tenants;
 mod m20261123_000002_create_identity;
+mod m20261123_000003_create_catalog;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_tenants::Migration),
             Box::new(m20261123_000002_create_identity::Migration),
+            Box::new(m20261123_000003_create_catalog::Migration),
         ]
     }
 }

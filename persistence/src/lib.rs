@@ -8,10 +8,11 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
-//! - [`identity`]: the identity repository on that transaction.
+//! - [`identity`], [`catalog`]: the repositories on that transaction.
 //! - [`error`]: the one translation from `DbErr` to `DomainError`.
 //! - `entity`: sea-orm entities, private to this crate.
 
+pub mod catalog;
 pub mod database;
 mod entity;
 pub mod error;

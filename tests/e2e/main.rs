@@ -1,6 +1,7 @@
 //! End-to-end tests: each boots the real server ([`keel_tests::TestApp`]) and talks to it over
 //! HTTP as clients do. They run on SQLite, or on PostgreSQL when `KEEL_TEST_POSTGRES_URL` is set.
 
+mod catalog;
 mod graphiql;
 mod graphql_over_http;
 mod identity;

@@ -16,19 +16,48 @@ struct Theirs {
     member: String,
     api_key: String,
     tenant: String,
+    product: String,
+    location: String,
 }
 
 async fn theirs(shop: &Shop) -> Theirs {
     let (_, member) = shop.member("STAFF", &format!("staff@{}.test", shop.slug)).await;
     let (_, api_key) = shop.api_key(&["PROFILE_READ"]).await;
-    Theirs { member, api_key, tenant: shop.tenant_id.clone() }
+    let product = shop
+        .owner
+        .gql(
+            "mutation($sku: String!) { createProduct(input: { sku: $sku, name: \"Theirs\", price: { amount: \"1.00\", currencyCode: \"USD\" } }) { product { id } } }",
+            json!({ "sku": format!("{}-ONLY", shop.slug) }),
+        )
+        .await;
+    let location = shop
+        .owner
+        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
+        .await;
+    Theirs {
+        member,
+        api_key,
+        tenant: shop.tenant_id.clone(),
+        product: product.data()["createProduct"]["product"]["id"].as_str().unwrap_or_default().to_owned(),
+        location: location.data()["createLocation"]["location"]["id"].as_str().unwrap_or_default().to_owned(),
+    }
 }
 
 #[tokio::test]
 async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
     let app = TestApp::spawn().await;
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
-    let (acme_key, _) = acme.api_key(&["MEMBERS_READ", "MEMBERS_MANAGE", "API_KEYS_MANAGE", "PROFILE_READ"]).await;
+    let (acme_key, _) = acme
+        .api_key(&[
+            "MEMBERS_READ",
+            "MEMBERS_MANAGE",
+            "API_KEYS_MANAGE",
+            "PROFILE_READ",
+            "CATALOG_READ",
+            "CATALOG_WRITE",
+            "INVENTORY_READ",
+        ])
+        .await;
     let foreign = theirs(&globex).await;
 
     // One row per operation that takes an id: (name, document, foreign id, kind of id).
@@ -54,6 +83,27 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             &foreign.api_key,
             "ApiKey",
         ),
+        ("node(Product)", "query($id: ID!) { node(id: $id) { id } }", &foreign.product, "Product"),
+        ("node(Location)", "query($id: ID!) { node(id: $id) { id } }", &foreign.location, "Location"),
+        ("product", "query($id: ID!) { product(id: $id) { id } }", &foreign.product, "Product"),
+        (
+            "updateProduct",
+            "mutation($id: ID!) { updateProduct(input: { id: $id, expectedVersion: 1, name: \"Mine\" }) { product { id } } }",
+            &foreign.product,
+            "Product",
+        ),
+        (
+            "archiveProduct",
+            "mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { id } } }",
+            &foreign.product,
+            "Product",
+        ),
+        (
+            "updateLocation",
+            "mutation($id: ID!) { updateLocation(input: { id: $id, name: \"Mine\" }) { location { id } } }",
+            &foreign.location,
+            "Location",
+        ),
     ];
 
     for caller in [&acme.owner, &acme_key] {
@@ -74,6 +124,19 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             }
         }
     }
+    let by_sku = acme.owner.gql("{ productBySku(sku: \"GLOBEX-ONLY\") { id } }", json!({})).await;
+    let unknown_sku = acme.owner.gql("{ productBySku(sku: \"NOBODY-HAS-THIS\") { id } }", json!({})).await;
+    assert_eq!(
+        (by_sku.error_code(), by_sku.errors()),
+        (unknown_sku.error_code(), unknown_sku.errors()),
+        "productBySku"
+    );
+    assert_eq!(by_sku.error_code(), Some("NOT_FOUND"));
+    let untouched = globex
+        .owner
+        .gql("query($id: ID!) { product(id: $id) { name version active } }", json!({ "id": foreign.product }))
+        .await;
+    assert_eq!(untouched.data()["product"], json!({ "name": "Theirs", "version": 1, "active": true }));
     let still_there = globex
         .owner
         .gql("query($id: ID!) { node(id: $id) { ... on Member { role status } } }", json!({ "id": foreign.member }))
@@ -88,7 +151,9 @@ async fn lists_never_include_another_tenants_rows() {
     theirs(&acme).await;
     theirs(&globex).await;
 
-    for (list, field) in [("members", "email"), ("apiKeys", "name"), ("auditLog", "subject")] {
+    for (list, field) in
+        [("members", "email"), ("apiKeys", "name"), ("auditLog", "subject"), ("products", "sku"), ("locations", "code")]
+    {
         let document = format!("{{ {list}(first: 100) {{ edges {{ node {{ id {field} }} }} }} }}");
         let acme_rows = acme.owner.gql(&document, json!({})).await;
         let globex_rows = globex.owner.gql(&document, json!({})).await;

@@ -11,10 +11,12 @@
 //! - [`QueryRoot`] / [`MutationRoot`]: the roots, merged from each area's fields.
 //! - [`query`]: root fields of no area (`apiVersion`, `node`).
 //! - [`identity`]: tenants, members, sessions, API keys, audit log.
+//! - [`catalog`]: money, products, locations.
 //! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).
 //! - [`phase`]: marks when execution begins, so HTTP can tell request errors from field errors.
 
+pub mod catalog;
 pub mod connection;
 pub mod context;
 pub mod identity;
@@ -31,12 +33,12 @@ pub use phase::ExecutionStarted;
 /// Every query field.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::BaseQuery, identity::IdentityQuery);
+pub struct QueryRoot(query::BaseQuery, identity::IdentityQuery, catalog::CatalogQuery);
 
 /// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(identity::IdentityMutation);
+pub struct MutationRoot(identity::IdentityMutation, catalog::CatalogMutation);
 
 /// The schema type Keel serves.
 pub type KeelSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

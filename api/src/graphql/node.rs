@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
+use super::catalog::{LocationObject, ProductObject};
 use super::identity::{ApiKeyObject, AuditEntryObject, MemberObject, TenantObject};
 use crate::error::{ApiError, ErrorCode};
 
@@ -23,10 +24,14 @@ pub enum Kind {
     ApiKey,
     /// An audit log entry.
     AuditEntry,
+    /// A product.
+    Product,
+    /// A location.
+    Location,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Tenant, Kind::Member, Kind::ApiKey, Kind::AuditEntry];
+    const ALL: [Kind; 6] = [Kind::Tenant, Kind::Member, Kind::ApiKey, Kind::AuditEntry, Kind::Product, Kind::Location];
 
     fn name(self) -> &'static str {
         match self {
@@ -34,6 +39,8 @@ impl Kind {
             Kind::Member => "Member",
             Kind::ApiKey => "ApiKey",
             Kind::AuditEntry => "AuditEntry",
+            Kind::Product => "Product",
+            Kind::Location => "Location",
         }
     }
 }
@@ -77,6 +84,10 @@ pub enum Node {
     ApiKey(ApiKeyObject),
     /// An audit log entry.
     AuditEntry(AuditEntryObject),
+    /// A product.
+    Product(ProductObject),
+    /// A location.
+    Location(LocationObject),
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::catalog::catalog_node;
 use super::context::RequestContext;
 use super::identity::identity_node;
-use super::node::{Node, decode_any};
+use super::node::{Kind, Node, decode_any};
 use crate::error::ApiError;
 
 /// Fields of the query root that belong to no area.
@@ -23,6 +24,9 @@ impl BaseQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
         let req = RequestContext::of(ctx)?;
         let Some((kind, uuid)) = decode_any(&id) else { return Ok(None) };
-        identity_node(&req, kind, uuid).await
+        match kind {
+            Kind::Product | Kind::Location => Ok(catalog_node(&req, kind, uuid).await),
+            _ => identity_node(&req, kind, uuid).await,
+        }
     }
 }

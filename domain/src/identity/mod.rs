@@ -46,7 +46,7 @@ pub struct Ports<S, C> {
 }
 
 /// Parses a trimmed string of 1..=`max` characters without control characters.
-fn parse_text(field: &str, raw: &str, max: usize) -> Result<String, Invalid> {
+pub(crate) fn parse_text(field: &str, raw: &str, max: usize) -> Result<String, Invalid> {
     let text = raw.trim();
     let length = text.chars().count();
     if length == 0 || length > max || text.chars().any(char::is_control) {

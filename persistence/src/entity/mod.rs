@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod locations;
+pub mod products;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod tenants;

@@ -1,0 +1,363 @@
+//! The catalog part of the schema: money, products and locations.
+
+use async_graphql::connection::Connection;
+use async_graphql::{
+    Context, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+};
+use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, UpdateProduct};
+use domain::ids::{LocationId, ProductId};
+use domain::money::Money;
+use time::OffsetDateTime;
+
+use super::connection::{connection, list_complexity, page_request};
+use super::context::RequestContext;
+use super::node::{self, Kind, Node};
+use crate::error::{ApiError, UserError, payload};
+
+/// A decimal number as a string, e.g. `"12.50"`: exact, never a float. Money amounts have at
+/// most as many decimals as their currency (USD 2, JPY 0, KWD 3).
+pub struct Decimal(pub String);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match value {
+            Value::String(text) => Ok(Decimal(text)),
+            _ => Err(InputValueError::custom("a Decimal is a string such as \"12.50\", never a JSON number")),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
+/// An amount of money: a decimal amount and its ISO 4217 currency.
+#[derive(SimpleObject)]
+#[graphql(name = "Money")]
+pub struct MoneyObject {
+    /// The amount, with exactly the currency's decimals (`"12.50"`, `"1200"`, `"1.250"`).
+    pub amount: Decimal,
+    /// ISO 4217 code.
+    pub currency_code: String,
+}
+
+impl From<Money> for MoneyObject {
+    fn from(money: Money) -> Self {
+        MoneyObject { amount: Decimal(money.to_string()), currency_code: money.currency().code().to_owned() }
+    }
+}
+
+/// An amount of money, as input.
+#[derive(InputObject)]
+pub struct MoneyInput {
+    /// The amount, at most the currency's decimals.
+    pub amount: Decimal,
+    /// ISO 4217 code; must be the tenant's currency.
+    pub currency_code: String,
+}
+
+/// Something sold.
+#[derive(Clone)]
+pub struct ProductObject(pub Product);
+
+#[Object(name = "Product")]
+impl ProductObject {
+    /// Opaque global id.
+    pub async fn id(&self) -> ID {
+        node::encode(Kind::Product, self.0.id.uuid())
+    }
+    /// Stock-keeping unit, unique in the tenant (upper-case).
+    async fn sku(&self) -> &str {
+        self.0.sku.as_str()
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Free text, possibly empty.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Unit price in the tenant's currency.
+    async fn price(&self) -> MoneyObject {
+        self.0.price.into()
+    }
+    /// Whether it can be sold; archived products are inactive.
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    /// Incremented on every change; pass it as `expectedVersion` to `updateProduct`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// When it was created.
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+    /// When it last changed.
+    async fn updated_at(&self) -> OffsetDateTime {
+        self.0.updated_at
+    }
+}
+
+/// A warehouse or shop floor that holds stock.
+#[derive(Clone)]
+pub struct LocationObject(pub Location);
+
+#[Object(name = "Location")]
+impl LocationObject {
+    /// Opaque global id.
+    pub async fn id(&self) -> ID {
+        node::encode(Kind::Location, self.0.id.uuid())
+    }
+    /// Short code, unique in the tenant.
+    async fn code(&self) -> &str {
+        self.0.code.as_str()
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// When it was created.
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+}
+
+/// How to narrow a product list.
+#[derive(InputObject, Default)]
+pub struct ProductFilterInput {
+    /// Case-insensitive text found in the name or SKU.
+    pub search: Option<String>,
+    /// Only active (`true`) or archived (`false`) products. Customers always see active ones.
+    pub active: Option<bool>,
+}
+
+/// Catalog queries.
+#[derive(Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// A product by id. Needs `catalog:read`; customers see active products only.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<ProductObject, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let id = ProductId::from_uuid(node::decode(Kind::Product, &id)?);
+        Ok(ProductObject(catalog::product(&req.services.ports, req.caller, id).await?))
+    }
+
+    /// A product by SKU (case-insensitive).
+    async fn product_by_sku(&self, ctx: &Context<'_>, sku: String) -> Result<ProductObject, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        Ok(ProductObject(catalog::product_by_sku(&req.services.ports, req.caller, &sku).await?))
+    }
+
+    /// Products, oldest first. Needs `catalog:read`.
+    #[graphql(complexity = "list_complexity(first, last, child_complexity)")]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ProductFilterInput>,
+    ) -> Result<Connection<String, ProductObject>, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let page = page_request(first, after, last, before)?;
+        let filter = filter.unwrap_or_default();
+        let filter = ProductFilter { search: filter.search, active: filter.active };
+        let products = catalog::products(&req.services.ports, req.caller, filter, &page).await?;
+        Ok(connection(products, |p| p.id.uuid(), ProductObject))
+    }
+
+    /// Locations, oldest first. Needs `inventory:read`.
+    #[graphql(complexity = "list_complexity(first, last, child_complexity)")]
+    async fn locations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, LocationObject>, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let page = page_request(first, after, last, before)?;
+        let locations = catalog::locations(&req.services.ports, req.caller, &page).await?;
+        Ok(connection(locations, |l| l.id.uuid(), LocationObject))
+    }
+}
+
+/// Resolves `node(id:)` for catalog objects; `None` for unknown, foreign or hidden ones.
+pub async fn catalog_node(req: &RequestContext<'_>, kind: Kind, id: uuid::Uuid) -> Option<Node> {
+    let ports = &req.services.ports;
+    match kind {
+        Kind::Product => catalog::product(ports, req.caller, ProductId::from_uuid(id))
+            .await
+            .ok()
+            .map(|p| Node::Product(ProductObject(p))),
+        Kind::Location => catalog::location(ports, req.caller, LocationId::from_uuid(id))
+            .await
+            .ok()
+            .map(|l| Node::Location(LocationObject(l))),
+        _ => None,
+    }
+}
+
+/// A new product.
+#[derive(InputObject)]
+pub struct CreateProductInput {
+    /// SKU: 1-64 of A-Z, 0-9, '-', '_' and '.'; unique in the tenant.
+    pub sku: String,
+    /// Name, 1-200 characters.
+    pub name: String,
+    /// Description, up to 10,000 characters.
+    #[graphql(default)]
+    pub description: String,
+    /// Unit price in the tenant's currency.
+    pub price: MoneyInput,
+}
+
+/// Changes to a product; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProductInput {
+    /// The product.
+    pub id: ID,
+    /// The `version` you last read; if the product changed since, nothing changes (`CONFLICT`).
+    pub expected_version: i32,
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New price.
+    pub price: Option<MoneyInput>,
+    /// Sell it or not.
+    pub active: Option<bool>,
+}
+
+/// A product to archive (make inactive).
+#[derive(InputObject)]
+pub struct ArchiveProductInput {
+    /// The product.
+    pub id: ID,
+    /// The `version` you last read.
+    pub expected_version: i32,
+}
+
+/// A new location.
+#[derive(InputObject)]
+pub struct CreateLocationInput {
+    /// Short code, unique in the tenant.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A location to rename.
+#[derive(InputObject)]
+pub struct UpdateLocationInput {
+    /// The location.
+    pub id: ID,
+    /// New name.
+    pub name: String,
+}
+
+/// A product after a change.
+#[derive(SimpleObject, Default)]
+pub struct ProductPayload {
+    /// The product, when the change happened.
+    pub product: Option<ProductObject>,
+    /// Why nothing happened, if nothing did.
+    pub user_errors: Vec<UserError>,
+}
+
+/// A location after a change.
+#[derive(SimpleObject, Default)]
+pub struct LocationPayload {
+    /// The location, when the change happened.
+    pub location: Option<LocationObject>,
+    /// Why nothing happened, if nothing did.
+    pub user_errors: Vec<UserError>,
+}
+
+fn product_payload(result: Result<Product, domain::DomainError>) -> Result<ProductPayload, ApiError> {
+    payload(
+        result,
+        |p| ProductPayload { product: Some(ProductObject(p)), user_errors: Vec::new() },
+        |e| ProductPayload { product: None, user_errors: e },
+    )
+}
+
+fn location_payload(result: Result<Location, domain::DomainError>) -> Result<LocationPayload, ApiError> {
+    payload(
+        result,
+        |l| LocationPayload { location: Some(LocationObject(l)), user_errors: Vec::new() },
+        |e| LocationPayload { location: None, user_errors: e },
+    )
+}
+
+/// Catalog mutations.
+#[derive(Default)]
+pub struct CatalogMutation;
+
+#[Object]
+impl CatalogMutation {
+    /// Adds a product. Needs `catalog:write`.
+    async fn create_product(&self, ctx: &Context<'_>, input: CreateProductInput) -> Result<ProductPayload, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let command = CreateProduct {
+            sku: input.sku,
+            name: input.name,
+            description: input.description,
+            price_amount: input.price.amount.0,
+            price_currency: input.price.currency_code,
+        };
+        product_payload(catalog::create_product(&req.services.ports, req.caller, command).await)
+    }
+
+    /// Changes a product still at `expectedVersion`; a stale version is `CONFLICT` and changes
+    /// nothing. Needs `catalog:write`.
+    async fn update_product(&self, ctx: &Context<'_>, input: UpdateProductInput) -> Result<ProductPayload, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+        let command = UpdateProduct {
+            expected_version: input.expected_version,
+            name: input.name,
+            description: input.description,
+            price: input.price.map(|p| (p.amount.0, p.currency_code)),
+            active: input.active,
+        };
+        product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
+    }
+
+    /// Archives a product: it stays, inactive, and can no longer be sold. Needs `catalog:write`.
+    async fn archive_product(&self, ctx: &Context<'_>, input: ArchiveProductInput) -> Result<ProductPayload, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+        let command =
+            UpdateProduct { expected_version: input.expected_version, active: Some(false), ..Default::default() };
+        product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
+    }
+
+    /// Adds a location. Needs `catalog:write`.
+    async fn create_location(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLocationInput,
+    ) -> Result<LocationPayload, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        location_payload(catalog::create_location(&req.services.ports, req.caller, &input.code, &input.name).await)
+    }
+
+    /// Renames a location. Needs `catalog:write`.
+    async fn update_location(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateLocationInput,
+    ) -> Result<LocationPayload, ApiError> {
+        let req = RequestContext::of(ctx)?;
+        let id = LocationId::from_uuid(node::decode(Kind::Location, &input.id)?);
+        location_payload(catalog::update_location(&req.services.ports, req.caller, id, &input.name).await)
+    }
+}

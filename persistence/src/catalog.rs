@@ -1,0 +1,182 @@
+//! The catalog repository: products and locations, always filtered by the transaction's tenant.
+
+use domain::DomainError;
+use domain::auth::TenantScope;
+use domain::catalog::{Location, Product, ProductFilter, Sku};
+use domain::ids::{LocationId, ProductId};
+use domain::money::{Currency, Money};
+use domain::page::{Page, PageRequest};
+use domain::ports::CatalogRepo;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter};
+
+use crate::entity::{locations, products};
+use crate::error::{on_unique, storage_error};
+use crate::store::{SeaTx, keyset_page};
+
+fn corrupt(what: &str) -> DomainError {
+    DomainError::internal(format!("stored {what} is not valid"))
+}
+
+fn product_from(model: products::Model) -> Result<Product, DomainError> {
+    let currency = Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("currency"))?;
+    Ok(Product {
+        id: ProductId::from_uuid(model.id),
+        sku: Sku::parse("sku", &model.sku).map_err(|_| corrupt("sku"))?,
+        name: model.name,
+        description: model.description,
+        price: Money::from_minor(model.price_minor, currency),
+        active: model.active,
+        version: model.version,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn location_from(model: locations::Model) -> Result<Location, DomainError> {
+    Ok(Location {
+        id: LocationId::from_uuid(model.id),
+        code: Sku::parse("code", &model.code).map_err(|_| corrupt("location code"))?,
+        name: model.name,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+/// `%text%` for LIKE, with the pattern characters of `text` escaped.
+fn contains_pattern(text: &str) -> LikeExpr {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+impl CatalogRepo for SeaTx {
+    async fn insert_product(&self, scope: &TenantScope, product: &Product) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let model = products::Model {
+            tenant_id: tenant,
+            id: product.id.uuid(),
+            sku: product.sku.as_str().to_owned(),
+            name: product.name.clone(),
+            description: product.description.clone(),
+            price_minor: product.price.minor(),
+            currency_code: product.price.currency().code().to_owned(),
+            active: product.active,
+            version: product.version,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        };
+        products::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| on_unique(err, "sku", "a product with this SKU already exists"))?;
+        Ok(())
+    }
+
+    async fn product(&self, scope: &TenantScope, id: ProductId) -> Result<Option<Product>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = products::Entity::find_by_id((tenant, id.uuid())).one(&self.txn).await.map_err(storage_error)?;
+        found.map(product_from).transpose()
+    }
+
+    async fn product_by_sku(&self, scope: &TenantScope, sku: &Sku) -> Result<Option<Product>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = products::Entity::find()
+            .filter(products::Column::TenantId.eq(tenant))
+            .filter(products::Column::Sku.eq(sku.as_str()))
+            .one(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        found.map(product_from).transpose()
+    }
+
+    async fn update_product(
+        &self,
+        scope: &TenantScope,
+        product: &Product,
+        expected_version: i32,
+    ) -> Result<bool, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // Check and write in one statement: a concurrent update makes this match no row.
+        let updated = products::Entity::update_many()
+            .col_expr(products::Column::Name, Expr::value(product.name.clone()))
+            .col_expr(products::Column::Description, Expr::value(product.description.clone()))
+            .col_expr(products::Column::PriceMinor, Expr::value(product.price.minor()))
+            .col_expr(products::Column::Active, Expr::value(product.active))
+            .col_expr(products::Column::Version, Expr::value(product.version))
+            .col_expr(products::Column::UpdatedAt, Expr::value(product.updated_at))
+            .filter(products::Column::TenantId.eq(tenant))
+            .filter(products::Column::Id.eq(product.id.uuid()))
+            .filter(products::Column::Version.eq(expected_version))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn products(
+        &self,
+        scope: &TenantScope,
+        filter: &ProductFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Product>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let mut select = products::Entity::find().filter(products::Column::TenantId.eq(tenant));
+        if let Some(active) = filter.active {
+            select = select.filter(products::Column::Active.eq(active));
+        }
+        if let Some(search) = &filter.search {
+            select = select.filter(
+                Condition::any()
+                    .add(Expr::expr(Func::lower(Expr::col(products::Column::Name))).like(contains_pattern(search)))
+                    .add(Expr::expr(Func::lower(Expr::col(products::Column::Sku))).like(contains_pattern(search))),
+            );
+        }
+        let rows = keyset_page(&self.txn, select, products::Column::Id, page, false).await?;
+        let items = rows.items.into_iter().map(product_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, has_next: rows.has_next, has_previous: rows.has_previous })
+    }
+
+    async fn insert_location(&self, scope: &TenantScope, location: &Location) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let model = locations::Model {
+            tenant_id: tenant,
+            id: location.id.uuid(),
+            code: location.code.as_str().to_owned(),
+            name: location.name.clone(),
+            created_at: location.created_at,
+            updated_at: location.updated_at,
+        };
+        locations::Entity::insert(model.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| on_unique(err, "code", "a location with this code already exists"))?;
+        Ok(())
+    }
+
+    async fn location(&self, scope: &TenantScope, id: LocationId) -> Result<Option<Location>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let found = locations::Entity::find_by_id((tenant, id.uuid())).one(&self.txn).await.map_err(storage_error)?;
+        found.map(location_from).transpose()
+    }
+
+    async fn update_location(&self, scope: &TenantScope, location: &Location) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        locations::Entity::update_many()
+            .col_expr(locations::Column::Name, Expr::value(location.name.clone()))
+            .col_expr(locations::Column::UpdatedAt, Expr::value(location.updated_at))
+            .filter(locations::Column::TenantId.eq(tenant))
+            .filter(locations::Column::Id.eq(location.id.uuid()))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn locations(&self, scope: &TenantScope, page: &PageRequest) -> Result<Page<Location>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = locations::Entity::find().filter(locations::Column::TenantId.eq(tenant));
+        let rows = keyset_page(&self.txn, select, locations::Column::Id, page, false).await?;
+        let items = rows.items.into_iter().map(location_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, has_next: rows.has_next, has_previous: rows.has_previous })
+    }
+}

@@ -1,0 +1,256 @@
+//! The catalog as clients meet it: money in each currency's exponent, products with optimistic
+//! versions, locations, filters, permissions, and bad input that writes nothing.
+
+use keel_tests::{GqlResponse, TestApp};
+use serde_json::{Value, json};
+
+const CREATE: &str = "mutation($input: CreateProductInput!) { createProduct(input: $input) {
+    product { id sku name price { amount currencyCode } active version } userErrors { field code message } } }";
+const UPDATE: &str = "mutation($input: UpdateProductInput!) { updateProduct(input: $input) {
+    product { name version price { amount } } userErrors { field code } } }";
+
+fn product(sku: &str, amount: &str, currency: &str) -> Value {
+    json!({ "input": { "sku": sku, "name": format!("Product {sku}"), "price": { "amount": amount, "currencyCode": currency } } })
+}
+
+fn errors_of(response: &GqlResponse, field: &str) -> Vec<(String, String)> {
+    response.data()[field]["userErrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let path: Vec<&str> = e["field"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            (path.join("."), e["code"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+async fn product_count(client: &keel_tests::Client) -> usize {
+    let list = client.gql("{ products(first: 100) { edges { cursor } } }", json!({})).await;
+    list.data()["products"]["edges"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn prices_follow_the_tenant_currency_and_its_exponent() {
+    let app = TestApp::spawn().await;
+    let usd = app.shop("acme").await;
+
+    let created = usd.owner.gql(CREATE, product("tee-1", "12.5", "USD")).await;
+    let too_precise = usd.owner.gql(CREATE, product("TEE-2", "12.345", "USD")).await;
+    let other_currency = usd.owner.gql(CREATE, product("TEE-3", "12.50", "EUR")).await;
+    let unknown_currency = usd.owner.gql(CREATE, product("TEE-4", "12.50", "ABC")).await;
+    let negative = usd.owner.gql(CREATE, product("TEE-5", "-1.00", "USD")).await;
+    let a_float = usd
+        .owner
+        .gql(
+            CREATE,
+            json!({ "input": { "sku": "TEE-6", "name": "x", "price": { "amount": 12.5, "currencyCode": "USD" } } }),
+        )
+        .await;
+
+    assert_eq!(
+        created.data()["createProduct"]["product"]["price"],
+        json!({ "amount": "12.50", "currencyCode": "USD" })
+    );
+    assert_eq!(created.data()["createProduct"]["product"]["sku"], "TEE-1");
+    assert_eq!(created.data()["createProduct"]["product"]["version"], 1);
+    assert_eq!(errors_of(&too_precise, "createProduct"), [("price.amount".to_owned(), "TOO_MANY_DECIMALS".to_owned())]);
+    assert_eq!(
+        errors_of(&other_currency, "createProduct"),
+        [("price.currencyCode".to_owned(), "CURRENCY_MISMATCH".to_owned())]
+    );
+    assert_eq!(
+        errors_of(&unknown_currency, "createProduct"),
+        [("price.currencyCode".to_owned(), "UNKNOWN_CURRENCY".to_owned())]
+    );
+    assert_eq!(errors_of(&negative, "createProduct"), [("price.amount".to_owned(), "INVALID".to_owned())]);
+    assert_eq!(a_float.error_code(), Some("BAD_USER_INPUT"), "amounts are strings, never floats");
+    assert_eq!(product_count(&usd.owner).await, 1, "rejected inputs wrote nothing");
+}
+
+#[tokio::test]
+async fn zero_and_three_decimal_currencies_format_exactly() {
+    let app = TestApp::spawn().await;
+    let register = "mutation($slug: String!, $currency: String!) { registerTenant(input: { name: \"Shop\", slug: $slug, currencyCode: $currency,
+        ownerEmail: \"o@shop.test\", ownerPassword: \"correct horse battery\" }) { accessToken } }";
+    let mut prices = Vec::new();
+
+    for (slug, currency, amount) in [("yen", "JPY", "1200"), ("dinar", "KWD", "1.5")] {
+        let registered = app.anonymous().gql(register, json!({ "slug": slug, "currency": currency })).await;
+        let owner = app.with_bearer(registered.data()["registerTenant"]["accessToken"].as_str().expect("token"));
+        let created = owner.gql(CREATE, product("ITEM", amount, currency)).await;
+        prices.push(created.data()["createProduct"]["product"]["price"]["amount"].clone());
+        let fractional_yen = owner.gql(CREATE, product("ITEM-2", "1.5", currency)).await;
+        if currency == "JPY" {
+            assert_eq!(
+                errors_of(&fractional_yen, "createProduct"),
+                [("price.amount".to_owned(), "TOO_MANY_DECIMALS".to_owned())]
+            );
+        }
+    }
+
+    assert_eq!(prices, [json!("1200"), json!("1.500")]);
+}
+
+#[tokio::test]
+async fn a_taken_or_malformed_sku_is_a_user_error_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    shop.owner.gql(CREATE, product("TEE-1", "1.00", "USD")).await;
+
+    let taken = shop.owner.gql(CREATE, product("tee-1", "1.00", "USD")).await;
+    let empty = shop.owner.gql(CREATE, product("  ", "1.00", "USD")).await;
+    let spaced = shop.owner.gql(CREATE, product("TEE 2", "1.00", "USD")).await;
+
+    assert_eq!(errors_of(&taken, "createProduct"), [("sku".to_owned(), "TAKEN".to_owned())]);
+    assert_eq!(errors_of(&empty, "createProduct"), [("sku".to_owned(), "INVALID".to_owned())]);
+    assert_eq!(errors_of(&spaced, "createProduct"), [("sku".to_owned(), "INVALID".to_owned())]);
+    assert_eq!(product_count(&shop.owner).await, 1);
+}
+
+#[tokio::test]
+async fn a_stale_expected_version_is_a_conflict_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let created = shop.owner.gql(CREATE, product("TEE-1", "10.00", "USD")).await;
+    let id = created.data()["createProduct"]["product"]["id"].clone();
+
+    let first = shop.owner.gql(UPDATE, json!({ "input": { "id": id, "expectedVersion": 1, "name": "Renamed" } })).await;
+    let stale = shop.owner.gql(UPDATE, json!({ "input": { "id": id, "expectedVersion": 1, "price": { "amount": "99.00", "currencyCode": "USD" } } })).await;
+    let now = shop
+        .owner
+        .gql("query($id: ID!) { product(id: $id) { name version price { amount } } }", json!({ "id": id }))
+        .await;
+
+    assert_eq!(
+        first.data()["updateProduct"]["product"],
+        json!({ "name": "Renamed", "version": 2, "price": { "amount": "10.00" } })
+    );
+    assert_eq!(stale.error_code(), Some("CONFLICT"), "{}", stale.text);
+    assert_eq!(now.data()["product"], json!({ "name": "Renamed", "version": 2, "price": { "amount": "10.00" } }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_twenty_concurrent_updates_from_one_version_exactly_one_wins() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let created = shop.owner.gql(CREATE, product("TEE-1", "10.00", "USD")).await;
+    let id = created.data()["createProduct"]["product"]["id"].clone();
+
+    let mut writers = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let owner = shop.owner.clone();
+        let id = id.clone();
+        writers.spawn(async move {
+            owner
+                .gql(UPDATE, json!({ "input": { "id": id, "expectedVersion": 1, "name": format!("Writer {n}") } }))
+                .await
+        });
+    }
+    let answers = writers.join_all().await;
+
+    let won: Vec<&GqlResponse> = answers.iter().filter(|r| r.data()["updateProduct"]["product"].is_object()).collect();
+    let conflicts = answers.iter().filter(|r| r.error_code() == Some("CONFLICT")).count();
+    assert_eq!((won.len(), conflicts), (1, 19));
+    let now = shop.owner.gql("query($id: ID!) { product(id: $id) { name version } }", json!({ "id": id })).await;
+    assert_eq!(now.data()["product"]["version"], 2);
+    assert_eq!(now.data()["product"]["name"], won[0].data()["updateProduct"]["product"]["name"]);
+}
+
+#[tokio::test]
+async fn archived_products_are_hidden_from_customers_but_not_from_staff() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+    let (staff, _) = shop.member("STAFF", "staff@acme.test").await;
+    shop.owner.gql(CREATE, product("ACTIVE-1", "1.00", "USD")).await;
+    let archived = shop.owner.gql(CREATE, product("OLD-1", "1.00", "USD")).await;
+    let id = archived.data()["createProduct"]["product"]["id"].clone();
+
+    let archive = shop.owner.gql("mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { active version } } }", json!({ "id": id })).await;
+    let customer_list =
+        customer.gql("{ products(filter: { active: false }) { edges { node { sku } } } }", json!({})).await;
+    let customer_get = customer.gql("query($id: ID!) { product(id: $id) { sku } }", json!({ "id": id })).await;
+    let customer_sku = customer.gql("{ productBySku(sku: \"old-1\") { sku } }", json!({})).await;
+    let staff_list = staff.gql("{ products(filter: { active: false }) { edges { node { sku } } } }", json!({})).await;
+    let customer_locations = customer.gql("{ locations { edges { cursor } } }", json!({})).await;
+    let staff_creates = staff.gql(CREATE, product("STAFF-1", "1.00", "USD")).await;
+
+    assert_eq!(archive.data()["archiveProduct"]["product"], json!({ "active": false, "version": 2 }));
+    assert_eq!(
+        customer_list.data()["products"]["edges"],
+        json!([{ "node": { "sku": "ACTIVE-1" } }]),
+        "customers see active products only"
+    );
+    assert_eq!(customer_get.error_code(), Some("NOT_FOUND"));
+    assert_eq!(customer_sku.error_code(), Some("NOT_FOUND"));
+    assert_eq!(staff_list.data()["products"]["edges"], json!([{ "node": { "sku": "OLD-1" } }]));
+    assert_eq!(customer_locations.error_code(), Some("FORBIDDEN"));
+    assert_eq!(staff_creates.error_code(), Some("FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn products_are_searched_and_paged_by_keyset() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    for (sku, name) in [("TEE-RED", "Red tee"), ("TEE-BLUE", "Blue tee"), ("MUG-1", "Mug 100%"), ("CAP_1", "Cap")] {
+        shop.owner
+            .gql(
+                CREATE,
+                json!({ "input": { "sku": sku, "name": name, "price": { "amount": "5", "currencyCode": "USD" } } }),
+            )
+            .await;
+    }
+    let query = "query($filter: ProductFilterInput, $first: Int, $after: String) { products(first: $first, after: $after, filter: $filter) {
+        edges { node { sku } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let skus = |r: &GqlResponse| -> Vec<String> {
+        r.data()["products"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["node"]["sku"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let tees = shop.owner.gql(query, json!({ "filter": { "search": "TEE" } })).await;
+    let percent = shop.owner.gql(query, json!({ "filter": { "search": "100%" } })).await;
+    let underscore = shop.owner.gql(query, json!({ "filter": { "search": "_" } })).await;
+    let page_one = shop.owner.gql(query, json!({ "first": 3 })).await;
+    let after = page_one.data()["products"]["pageInfo"]["endCursor"].clone();
+    let page_two = shop.owner.gql(query, json!({ "first": 3, "after": after })).await;
+    let too_big = shop.owner.gql(query, json!({ "first": 1000 })).await;
+
+    assert_eq!(skus(&tees), ["TEE-RED", "TEE-BLUE"]);
+    assert_eq!(skus(&percent), ["MUG-1"], "% is matched literally");
+    assert_eq!(skus(&underscore), ["CAP_1"], "_ is matched literally");
+    assert_eq!(skus(&page_one), ["TEE-RED", "TEE-BLUE", "MUG-1"]);
+    assert_eq!(page_one.data()["products"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(skus(&page_two), ["CAP_1"]);
+    assert_eq!(page_two.data()["products"]["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(page_two.data()["products"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(too_big.error_code(), Some("BAD_USER_INPUT"));
+}
+
+#[tokio::test]
+async fn locations_have_unique_codes_and_can_be_renamed() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let create = "mutation($code: String!) { createLocation(input: { code: $code, name: \"Main warehouse\" }) { location { id code name } userErrors { field code } } }";
+
+    let main = shop.owner.gql(create, json!({ "code": "main" })).await;
+    let again = shop.owner.gql(create, json!({ "code": "MAIN" })).await;
+    let id = main.data()["createLocation"]["location"]["id"].clone();
+    let renamed = shop
+        .owner
+        .gql(
+            "mutation($id: ID!) { updateLocation(input: { id: $id, name: \"Berlin\" }) { location { name } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let listed = shop.owner.gql("{ locations { edges { node { code name } } } }", json!({})).await;
+
+    assert_eq!(main.data()["createLocation"]["location"]["code"], "MAIN");
+    assert_eq!(errors_of(&again, "createLocation"), [("code".to_owned(), "TAKEN".to_owned())]);
+    assert_eq!(renamed.data()["updateLocation"]["location"]["name"], "Berlin");
+    assert_eq!(listed.data()["locations"]["edges"], json!([{ "node": { "code": "MAIN", "name": "Berlin" } }]));
+}
