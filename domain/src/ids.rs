@@ -75,3 +75,7 @@ typed_id!(
     /// A location (warehouse).
     LocationId
 );
+typed_id!(
+    /// A stock movement (one ledger line).
+    StockMovementId
+);

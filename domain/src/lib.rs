@@ -10,6 +10,7 @@
 //! - [`auth`]: [`auth::Actor`], [`auth::Permission`], roles, and [`auth::authorize`], the only
 //!   maker of a [`auth::TenantScope`].
 //! - [`catalog`]: products and locations.
+//! - [`inventory`]: stock levels and the movement ledger.
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`ports`]: the storage and crypto traits.
 //! - [`page`]: Relay-style page requests.
@@ -24,6 +25,7 @@ pub mod clock;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod inventory;
 pub mod money;
 pub mod page;
 pub mod ports;

@@ -18,6 +18,7 @@ use crate::identity::{
     User,
 };
 use crate::ids::{ApiKeyId, LocationId, ProductId, SessionId, UserId};
+use crate::inventory::{StockLevel, StockMovement};
 use crate::page::{Page, PageRequest};
 
 /// Storage: opens tenant-scoped transactions and reads the tenant registry.
@@ -44,7 +45,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 /// One transaction; every repository of the domain is available on it.
-pub trait Tx: IdentityRepo + CatalogRepo + Send + Sync {
+pub trait Tx: IdentityRepo + CatalogRepo + InventoryRepo + Send + Sync {
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
 }
@@ -274,6 +275,33 @@ pub trait CatalogRepo {
         scope: &TenantScope,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Location>, DomainError>> + Send;
+}
+
+/// Stock levels and the movement ledger.
+pub trait InventoryRepo {
+    /// Applies `movement` to its level with one conditional statement (creating the level at
+    /// zero first if needed) and appends it to the ledger. `None`, with nothing written, when
+    /// the level would break a rule (negative, or reserved above on hand).
+    fn apply_movement(
+        &self,
+        scope: &TenantScope,
+        movement: &StockMovement,
+    ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
+    /// A level, if stock was ever recorded there.
+    fn stock_level(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+    ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
+    /// The ledger of one level, newest first.
+    fn stock_movements(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<StockMovement>, DomainError>> + Send;
 }
 
 /// Password hashing and secret generation.

@@ -17,6 +17,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_tenants;
 mod m20261123_000002_create_identity;
 mod m20261123_000003_create_catalog;
+mod m20261123_000004_create_stock;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_tenants::Migration),
             Box::new(m20261123_000002_create_identity::Migration),
             Box::new(m20261123_000003_create_catalog::Migration),
+            Box::new(m20261123_000004_create_stock::Migration),
         ]
     }
 }

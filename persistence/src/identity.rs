@@ -51,7 +51,7 @@ fn user_from(model: users::Model) -> Result<(User, PasswordHash), DomainError> {
     Ok((user, PasswordHash(model.password_hash)))
 }
 
-fn actor_columns(actor: ActorRef) -> (&'static str, Option<Uuid>) {
+pub(crate) fn actor_columns(actor: ActorRef) -> (&'static str, Option<Uuid>) {
     match actor {
         ActorRef::User(id) => ("USER", Some(id.uuid())),
         ActorRef::ApiKey(id) => ("API_KEY", Some(id.uuid())),
@@ -60,7 +60,7 @@ fn actor_columns(actor: ActorRef) -> (&'static str, Option<Uuid>) {
     }
 }
 
-fn actor_from(kind: &str, id: Option<Uuid>) -> Result<ActorRef, DomainError> {
+pub(crate) fn actor_from(kind: &str, id: Option<Uuid>) -> Result<ActorRef, DomainError> {
     match (kind, id) {
         ("USER", Some(id)) => Ok(ActorRef::User(UserId::from_uuid(id))),
         ("API_KEY", Some(id)) => Ok(ActorRef::ApiKey(ApiKeyId::from_uuid(id))),

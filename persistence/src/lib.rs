@@ -8,7 +8,7 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
-//! - [`identity`], [`catalog`]: the repositories on that transaction.
+//! - [`identity`], [`catalog`], [`inventory`]: the repositories on that transaction.
 //! - [`error`]: the one translation from `DbErr` to `DomainError`.
 //! - `entity`: sea-orm entities, private to this crate.
 
@@ -17,6 +17,7 @@ pub mod database;
 mod entity;
 pub mod error;
 pub mod identity;
+pub mod inventory;
 pub mod store;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, Readiness};

@@ -5,6 +5,7 @@ mod catalog;
 mod graphiql;
 mod graphql_over_http;
 mod identity;
+mod inventory;
 mod lifecycle;
 mod logs;
 mod schema;

@@ -462,7 +462,7 @@ pub async fn identity_node(
             .await
             .map(|k| Node::ApiKey(ApiKeyObject(k)))
             .ok(),
-        Kind::AuditEntry | Kind::Product | Kind::Location => None,
+        Kind::AuditEntry | Kind::Product | Kind::Location | Kind::StockMovement => None,
     };
     Ok(found)
 }

@@ -12,6 +12,7 @@
 //! - [`query`]: root fields of no area (`apiVersion`, `node`).
 //! - [`identity`]: tenants, members, sessions, API keys, audit log.
 //! - [`catalog`]: money, products, locations.
+//! - [`inventory`]: stock levels and movements.
 //! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).
 //! - [`phase`]: marks when execution begins, so HTTP can tell request errors from field errors.
@@ -20,6 +21,7 @@ pub mod catalog;
 pub mod connection;
 pub mod context;
 pub mod identity;
+pub mod inventory;
 pub mod node;
 pub mod phase;
 pub mod query;
@@ -33,12 +35,12 @@ pub use phase::ExecutionStarted;
 /// Every query field.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::BaseQuery, identity::IdentityQuery, catalog::CatalogQuery);
+pub struct QueryRoot(query::BaseQuery, identity::IdentityQuery, catalog::CatalogQuery, inventory::InventoryQuery);
 
 /// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(identity::IdentityMutation, catalog::CatalogMutation);
+pub struct MutationRoot(identity::IdentityMutation, catalog::CatalogMutation, inventory::InventoryMutation);
 
 /// The schema type Keel serves.
 pub type KeelSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

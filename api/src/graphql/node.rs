@@ -28,10 +28,20 @@ pub enum Kind {
     Product,
     /// A location.
     Location,
+    /// A stock movement.
+    StockMovement,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [Kind::Tenant, Kind::Member, Kind::ApiKey, Kind::AuditEntry, Kind::Product, Kind::Location];
+    const ALL: [Kind; 7] = [
+        Kind::Tenant,
+        Kind::Member,
+        Kind::ApiKey,
+        Kind::AuditEntry,
+        Kind::Product,
+        Kind::Location,
+        Kind::StockMovement,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -41,6 +51,7 @@ impl Kind {
             Kind::AuditEntry => "AuditEntry",
             Kind::Product => "Product",
             Kind::Location => "Location",
+            Kind::StockMovement => "StockMovement",
         }
     }
 }

@@ -7,5 +7,7 @@ pub mod locations;
 pub mod products;
 pub mod refresh_tokens;
 pub mod sessions;
+pub mod stock_levels;
+pub mod stock_movements;
 pub mod tenants;
 pub mod users;

@@ -1,0 +1,151 @@
+//! The inventory repository: stock levels changed by conditional statements, and the ledger.
+
+use domain::DomainError;
+use domain::auth::TenantScope;
+use domain::ids::{LocationId, ProductId, StockMovementId};
+use domain::inventory::{Change, Level, Reason, StockLevel, StockMovement};
+use domain::page::{Page, PageRequest};
+use domain::ports::InventoryRepo;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use uuid::Uuid;
+
+use crate::entity::{stock_levels, stock_movements};
+use crate::error::storage_error;
+use crate::identity::{actor_columns, actor_from};
+use crate::store::{SeaTx, keyset_page};
+
+fn level_from(model: stock_levels::Model) -> StockLevel {
+    StockLevel {
+        product: ProductId::from_uuid(model.product_id),
+        location: LocationId::from_uuid(model.location_id),
+        level: Level { on_hand: model.on_hand, reserved: model.reserved },
+        updated_at: model.updated_at,
+    }
+}
+
+fn movement_from(model: stock_movements::Model) -> Result<StockMovement, DomainError> {
+    Ok(StockMovement {
+        id: StockMovementId::from_uuid(model.id),
+        product: ProductId::from_uuid(model.product_id),
+        location: LocationId::from_uuid(model.location_id),
+        change: Change { on_hand: model.delta_on_hand, reserved: model.delta_reserved },
+        reason: Reason::parse(&model.reason)
+            .ok_or_else(|| DomainError::internal("stored movement reason is not valid"))?,
+        reference: model.reference,
+        note: model.note,
+        actor: actor_from(&model.actor_kind, model.actor_id)?,
+        created_at: model.created_at,
+    })
+}
+
+impl SeaTx {
+    async fn find_level(
+        &self,
+        tenant: Uuid,
+        product: ProductId,
+        location: LocationId,
+    ) -> Result<Option<StockLevel>, DomainError> {
+        let found = stock_levels::Entity::find_by_id((tenant, product.uuid(), location.uuid()))
+            .one(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(found.map(level_from))
+    }
+}
+
+impl InventoryRepo for SeaTx {
+    async fn apply_movement(
+        &self,
+        scope: &TenantScope,
+        movement: &StockMovement,
+    ) -> Result<Option<StockLevel>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let (product, location) = (movement.product.uuid(), movement.location.uuid());
+        let zero = stock_levels::Model {
+            tenant_id: tenant,
+            product_id: product,
+            location_id: location,
+            on_hand: 0,
+            reserved: 0,
+            updated_at: movement.created_at,
+        };
+        stock_levels::Entity::insert(zero.into_active_model())
+            .on_conflict_do_nothing_on([
+                stock_levels::Column::TenantId,
+                stock_levels::Column::ProductId,
+                stock_levels::Column::LocationId,
+            ])
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        // Check and write in one statement: the same conditions as `Level::apply`, evaluated
+        // on the row as it is when the row lock is held, so concurrent changes cannot oversell.
+        let (d_on_hand, d_reserved) = (movement.change.on_hand, movement.change.reserved);
+        let on_hand_after = Expr::col(stock_levels::Column::OnHand).add(d_on_hand);
+        let reserved_after = Expr::col(stock_levels::Column::Reserved).add(d_reserved);
+        let updated = stock_levels::Entity::update_many()
+            .col_expr(stock_levels::Column::OnHand, on_hand_after.clone())
+            .col_expr(stock_levels::Column::Reserved, reserved_after.clone())
+            .col_expr(stock_levels::Column::UpdatedAt, Expr::value(movement.created_at))
+            .filter(stock_levels::Column::TenantId.eq(tenant))
+            .filter(stock_levels::Column::ProductId.eq(product))
+            .filter(stock_levels::Column::LocationId.eq(location))
+            .filter(on_hand_after.clone().gte(0))
+            .filter(reserved_after.clone().gte(0))
+            .filter(reserved_after.lte(on_hand_after))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        if updated.rows_affected != 1 {
+            return Ok(None);
+        }
+        let (actor_kind, actor_id) = actor_columns(movement.actor);
+        let row = stock_movements::Model {
+            tenant_id: tenant,
+            id: movement.id.uuid(),
+            product_id: product,
+            location_id: location,
+            delta_on_hand: d_on_hand,
+            delta_reserved: d_reserved,
+            reason: movement.reason.as_str().to_owned(),
+            reference: movement.reference.clone(),
+            note: movement.note.clone(),
+            actor_kind: actor_kind.to_owned(),
+            actor_id,
+            created_at: movement.created_at,
+        };
+        stock_movements::Entity::insert(row.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        self.find_level(tenant, movement.product, movement.location).await
+    }
+
+    async fn stock_level(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+    ) -> Result<Option<StockLevel>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        self.find_level(tenant, product, location).await
+    }
+
+    async fn stock_movements(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+        page: &PageRequest,
+    ) -> Result<Page<StockMovement>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = stock_movements::Entity::find()
+            .filter(stock_movements::Column::TenantId.eq(tenant))
+            .filter(stock_movements::Column::ProductId.eq(product.uuid()))
+            .filter(stock_movements::Column::LocationId.eq(location.uuid()));
+        let rows = keyset_page(&self.txn, select, stock_movements::Column::Id, page, true).await?;
+        let items = rows.items.into_iter().map(movement_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, has_next: rows.has_next, has_previous: rows.has_previous })
+    }
+}

@@ -1,0 +1,276 @@
+//! Stock as clients meet it: levels that never go negative under any concurrency, a ledger
+//! that explains every number, atomic transfers.
+
+use keel_tests::{Client, GqlResponse, Shop, TestApp};
+use serde_json::{Value, json};
+
+const RECEIVE: &str = "mutation($input: ReceiveStockInput!) { receiveStock(input: $input) {
+    stockLevel { onHand reserved available } userErrors { field code message } } }";
+const ADJUST: &str = "mutation($input: AdjustStockInput!) { adjustStock(input: $input) {
+    stockLevel { onHand reserved available } userErrors { field code message } } }";
+const TRANSFER: &str = "mutation($input: TransferStockInput!) { transferStock(input: $input) {
+    from { onHand available } to { onHand available } userErrors { field code } } }";
+const LEVEL: &str =
+    "query($p: ID!, $l: ID!) { stockLevel(productId: $p, locationId: $l) { onHand reserved available } }";
+const LEDGER: &str = "query($p: ID!, $l: ID!) { stockMovements(productId: $p, locationId: $l, first: 100) {
+    edges { node { reason deltaOnHand deltaReserved note actorKind } } } }";
+
+struct Stocked {
+    product: String,
+    main: String,
+    backup: String,
+}
+
+async fn stocked(shop: &Shop) -> Stocked {
+    let product = shop
+        .owner
+        .gql("mutation { createProduct(input: { sku: \"TEE-1\", name: \"Tee\", price: { amount: \"10.00\", currencyCode: \"USD\" } }) { product { id } } }", json!({}))
+        .await;
+    let location = |code: &'static str| {
+        let owner = shop.owner.clone();
+        async move {
+            let created = owner.gql("mutation($code: String!) { createLocation(input: { code: $code, name: $code }) { location { id } } }", json!({ "code": code })).await;
+            created.data()["createLocation"]["location"]["id"].as_str().expect("location").to_owned()
+        }
+    };
+    Stocked {
+        product: product.data()["createProduct"]["product"]["id"].as_str().expect("product").to_owned(),
+        main: location("MAIN").await,
+        backup: location("BACKUP").await,
+    }
+}
+
+async fn level(client: &Client, product: &str, location: &str) -> Value {
+    client.gql(LEVEL, json!({ "p": product, "l": location })).await.data()["stockLevel"].clone()
+}
+
+fn codes(response: &GqlResponse, field: &str) -> Vec<String> {
+    response.data()[field]["userErrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn receiving_and_adjusting_keep_the_ledger_equal_to_the_level() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+
+    let received = shop
+        .owner
+        .gql(
+            RECEIVE,
+            json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 10, "reference": "PO-1" } }),
+        )
+        .await;
+    let damaged = shop.owner.gql(ADJUST, json!({ "input": { "productId": s.product, "locationId": s.main, "delta": -3, "reason": "ADJUSTED", "note": "water damage" } })).await;
+    let returned = shop
+        .owner
+        .gql(
+            ADJUST,
+            json!({ "input": { "productId": s.product, "locationId": s.main, "delta": 1, "reason": "RETURNED" } }),
+        )
+        .await;
+    let too_much = shop
+        .owner
+        .gql(
+            ADJUST,
+            json!({ "input": { "productId": s.product, "locationId": s.main, "delta": -9, "reason": "ADJUSTED" } }),
+        )
+        .await;
+    let ledger = shop.owner.gql(LEDGER, json!({ "p": s.product, "l": s.main })).await;
+
+    assert_eq!(received.data()["receiveStock"]["stockLevel"], json!({ "onHand": 10, "reserved": 0, "available": 10 }));
+    assert_eq!(damaged.data()["adjustStock"]["stockLevel"]["onHand"], 7);
+    assert_eq!(returned.data()["adjustStock"]["stockLevel"]["onHand"], 8);
+    assert_eq!(codes(&too_much, "adjustStock"), ["INSUFFICIENT_STOCK"]);
+    let movements: Vec<Value> =
+        ledger.data()["stockMovements"]["edges"].as_array().into_iter().flatten().map(|e| e["node"].clone()).collect();
+    let reasons: Vec<&str> = movements.iter().filter_map(|m| m["reason"].as_str()).collect();
+    assert_eq!(reasons, ["RETURNED", "ADJUSTED", "RECEIVED"], "newest first, the refused change absent");
+    let sum: i64 = movements.iter().filter_map(|m| m["deltaOnHand"].as_i64()).sum();
+    assert_eq!(sum, 8, "the ledger explains the level");
+    assert_eq!(movements[1]["note"], "water damage");
+    assert_eq!(level(&shop.owner, &s.product, &s.main).await, json!({ "onHand": 8, "reserved": 0, "available": 8 }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_removals_from_fifty_leave_exactly_zero() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    shop.owner.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 50 } })).await;
+
+    let mut removers = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let (client, product, location) = (shop.owner.clone(), s.product.clone(), s.main.clone());
+        removers.spawn(async move {
+            client.gql(ADJUST, json!({ "input": { "productId": product, "locationId": location, "delta": -1, "reason": "ADJUSTED" } })).await
+        });
+    }
+    let answers = removers.join_all().await;
+
+    let succeeded = answers.iter().filter(|r| r.data()["adjustStock"]["stockLevel"].is_object()).count();
+    let refused = answers.iter().filter(|r| codes(r, "adjustStock") == ["INSUFFICIENT_STOCK"]).count();
+    assert_eq!(
+        (succeeded, refused),
+        (50, 50),
+        "{:?}",
+        answers.iter().find(|r| r.data()["adjustStock"].is_null()).map(|r| &r.text)
+    );
+    assert_eq!(level(&shop.owner, &s.product, &s.main).await, json!({ "onHand": 0, "reserved": 0, "available": 0 }));
+    let ledger = shop.owner.gql(LEDGER, json!({ "p": s.product, "l": s.main })).await;
+    let adjustments = ledger.data()["stockMovements"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["node"]["reason"] == "ADJUSTED")
+        .count();
+    assert_eq!(adjustments, 50, "exactly one movement per accepted removal");
+}
+
+#[tokio::test]
+async fn a_transfer_moves_both_sides_or_neither() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    shop.owner.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 5 } })).await;
+
+    let too_much = shop.owner.gql(TRANSFER, json!({ "input": { "productId": s.product, "fromLocationId": s.main, "toLocationId": s.backup, "quantity": 6 } })).await;
+    let after_refusal =
+        (level(&shop.owner, &s.product, &s.main).await, level(&shop.owner, &s.product, &s.backup).await);
+    let moved = shop.owner.gql(TRANSFER, json!({ "input": { "productId": s.product, "fromLocationId": s.main, "toLocationId": s.backup, "quantity": 2 } })).await;
+    let same_place = shop.owner.gql(TRANSFER, json!({ "input": { "productId": s.product, "fromLocationId": s.main, "toLocationId": s.main, "quantity": 1 } })).await;
+
+    assert_eq!(codes(&too_much, "transferStock"), ["INSUFFICIENT_STOCK"]);
+    assert_eq!(after_refusal.0["onHand"], 5);
+    assert_eq!(after_refusal.1["onHand"], 0, "the destination gained nothing");
+    assert_eq!(moved.data()["transferStock"]["from"], json!({ "onHand": 3, "available": 3 }));
+    assert_eq!(moved.data()["transferStock"]["to"], json!({ "onHand": 2, "available": 2 }));
+    assert_eq!(codes(&same_place, "transferStock"), ["INVALID"]);
+}
+
+#[tokio::test]
+async fn bad_quantities_and_unknown_ids_write_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    let unknown = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("Product:{}", uuid::Uuid::now_v7().simple()),
+    );
+
+    let mut fields = Vec::new();
+    for quantity in [0, -5, 1_000_001, i64::from(i32::MAX) * 4] {
+        let response = shop
+            .owner
+            .gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": quantity } }))
+            .await;
+        fields.push(response.data()["receiveStock"]["userErrors"][0]["field"].clone());
+    }
+    let zero_delta = shop
+        .owner
+        .gql(
+            ADJUST,
+            json!({ "input": { "productId": s.product, "locationId": s.main, "delta": 0, "reason": "ADJUSTED" } }),
+        )
+        .await;
+    let unknown_product = shop
+        .owner
+        .gql(RECEIVE, json!({ "input": { "productId": unknown, "locationId": s.main, "quantity": 1 } }))
+        .await;
+
+    assert!(fields.iter().all(|f| *f == json!(["quantity"])), "{fields:?}");
+    assert_eq!(zero_delta.data()["adjustStock"]["userErrors"][0]["field"], json!(["delta"]));
+    assert_eq!(unknown_product.error_code(), Some("NOT_FOUND"));
+    assert_eq!(level(&shop.owner, &s.product, &s.main).await["onHand"], 0);
+}
+
+#[tokio::test]
+async fn staff_move_stock_and_customers_cannot_see_or_change_it() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    let (staff, _) = shop.member("STAFF", "staff@acme.test").await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+
+    let by_staff =
+        staff.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 3 } })).await;
+    let by_customer = customer
+        .gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 3 } }))
+        .await;
+    let customer_reads = customer.gql(LEVEL, json!({ "p": s.product, "l": s.main })).await;
+
+    assert_eq!(by_staff.data()["receiveStock"]["stockLevel"]["onHand"], 3);
+    assert_eq!(by_customer.error_code(), Some("FORBIDDEN"));
+    assert_eq!(customer_reads.error_code(), Some("FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
+    let app = TestApp::spawn().await;
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    let mine = stocked(&acme).await;
+    let theirs = stocked(&globex).await;
+    globex
+        .owner
+        .gql(RECEIVE, json!({ "input": { "productId": theirs.product, "locationId": theirs.main, "quantity": 7 } }))
+        .await;
+    let unknown = |kind: &str| {
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            format!("{kind}:{}", uuid::Uuid::now_v7().simple()),
+        )
+    };
+
+    let cases = [
+        (
+            "receiveStock(product)",
+            RECEIVE,
+            json!({ "input": { "productId": theirs.product, "locationId": mine.main, "quantity": 1 } }),
+            json!({ "input": { "productId": unknown("Product"), "locationId": mine.main, "quantity": 1 } }),
+        ),
+        (
+            "receiveStock(location)",
+            RECEIVE,
+            json!({ "input": { "productId": mine.product, "locationId": theirs.main, "quantity": 1 } }),
+            json!({ "input": { "productId": mine.product, "locationId": unknown("Location"), "quantity": 1 } }),
+        ),
+        (
+            "adjustStock",
+            ADJUST,
+            json!({ "input": { "productId": theirs.product, "locationId": theirs.main, "delta": -1, "reason": "ADJUSTED" } }),
+            json!({ "input": { "productId": unknown("Product"), "locationId": unknown("Location"), "delta": -1, "reason": "ADJUSTED" } }),
+        ),
+        (
+            "transferStock",
+            TRANSFER,
+            json!({ "input": { "productId": theirs.product, "fromLocationId": theirs.main, "toLocationId": mine.main, "quantity": 1 } }),
+            json!({ "input": { "productId": unknown("Product"), "fromLocationId": unknown("Location"), "toLocationId": mine.main, "quantity": 1 } }),
+        ),
+        (
+            "stockLevel",
+            LEVEL,
+            json!({ "p": theirs.product, "l": theirs.main }),
+            json!({ "p": unknown("Product"), "l": unknown("Location") }),
+        ),
+        (
+            "stockMovements",
+            LEDGER,
+            json!({ "p": theirs.product, "l": theirs.main }),
+            json!({ "p": unknown("Product"), "l": unknown("Location") }),
+        ),
+    ];
+    for (operation, document, foreign, random) in cases {
+        let foreign_answer = acme.owner.gql(document, foreign).await;
+        let unknown_answer = acme.owner.gql(document, random).await;
+
+        assert_eq!(foreign_answer.error_code(), Some("NOT_FOUND"), "{operation}: {}", foreign_answer.text);
+        assert_eq!(foreign_answer.data(), unknown_answer.data(), "{operation}");
+        assert_eq!(foreign_answer.errors()[0]["message"], unknown_answer.errors()[0]["message"], "{operation}");
+    }
+    assert_eq!(level(&globex.owner, &theirs.product, &theirs.main).await["onHand"], 7, "globex's stock is untouched");
+}
