@@ -294,6 +294,12 @@ pub trait InventoryRepo {
         product: ProductId,
         location: LocationId,
     ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
+    /// Every recorded level of the given products, in one statement.
+    fn stock_levels_of(
+        &self,
+        scope: &TenantScope,
+        products: &[ProductId],
+    ) -> impl Future<Output = Result<Vec<StockLevel>, DomainError>> + Send;
     /// The ledger of one level, newest first.
     fn stock_movements(
         &self,

@@ -7,10 +7,10 @@ use domain::ids::{LocationId, ProductId};
 use domain::money::{Currency, Money};
 use domain::page::{Page, PageRequest};
 use domain::ports::CatalogRepo;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter};
 
-use crate::entity::{locations, products};
+use crate::entity::{locations, products, stock_levels};
 use crate::error::{on_unique, storage_error};
 use crate::store::{SeaTx, keyset_page};
 
@@ -130,6 +130,27 @@ impl CatalogRepo for SeaTx {
                     .add(Expr::expr(Func::lower(Expr::col(products::Column::Name))).like(contains_pattern(search)))
                     .add(Expr::expr(Func::lower(Expr::col(products::Column::Sku))).like(contains_pattern(search))),
             );
+        }
+        if let Some(threshold) = filter.available_below {
+            // Products with no stock anywhere count as zero available.
+            let available = Query::select()
+                .expr(Func::coalesce([
+                    Expr::expr(Func::sum(
+                        Expr::col(stock_levels::Column::OnHand).sub(Expr::col(stock_levels::Column::Reserved)),
+                    )),
+                    Expr::val(0).into(),
+                ]))
+                .from(stock_levels::Entity)
+                .and_where(
+                    Expr::col((stock_levels::Entity, stock_levels::Column::TenantId))
+                        .equals((products::Entity, products::Column::TenantId)),
+                )
+                .and_where(
+                    Expr::col((stock_levels::Entity, stock_levels::Column::ProductId))
+                        .equals((products::Entity, products::Column::Id)),
+                )
+                .to_owned();
+            select = select.filter(SimpleExpr::SubQuery(None, Box::new(available.into())).lt(threshold));
         }
         let rows = keyset_page(&self.txn, select, products::Column::Id, page, false).await?;
         let items = rows.items.into_iter().map(product_from).collect::<Result<Vec<_>, _>>()?;

@@ -132,6 +132,24 @@ impl InventoryRepo for SeaTx {
         self.find_level(tenant, product, location).await
     }
 
+    async fn stock_levels_of(
+        &self,
+        scope: &TenantScope,
+        products: &[ProductId],
+    ) -> Result<Vec<StockLevel>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        if products.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = stock_levels::Entity::find()
+            .filter(stock_levels::Column::TenantId.eq(tenant))
+            .filter(stock_levels::Column::ProductId.is_in(products.iter().map(|p| p.uuid())))
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(rows.into_iter().map(level_from).collect())
+    }
+
     async fn stock_movements(
         &self,
         scope: &TenantScope,

@@ -274,3 +274,43 @@ async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
     }
     assert_eq!(level(&globex.owner, &theirs.product, &theirs.main).await["onHand"], 7, "globex's stock is untouched");
 }
+
+#[tokio::test]
+async fn a_page_of_products_shows_its_stock_and_filters_low_stock() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    let other = shop
+        .owner
+        .gql("mutation { createProduct(input: { sku: \"MUG-1\", name: \"Mug\", price: { amount: \"4.00\", currencyCode: \"USD\" } }) { product { id } } }", json!({}))
+        .await;
+    let mug = other.data()["createProduct"]["product"]["id"].as_str().expect("mug").to_owned();
+    shop.owner.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 8 } })).await;
+    shop.owner
+        .gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.backup, "quantity": 4 } }))
+        .await;
+    shop.owner.gql(RECEIVE, json!({ "input": { "productId": mug, "locationId": s.main, "quantity": 2 } })).await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+    let page = "query($below: Int) { products(first: 100, filter: { availableBelow: $below }) { edges { node { sku stockLevels { onHand available } } } } }";
+
+    let all = shop.owner.gql(page, json!({})).await;
+    let low = shop.owner.gql(page, json!({ "below": 5 })).await;
+    let customer_low = customer.gql(page, json!({ "below": 5 })).await;
+
+    let skus_and_totals: Vec<(String, i64)> = all.data()["products"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let total =
+                e["node"]["stockLevels"].as_array().into_iter().flatten().filter_map(|l| l["available"].as_i64()).sum();
+            (e["node"]["sku"].as_str().unwrap_or_default().to_owned(), total)
+        })
+        .collect();
+    assert_eq!(skus_and_totals, [("TEE-1".to_owned(), 12), ("MUG-1".to_owned(), 2)]);
+    assert_eq!(
+        low.data()["products"]["edges"],
+        json!([{ "node": { "sku": "MUG-1", "stockLevels": [{ "onHand": 2, "available": 2 }] } }])
+    );
+    assert_eq!(customer_low.error_code(), Some("FORBIDDEN"), "filtering by stock reveals stock");
+}

@@ -99,6 +99,15 @@ impl ProductObject {
     async fn updated_at(&self) -> OffsetDateTime {
         self.0.updated_at
     }
+    /// Stock at every location where some was ever recorded. Needs `inventory:read`; loaded
+    /// for a whole page of products in one statement.
+    async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<super::inventory::StockLevelObject>, ApiError> {
+        let loader = ctx
+            .data_opt::<async_graphql::dataloader::DataLoader<super::inventory::StockLevelsLoader>>()
+            .ok_or_else(|| ApiError::new(crate::error::ErrorCode::Internal, "internal error"))?;
+        let levels = loader.load_one(self.0.id).await?.unwrap_or_default();
+        Ok(levels.into_iter().map(super::inventory::StockLevelObject).collect())
+    }
 }
 
 /// A warehouse or shop floor that holds stock.
@@ -132,6 +141,9 @@ pub struct ProductFilterInput {
     pub search: Option<String>,
     /// Only active (`true`) or archived (`false`) products. Customers always see active ones.
     pub active: Option<bool>,
+    /// Only products whose available stock over all locations is below this ("low stock").
+    /// Needs `inventory:read`.
+    pub available_below: Option<i64>,
 }
 
 /// Catalog queries.
@@ -167,7 +179,8 @@ impl CatalogQuery {
         let req = RequestContext::of(ctx)?;
         let page = page_request(first, after, last, before)?;
         let filter = filter.unwrap_or_default();
-        let filter = ProductFilter { search: filter.search, active: filter.active };
+        let filter =
+            ProductFilter { search: filter.search, active: filter.active, available_below: filter.available_below };
         let products = catalog::products(&req.services.ports, req.caller, filter, &page).await?;
         Ok(connection(products, |p| p.id.uuid(), ProductObject))
     }

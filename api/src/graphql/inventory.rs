@@ -139,6 +139,27 @@ impl StockMovementObject {
     }
 }
 
+/// Batches `Product.stockLevels` for one request: one statement per page of products. Built
+/// per request from that request's caller, so batches never mix tenants.
+pub struct StockLevelsLoader {
+    /// Shared services.
+    pub services: std::sync::Arc<super::context::Services>,
+    /// The caller of this request.
+    pub caller: domain::auth::Caller,
+}
+
+impl async_graphql::dataloader::Loader<ProductId> for StockLevelsLoader {
+    type Value = Vec<StockLevel>;
+    type Error = ApiError;
+
+    async fn load(
+        &self,
+        products: &[ProductId],
+    ) -> Result<std::collections::HashMap<ProductId, Vec<StockLevel>>, ApiError> {
+        Ok(inventory::levels_of(&self.services.ports, &self.caller, products).await?)
+    }
+}
+
 /// Inventory queries.
 #[derive(Default)]
 pub struct InventoryQuery;

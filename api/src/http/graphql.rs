@@ -28,6 +28,8 @@ use super::{AppState, RequestId, graphiql};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::graphql::ExecutionStarted;
+use crate::graphql::inventory::StockLevelsLoader;
+use async_graphql::dataloader::DataLoader;
 use domain::auth::Caller;
 
 /// The GraphQL-over-HTTP response media type.
@@ -168,7 +170,13 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
     }
 
     let started = ExecutionStarted::default();
-    let request = request.data(started.clone()).data(request_id.clone()).data(Caller { actor, address });
+    let caller = Caller { actor, address };
+    let stock_levels = StockLevelsLoader { services: state.services.clone(), caller: caller.clone() };
+    let request = request
+        .data(started.clone())
+        .data(request_id.clone())
+        .data(DataLoader::new(stock_levels, tokio::spawn))
+        .data(caller);
     let response = state.schema.execute(request).await;
 
     render(media, StatusCode::OK, &request_id, response, started.get())

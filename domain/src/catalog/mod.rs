@@ -110,6 +110,8 @@ pub struct ProductFilter {
     pub search: Option<String>,
     /// Only active (`true`) or inactive (`false`) products.
     pub active: Option<bool>,
+    /// Only products whose available stock, summed over all locations, is below this.
+    pub available_below: Option<i64>,
 }
 
 /// A warehouse or shop floor that holds stock.
@@ -279,6 +281,10 @@ pub async fn products<S: Store, C: Crypto>(
     page: &PageRequest,
 ) -> Result<Page<Product>, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogRead)?;
+    if filter.available_below.is_some() {
+        // Filtering by stock reveals stock: it needs the permission that reads it.
+        authorize(&caller.actor, Permission::InventoryRead)?;
+    }
     if is_customer(caller) {
         filter.active = Some(true);
     }

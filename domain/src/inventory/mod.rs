@@ -309,6 +309,27 @@ pub async fn stock_level<S: Store, C: Crypto>(
     Ok(level.unwrap_or(StockLevel { product, location, level: Level::default(), updated_at: ports.clock.now() }))
 }
 
+/// Every recorded level of each product, for a page of products at once (one statement).
+///
+/// # Errors
+/// `Forbidden` without `inventory:read`.
+pub async fn levels_of<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    caller: &Caller,
+    products: &[ProductId],
+) -> Result<std::collections::HashMap<ProductId, Vec<StockLevel>>, DomainError> {
+    let scope = authorize(&caller.actor, Permission::InventoryRead)?;
+    let tx = ports.store.begin_read(&scope).await?;
+    let levels = tx.stock_levels_of(&scope, products).await?;
+    tx.commit().await?;
+    let mut by_product: std::collections::HashMap<ProductId, Vec<StockLevel>> =
+        products.iter().map(|p| (*p, Vec::new())).collect();
+    for level in levels {
+        by_product.entry(level.product).or_default().push(level);
+    }
+    Ok(by_product)
+}
+
 /// The ledger of a product at a location, newest first.
 ///
 /// # Errors
