@@ -138,7 +138,7 @@ impl CatalogRepo for SeaTx {
                     Expr::expr(Func::sum(
                         Expr::col(stock_levels::Column::OnHand).sub(Expr::col(stock_levels::Column::Reserved)),
                     )),
-                    Expr::val(0).into(),
+                    Expr::val(0),
                 ]))
                 .from(stock_levels::Entity)
                 .and_where(
