@@ -192,6 +192,25 @@ pub enum ActorKindEnum {
     Operator,
 }
 
+impl From<ActorRef> for ActorKindEnum {
+    fn from(actor: ActorRef) -> Self {
+        match actor {
+            ActorRef::User(_) => ActorKindEnum::Member,
+            ActorRef::ApiKey(_) => ActorKindEnum::ApiKey,
+            ActorRef::Visitor => ActorKindEnum::Visitor,
+            ActorRef::Operator => ActorKindEnum::Operator,
+        }
+    }
+}
+
+/// The global id of the member behind `actor`, if a member acted.
+pub fn member_id_of(actor: ActorRef) -> Option<ID> {
+    match actor {
+        ActorRef::User(id) => Some(node::encode(Kind::Member, id.uuid())),
+        _ => None,
+    }
+}
+
 // ---- objects -----------------------------------------------------------------------------
 
 /// A shop: the unit of isolation. Everything else belongs to exactly one tenant.
@@ -321,19 +340,11 @@ impl AuditEntryObject {
     }
     /// What kind of actor acted.
     async fn actor_kind(&self) -> ActorKindEnum {
-        match self.0.actor {
-            ActorRef::User(_) => ActorKindEnum::Member,
-            ActorRef::ApiKey(_) => ActorKindEnum::ApiKey,
-            ActorRef::Visitor => ActorKindEnum::Visitor,
-            ActorRef::Operator => ActorKindEnum::Operator,
-        }
+        self.0.actor.into()
     }
     /// The member who acted, if a member did.
     async fn member_id(&self) -> Option<ID> {
-        match self.0.actor {
-            ActorRef::User(id) => Some(node::encode(Kind::Member, id.uuid())),
-            _ => None,
-        }
+        member_id_of(self.0.actor)
     }
     /// The API key that acted, if one did.
     async fn api_key_id(&self) -> Option<ID> {

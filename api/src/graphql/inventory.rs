@@ -3,14 +3,13 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use domain::auth::ActorRef;
 use domain::ids::{LocationId, ProductId};
 use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_note, parse_quantity};
 use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request};
 use super::context::RequestContext;
-use super::identity::ActorKindEnum;
+use super::identity::{ActorKindEnum, member_id_of};
 use super::node::{self, Kind};
 use crate::error::{ApiError, UserError, payload};
 
@@ -119,19 +118,11 @@ impl StockMovementObject {
     }
     /// Who made the change.
     async fn actor_kind(&self) -> ActorKindEnum {
-        match self.0.actor {
-            ActorRef::User(_) => ActorKindEnum::Member,
-            ActorRef::ApiKey(_) => ActorKindEnum::ApiKey,
-            ActorRef::Visitor => ActorKindEnum::Visitor,
-            ActorRef::Operator => ActorKindEnum::Operator,
-        }
+        self.0.actor.into()
     }
     /// The member who made it, if a member did.
     async fn member_id(&self) -> Option<ID> {
-        match self.0.actor {
-            ActorRef::User(id) => Some(node::encode(Kind::Member, id.uuid())),
-            _ => None,
-        }
+        member_id_of(self.0.actor)
     }
     /// When.
     async fn created_at(&self) -> OffsetDateTime {
