@@ -119,6 +119,10 @@ impl From<DomainError> for ApiError {
             },
             DomainError::Invalid(invalid) => ApiError::new(ErrorCode::BadUserInput, invalid.to_string()),
             DomainError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
+            DomainError::IdempotencyKeyReused => ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this idempotency key was already used with a different request; use a new key for a new request",
+            ),
             DomainError::Unavailable(source) => {
                 tracing::warn!(error = %ErrorChain(source.as_ref()), "a dependency is unavailable");
                 ApiError::new(ErrorCode::ServiceUnavailable, "service unavailable, retry later")
@@ -197,6 +201,7 @@ mod tests {
         assert_eq!(code_of(DomainError::NotFound), "NOT_FOUND");
         assert_eq!(code_of(Invalid::new("sku", "empty").into()), "BAD_USER_INPUT");
         assert_eq!(code_of(DomainError::Conflict("stale version".into())), "CONFLICT");
+        assert_eq!(code_of(DomainError::IdempotencyKeyReused), "IDEMPOTENCY_KEY_REUSED");
         assert_eq!(code_of(DomainError::unavailable("connection refused")), "SERVICE_UNAVAILABLE");
         assert_eq!(code_of(DomainError::internal("constraint violated")), "INTERNAL");
     }

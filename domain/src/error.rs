@@ -24,6 +24,9 @@ pub enum DomainError {
         /// The permission that was checked.
         needed: Permission,
     },
+    /// An idempotency key was used before with a different request.
+    #[error("this idempotency key was already used with a different request")]
+    IdempotencyKeyReused,
     /// Too many attempts; retry after this many seconds.
     #[error("too many attempts; retry in {retry_after_secs} s")]
     RateLimited {

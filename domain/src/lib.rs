@@ -12,6 +12,7 @@
 //! - [`catalog`]: products and locations.
 //! - [`inventory`]: stock levels and the movement ledger.
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
+//! - [`idempotency`]: idempotency keys and their stored results.
 //! - [`ports`]: the storage and crypto traits.
 //! - [`page`]: Relay-style page requests.
 //! - [`money`]: ISO 4217 currencies.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod inventory;

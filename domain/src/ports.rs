@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use crate::auth::{Role, TenantScope};
 use crate::catalog::{Location, Product, ProductFilter, Sku};
 use crate::error::DomainError;
+use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::{
     ApiKey, AuditEntry, Email, MemberStatus, Password, PasswordHash, SecretHash, Session, Slug, Tenant, TenantStatus,
     User,
@@ -45,7 +46,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 /// One transaction; every repository of the domain is available on it.
-pub trait Tx: IdentityRepo + CatalogRepo + InventoryRepo + Send + Sync {
+pub trait Tx: IdentityRepo + CatalogRepo + InventoryRepo + IdempotencyRepo + Send + Sync {
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
 }
@@ -308,6 +309,27 @@ pub trait InventoryRepo {
         location: LocationId,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<StockMovement>, DomainError>> + Send;
+}
+
+/// Stored results of idempotent requests, per tenant and operation.
+pub trait IdempotencyRepo {
+    /// What was stored under `key` for `operation`, if anything.
+    fn idempotency_record(
+        &self,
+        scope: &TenantScope,
+        operation: &str,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<Recorded>, DomainError>> + Send;
+    /// Stores a result under `key`. When a concurrent request stored one first, this is
+    /// `Conflict` (the transaction is then unusable; the caller retries to replay it).
+    fn save_idempotency(
+        &self,
+        scope: &TenantScope,
+        operation: &str,
+        key: &IdempotencyKey,
+        recorded: &Recorded,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
 }
 
 /// Password hashing and secret generation.

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod database;
 mod entity;
 pub mod error;
+pub mod idempotency;
 pub mod identity;
 pub mod inventory;
 pub mod store;

@@ -314,3 +314,44 @@ async fn a_page_of_products_shows_its_stock_and_filters_low_stock() {
     );
     assert_eq!(customer_low.error_code(), Some("FORBIDDEN"), "filtering by stock reveals stock");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_applies_a_change_once_however_often_and_concurrently_it_is_sent() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    let receive = |key: &str, quantity: i64| json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": quantity, "idempotencyKey": key } });
+
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (owner, body) = (shop.owner.clone(), receive("delivery-0001", 10));
+        senders.spawn(async move { owner.gql(RECEIVE, body).await });
+    }
+    let answers = senders.join_all().await;
+    let replay = shop.owner.gql(RECEIVE, receive("delivery-0001", 10)).await;
+    let reused = shop.owner.gql(RECEIVE, receive("delivery-0001", 11)).await;
+    let other_operation = shop.owner.gql(ADJUST, json!({ "input": { "productId": s.product, "locationId": s.main, "delta": -1, "reason": "ADJUSTED", "idempotencyKey": "delivery-0001" } })).await;
+    let bad_key = shop.owner.gql(RECEIVE, receive("has a space", 1)).await;
+
+    for answer in &answers {
+        assert_eq!(
+            answer.data()["receiveStock"]["stockLevel"],
+            json!({ "onHand": 10, "reserved": 0, "available": 10 }),
+            "{}",
+            answer.text
+        );
+    }
+    assert_eq!(replay.data()["receiveStock"]["stockLevel"]["onHand"], 10, "a replay answers as the first did");
+    assert_eq!(reused.error_code(), Some("IDEMPOTENCY_KEY_REUSED"));
+    assert_eq!(other_operation.data()["adjustStock"]["stockLevel"]["onHand"], 9, "keys are per operation");
+    assert_eq!(bad_key.data()["receiveStock"]["userErrors"][0]["field"], json!(["idempotencyKey"]));
+    let ledger = shop.owner.gql(LEDGER, json!({ "p": s.product, "l": s.main })).await;
+    let received = ledger.data()["stockMovements"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["node"]["reason"] == "RECEIVED")
+        .count();
+    assert_eq!(received, 1, "twenty sends, one movement");
+    assert_eq!(level(&shop.owner, &s.product, &s.main).await["onHand"], 9);
+}

@@ -3,6 +3,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::idempotency::IdempotencyKey;
 use domain::ids::{LocationId, ProductId};
 use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_note, parse_quantity};
 use time::OffsetDateTime;
@@ -203,6 +204,9 @@ pub struct ReceiveStockInput {
     pub quantity: i64,
     /// Delivery reference, up to 500 characters.
     pub reference: Option<String>,
+    /// Makes retries safe: the same key with the same input replays the first result; with a
+    /// different input it is `IDEMPOTENCY_KEY_REUSED`.
+    pub idempotency_key: Option<String>,
 }
 
 /// A correction of on-hand stock.
@@ -218,6 +222,8 @@ pub struct AdjustStockInput {
     pub reason: AdjustmentReason,
     /// A note, up to 500 characters.
     pub note: Option<String>,
+    /// Makes retries safe (see `ReceiveStockInput.idempotencyKey`).
+    pub idempotency_key: Option<String>,
 }
 
 /// Stock moved between locations: both sides or neither.
@@ -231,6 +237,8 @@ pub struct TransferStockInput {
     pub to_location_id: ID,
     /// Units, 1 to 1,000,000.
     pub quantity: i64,
+    /// Makes retries safe (see `ReceiveStockInput.idempotencyKey`).
+    pub idempotency_key: Option<String>,
 }
 
 /// A stock level after a change.
@@ -261,6 +269,10 @@ fn stock_payload(result: Result<Vec<StockLevel>, domain::DomainError>) -> Result
     )
 }
 
+fn idempotency_key(raw: Option<&str>) -> Result<Option<IdempotencyKey>, domain::Invalid> {
+    raw.map(|key| IdempotencyKey::parse("idempotencyKey", key)).transpose()
+}
+
 fn rejected(invalid: domain::Invalid) -> StockPayload {
     StockPayload { stock_level: None, user_errors: vec![invalid.into()] }
 }
@@ -283,8 +295,12 @@ impl InventoryMutation {
             (Ok(quantity), Ok(reference)) => (quantity, reference),
             (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
         };
+        let key = match idempotency_key(input.idempotency_key.as_deref()) {
+            Ok(key) => key,
+            Err(invalid) => return Ok(rejected(invalid)),
+        };
         let command = StockCommand::Receive { product, location, quantity, reference };
-        stock_payload(inventory::change_stock(&req.services.ports, req.caller, command).await)
+        stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
     }
 
     /// Corrects on-hand stock either way; never below what is available (`INSUFFICIENT_STOCK`).
@@ -302,8 +318,12 @@ impl InventoryMutation {
             AdjustmentReason::Adjusted => Reason::Adjusted,
             AdjustmentReason::Returned => Reason::Returned,
         };
+        let key = match idempotency_key(input.idempotency_key.as_deref()) {
+            Ok(key) => key,
+            Err(invalid) => return Ok(rejected(invalid)),
+        };
         let command = StockCommand::Adjust { product, location, delta, reason, note };
-        stock_payload(inventory::change_stock(&req.services.ports, req.caller, command).await)
+        stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
     }
 
     /// Moves stock between locations atomically: both sides or neither. Needs `inventory:write`.
@@ -316,18 +336,17 @@ impl InventoryMutation {
         let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
         let from = LocationId::from_uuid(node::decode(Kind::Location, &input.from_location_id)?);
         let to = LocationId::from_uuid(node::decode(Kind::Location, &input.to_location_id)?);
-        let quantity = match parse_quantity("quantity", input.quantity, false) {
-            Ok(quantity) => quantity,
-            Err(invalid) => {
+        let (quantity, key) = match (
+            parse_quantity("quantity", input.quantity, false),
+            idempotency_key(input.idempotency_key.as_deref()),
+        ) {
+            (Ok(quantity), Ok(key)) => (quantity, key),
+            (Err(invalid), _) | (_, Err(invalid)) => {
                 return Ok(TransferStockPayload { user_errors: vec![invalid.into()], ..Default::default() });
             }
         };
-        let result = inventory::change_stock(
-            &req.services.ports,
-            req.caller,
-            StockCommand::Transfer { product, from, to, quantity },
-        )
-        .await;
+        let command = StockCommand::Transfer { product, from, to, quantity };
+        let result = inventory::change_stock(&req.services.ports, req.caller, command, key).await;
         payload(
             result,
             |levels| {

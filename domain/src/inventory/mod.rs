@@ -9,12 +9,14 @@
 
 use time::OffsetDateTime;
 
-use crate::auth::{ActorRef, Caller, Permission, authorize};
+use crate::auth::{ActorRef, Caller, Permission, TenantScope, authorize};
 use crate::error::{DomainError, Invalid};
+use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::Ports;
+use crate::identity::SecretHash;
 use crate::ids::{LocationId, ProductId, StockMovementId};
 use crate::page::{Page, PageRequest};
-use crate::ports::{CatalogRepo, Crypto, InventoryRepo, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, InventoryRepo, Store, Tx};
 
 /// The largest quantity one stock operation may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;
@@ -225,20 +227,56 @@ fn insufficient(field: &str) -> DomainError {
     Invalid::with_code(field, "INSUFFICIENT_STOCK", "not enough stock available at this location").into()
 }
 
+impl StockCommand {
+    /// The operation name idempotency keys are scoped to.
+    fn operation(&self) -> &'static str {
+        match self {
+            StockCommand::Receive { .. } => "receiveStock",
+            StockCommand::Adjust { .. } => "adjustStock",
+            StockCommand::Transfer { .. } => "transferStock",
+        }
+    }
+}
+
+/// How many times a request whose idempotency key was claimed concurrently is re-run to
+/// replay the winner's result.
+const IDEMPOTENT_ATTEMPTS: usize = 3;
+
 /// Applies a stock operation: checks the product and locations exist in the tenant, changes
 /// the level(s) with conditional updates and appends the movement(s), all in one transaction.
-/// Returns the level(s) after the change (for a transfer: source, then destination).
+/// Returns the level(s) after the change (for a transfer: source, then destination). With an
+/// idempotency key, a repeat of the same request replays the first one's levels.
 ///
 /// # Errors
 /// `Forbidden` without `inventory:write`; `NotFound` for an unknown or foreign product or
-/// location; `Invalid` (`INSUFFICIENT_STOCK`) when stock would go below what is available.
+/// location; `Invalid` (`INSUFFICIENT_STOCK`) when stock would go below what is available;
+/// `IdempotencyKeyReused` for a key used before with another request.
 #[tracing::instrument(name = "inventory.change_stock", skip_all)]
 pub async fn change_stock<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     caller: &Caller,
     command: StockCommand,
+    key: Option<IdempotencyKey>,
 ) -> Result<Vec<StockLevel>, DomainError> {
     let scope = authorize(&caller.actor, Permission::InventoryWrite)?;
+    let Some(key) = key else { return apply(ports, &scope, command, None).await };
+    let fingerprint = ports.crypto.hash_secret(&format!("{command:?}"));
+    for _ in 0..IDEMPOTENT_ATTEMPTS {
+        match apply(ports, &scope, command.clone(), Some((&key, &fingerprint))).await {
+            // A concurrent request with the same key committed first: run again to replay it.
+            Err(DomainError::Conflict(_)) => continue,
+            other => return other,
+        }
+    }
+    Err(DomainError::Conflict("a request with this idempotency key is still in progress; retry".into()))
+}
+
+async fn apply<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    scope: &TenantScope,
+    command: StockCommand,
+    key: Option<(&IdempotencyKey, &SecretHash)>,
+) -> Result<Vec<StockLevel>, DomainError> {
     let now = ports.clock.now();
     let movement = |product, location, change, reason, reference: Option<String>, note: Option<String>| StockMovement {
         id: StockMovementId::new(),
@@ -251,16 +289,26 @@ pub async fn change_stock<S: Store, C: Crypto>(
         actor: scope.actor(),
         created_at: now,
     };
-    let tx = ports.store.begin(&scope).await?;
+    let operation = command.operation();
+    let tx = ports.store.begin(scope).await?;
+    if let Some((key, fingerprint)) = key
+        && let Some(recorded) = tx.idempotency_record(scope, operation, key).await?
+    {
+        return if recorded.request_hash == *fingerprint {
+            decode_levels(&recorded.result, now)
+        } else {
+            Err(DomainError::IdempotencyKeyReused)
+        };
+    }
     let (product, locations) = match &command {
         StockCommand::Receive { product, location, .. } | StockCommand::Adjust { product, location, .. } => {
             (*product, vec![*location])
         }
         StockCommand::Transfer { product, from, to, .. } => (*product, vec![*from, *to]),
     };
-    tx.product(&scope, product).await?.ok_or(DomainError::NotFound)?;
+    tx.product(scope, product).await?.ok_or(DomainError::NotFound)?;
     for location in &locations {
-        tx.location(&scope, *location).await?.ok_or(DomainError::NotFound)?;
+        tx.location(scope, *location).await?.ok_or(DomainError::NotFound)?;
     }
     let movements = match command {
         StockCommand::Receive { product, location, quantity, reference } => {
@@ -281,13 +329,46 @@ pub async fn change_stock<S: Store, C: Crypto>(
     };
     let mut levels = Vec::with_capacity(movements.len());
     for movement in &movements {
-        let Some(level) = tx.apply_movement(&scope, movement).await? else {
+        let Some(level) = tx.apply_movement(scope, movement).await? else {
             return Err(insufficient(if movements.len() > 1 { "quantity" } else { "delta" }));
         };
         levels.push(level);
     }
+    if let Some((key, fingerprint)) = key {
+        let recorded = Recorded { request_hash: fingerprint.clone(), result: encode_levels(&levels) };
+        tx.save_idempotency(scope, operation, key, &recorded, now).await?;
+    }
     tx.commit().await?;
     Ok(levels)
+}
+
+/// `product:location:on_hand:reserved`, `;`-separated: the result an idempotent repeat replays.
+fn encode_levels(levels: &[StockLevel]) -> String {
+    let encoded: Vec<String> = levels
+        .iter()
+        .map(|l| format!("{}:{}:{}:{}", l.product.uuid(), l.location.uuid(), l.level.on_hand, l.level.reserved))
+        .collect();
+    encoded.join(";")
+}
+
+fn decode_levels(encoded: &str, now: OffsetDateTime) -> Result<Vec<StockLevel>, DomainError> {
+    let corrupt = || DomainError::internal("a stored idempotent stock result is not valid");
+    encoded
+        .split(';')
+        .map(|level| {
+            let parts: Vec<&str> = level.split(':').collect();
+            let [product, location, on_hand, reserved] = parts[..] else { return Err(corrupt()) };
+            Ok(StockLevel {
+                product: ProductId::from_uuid(uuid::Uuid::try_parse(product).map_err(|_| corrupt())?),
+                location: LocationId::from_uuid(uuid::Uuid::try_parse(location).map_err(|_| corrupt())?),
+                level: Level {
+                    on_hand: on_hand.parse().map_err(|_| corrupt())?,
+                    reserved: reserved.parse().map_err(|_| corrupt())?,
+                },
+                updated_at: now,
+            })
+        })
+        .collect()
 }
 
 /// A product's level at a location (zero if stock was never recorded there).

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod idempotency_keys;
 pub mod locations;
 pub mod products;
 pub mod refresh_tokens;
