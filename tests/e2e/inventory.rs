@@ -273,6 +273,25 @@ async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
         assert_eq!(foreign_answer.errors()[0]["message"], unknown_answer.errors()[0]["message"], "{operation}");
     }
     assert_eq!(level(&globex.owner, &theirs.product, &theirs.main).await["onHand"], 7, "globex's stock is untouched");
+    let their_level = globex
+        .owner
+        .gql(
+            "query($p: ID!, $l: ID!) { stockLevel(productId: $p, locationId: $l) { id } }",
+            json!({ "p": theirs.product, "l": theirs.main }),
+        )
+        .await;
+    let their_level_id = their_level.data()["stockLevel"]["id"].clone();
+    let random_level_id = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("StockLevel:{}:{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::now_v7().simple()),
+    );
+    let node = "query($id: ID!) { node(id: $id) { id ... on StockLevel { onHand } } }";
+    let own = globex.owner.gql(node, json!({ "id": their_level_id })).await;
+    let foreign = acme.owner.gql(node, json!({ "id": their_level_id })).await;
+    let random = acme.owner.gql(node, json!({ "id": random_level_id })).await;
+    assert_eq!(own.data()["node"]["onHand"], 7, "a stock level is a Node");
+    assert_eq!((foreign.data(), foreign.errors()), (random.data(), random.errors()), "node(StockLevel)");
+    assert_eq!(foreign.data()["node"], Value::Null);
 }
 
 #[tokio::test]

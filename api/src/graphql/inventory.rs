@@ -62,6 +62,10 @@ pub struct StockLevelObject(pub StockLevel);
 
 #[Object(name = "StockLevel")]
 impl StockLevelObject {
+    /// Opaque global id (stands for the product and location pair).
+    pub async fn id(&self) -> ID {
+        node::encode_stock_level(self.0.product.uuid(), self.0.location.uuid())
+    }
     /// The product.
     async fn product_id(&self) -> ID {
         node::encode(Kind::Product, self.0.product.uuid())
@@ -150,6 +154,17 @@ impl async_graphql::dataloader::Loader<ProductId> for StockLevelsLoader {
     ) -> Result<std::collections::HashMap<ProductId, Vec<StockLevel>>, ApiError> {
         Ok(inventory::levels_of(&self.services.ports, &self.caller, products).await?)
     }
+}
+
+/// Resolves `node(id:)` for a stock level; `None` for unknown, foreign or hidden ones.
+pub async fn stock_level_node(
+    req: &RequestContext<'_>,
+    product: uuid::Uuid,
+    location: uuid::Uuid,
+) -> Option<super::node::Node> {
+    let (product, location) = (ProductId::from_uuid(product), LocationId::from_uuid(location));
+    let level = inventory::stock_level(&req.services.ports, req.caller, product, location).await.ok()?;
+    Some(super::node::Node::StockLevel(StockLevelObject(level)))
 }
 
 /// Inventory queries.

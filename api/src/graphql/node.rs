@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::catalog::{LocationObject, ProductObject};
 use super::identity::{ApiKeyObject, AuditEntryObject, MemberObject, TenantObject};
+use super::inventory::StockLevelObject;
 use crate::error::{ApiError, ErrorCode};
 
 /// The object types that have global ids.
@@ -70,6 +71,19 @@ pub fn decode_any(id: &str) -> Option<(Kind, Uuid)> {
     Some((kind, Uuid::try_parse(uuid).ok()?))
 }
 
+/// The global id of a stock level, which is identified by its product and location.
+pub fn encode_stock_level(product: Uuid, location: Uuid) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("StockLevel:{}:{}", product.simple(), location.simple())))
+}
+
+/// Decodes a stock level's global id into (product, location).
+pub fn decode_stock_level(id: &str) -> Option<(Uuid, Uuid)> {
+    let raw = URL_SAFE_NO_PAD.decode(id.trim()).ok()?;
+    let rest = std::str::from_utf8(&raw).ok()?.strip_prefix("StockLevel:")?;
+    let (product, location) = rest.split_once(':')?;
+    Some((Uuid::try_parse(product).ok()?, Uuid::try_parse(location).ok()?))
+}
+
 /// Decodes a global id that must be of `kind`.
 ///
 /// # Errors
@@ -99,6 +113,8 @@ pub enum Node {
     Product(ProductObject),
     /// A location.
     Location(LocationObject),
+    /// A product's stock at a location.
+    StockLevel(StockLevelObject),
 }
 
 #[cfg(test)]
@@ -118,5 +134,8 @@ mod tests {
             Some(ErrorCode::BadUserInput)
         );
         assert!(decode_any(&URL_SAFE_NO_PAD.encode("Order:not-a-uuid")).is_none());
+        let (product, location) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(decode_stock_level(&encode_stock_level(product, location)), Some((product, location)));
+        assert_eq!(decode_any(&encode_stock_level(product, location)), None);
     }
 }
