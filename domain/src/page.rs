@@ -85,13 +85,13 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// Transforms every item.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            has_next: self.has_next,
-            has_previous: self.has_previous,
-        }
+    /// Converts every item with a conversion that may fail; the first failure wins.
+    ///
+    /// # Errors
+    /// The first error `f` returns.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        let items = self.items.into_iter().map(f).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, has_next: self.has_next, has_previous: self.has_previous })
     }
 }
 

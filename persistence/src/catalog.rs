@@ -153,8 +153,7 @@ impl CatalogRepo for SeaTx {
             select = select.filter(SimpleExpr::SubQuery(None, Box::new(available.into())).lt(threshold));
         }
         let rows = keyset_page(&self.txn, select, products::Column::Id, page, false).await?;
-        let items = rows.items.into_iter().map(product_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, has_next: rows.has_next, has_previous: rows.has_previous })
+        rows.try_map(product_from)
     }
 
     async fn insert_location(&self, scope: &TenantScope, location: &Location) -> Result<(), DomainError> {
@@ -197,7 +196,6 @@ impl CatalogRepo for SeaTx {
         let tenant = self.tenant_of(scope)?;
         let select = locations::Entity::find().filter(locations::Column::TenantId.eq(tenant));
         let rows = keyset_page(&self.txn, select, locations::Column::Id, page, false).await?;
-        let items = rows.items.into_iter().map(location_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, has_next: rows.has_next, has_previous: rows.has_previous })
+        rows.try_map(location_from)
     }
 }

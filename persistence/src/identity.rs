@@ -112,9 +112,25 @@ fn session_from(model: sessions::Model) -> Session {
     }
 }
 
-fn collect<T, U>(page: Page<T>, convert: impl Fn(T) -> Result<U, DomainError>) -> Result<Page<U>, DomainError> {
-    let items = page.items.into_iter().map(convert).collect::<Result<Vec<_>, _>>()?;
-    Ok(Page { items, has_next: page.has_next, has_previous: page.has_previous })
+impl SeaTx {
+    /// Revokes the tenant's unrevoked sessions matching `which` (one session, or a member's).
+    async fn revoke_sessions_where(
+        &self,
+        scope: &TenantScope,
+        which: sea_orm::sea_query::SimpleExpr,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .filter(sessions::Column::TenantId.eq(tenant))
+            .filter(which)
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
 }
 
 impl IdentityRepo for SeaTx {
@@ -201,7 +217,7 @@ impl IdentityRepo for SeaTx {
         let tenant = self.tenant_of(scope)?;
         let select = users::Entity::find().filter(users::Column::TenantId.eq(tenant));
         let rows = keyset_page(&self.txn, select, users::Column::Id, page, false).await?;
-        collect(rows, |model| user_from(model).map(|(user, _)| user))
+        rows.try_map(|model| user_from(model).map(|(user, _)| user))
     }
 
     async fn update_user(&self, scope: &TenantScope, user: &User) -> Result<(), DomainError> {
@@ -377,16 +393,7 @@ impl IdentityRepo for SeaTx {
         session: SessionId,
         now: OffsetDateTime,
     ) -> Result<(), DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
-            .filter(sessions::Column::TenantId.eq(tenant))
-            .filter(sessions::Column::Id.eq(session.uuid()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        self.revoke_sessions_where(scope, sessions::Column::Id.eq(session.uuid()), now).await
     }
 
     async fn revoke_sessions_of(
@@ -395,16 +402,7 @@ impl IdentityRepo for SeaTx {
         user: UserId,
         now: OffsetDateTime,
     ) -> Result<(), DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
-            .filter(sessions::Column::TenantId.eq(tenant))
-            .filter(sessions::Column::UserId.eq(user.uuid()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        self.revoke_sessions_where(scope, sessions::Column::UserId.eq(user.uuid()), now).await
     }
 
     async fn insert_api_key(&self, scope: &TenantScope, key: &ApiKey, hash: &SecretHash) -> Result<(), DomainError> {
@@ -440,7 +438,7 @@ impl IdentityRepo for SeaTx {
         let tenant = self.tenant_of(scope)?;
         let select = api_keys::Entity::find().filter(api_keys::Column::TenantId.eq(tenant));
         let rows = keyset_page(&self.txn, select, api_keys::Column::Id, page, false).await?;
-        collect(rows, |model| api_key_from(model).map(|(key, _)| key))
+        rows.try_map(|model| api_key_from(model).map(|(key, _)| key))
     }
 
     async fn update_api_key(&self, scope: &TenantScope, key: &ApiKey) -> Result<(), DomainError> {
@@ -480,6 +478,6 @@ impl IdentityRepo for SeaTx {
         let tenant = self.tenant_of(scope)?;
         let select = audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant));
         let rows = keyset_page(&self.txn, select, audit_log::Column::Id, page, true).await?;
-        collect(rows, audit_from)
+        rows.try_map(audit_from)
     }
 }

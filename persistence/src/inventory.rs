@@ -163,7 +163,6 @@ impl InventoryRepo for SeaTx {
             .filter(stock_movements::Column::ProductId.eq(product.uuid()))
             .filter(stock_movements::Column::LocationId.eq(location.uuid()));
         let rows = keyset_page(&self.txn, select, stock_movements::Column::Id, page, true).await?;
-        let items = rows.items.into_iter().map(movement_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, has_next: rows.has_next, has_previous: rows.has_previous })
+        rows.try_map(movement_from)
     }
 }
