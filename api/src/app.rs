@@ -15,6 +15,7 @@ use domain::auth::{Actor, Caller};
 use domain::clock::SystemClock;
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{LoginThrottle, Ports, Slug, TenantStatus};
+use domain::orders;
 use persistence::{Database, Readiness, SeaStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -46,6 +47,33 @@ pub struct Server {
     router: Router,
     database: Database,
     shutdown_timeout: Duration,
+    expiry: Option<OrderExpiry>,
+}
+
+/// The background job that cancels orders unpaid past the payment timeout.
+struct OrderExpiry {
+    ports: AppPorts,
+    timeout: time::Duration,
+    interval: Duration,
+}
+
+impl OrderExpiry {
+    /// Runs the job every `interval` until `stop` is notified; a run in progress finishes first.
+    async fn run(self, stop: Arc<Notify>) {
+        let mut ticks = tokio::time::interval(self.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.notified() => return,
+                _ = ticks.tick() => {}
+            }
+            let placed_before = self.ports.clock.now() - self.timeout;
+            if let Err(err) = orders::expire_unpaid_orders(&self.ports, placed_before).await {
+                let err = crate::error::ApiError::from(err);
+                tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
+            }
+        }
+    }
 }
 
 impl Server {
@@ -84,10 +112,18 @@ impl Server {
 
         let lifetime =
             time::Duration::try_from(serve.access_token_ttl).context("KEEL_ACCESS_TOKEN_TTL is too large")?;
+        let order_payment_timeout =
+            time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?;
         let services = Arc::new(Services {
             ports: ports(&database)?,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),
             open_registration: serve.registration_open(global.environment),
+            order_payment_timeout,
+        });
+        let expiry = (!serve.order_expiry_interval.is_zero()).then(|| OrderExpiry {
+            ports: services.ports.clone(),
+            timeout: order_payment_timeout,
+            interval: serve.order_expiry_interval,
         });
         let limits = Limits {
             max_depth: serve.max_query_depth,
@@ -113,7 +149,7 @@ impl Server {
             "Keel is listening on http://{address} (GraphiQL at http://{address}/graphql), database {}",
             global.database_url
         );
-        Ok(Server { listener, router, database, shutdown_timeout: serve.shutdown_timeout })
+        Ok(Server { listener, router, database, shutdown_timeout: serve.shutdown_timeout, expiry })
     }
 
     /// The address the server is bound to (useful with port 0).
@@ -132,10 +168,13 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stopping = Arc::new(Notify::new());
         let signal_stopping = stopping.clone();
+        let stop_jobs = Arc::new(Notify::new());
+        let jobs = self.expiry.map(|expiry| tokio::spawn(expiry.run(stop_jobs.clone())));
         let graceful = async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            tracing::info!("shutting down: no new connections, finishing in-flight requests and jobs");
             signal_stopping.notify_one();
+            stop_jobs.notify_one();
         };
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let serving = axum::serve(self.listener, service).with_graceful_shutdown(graceful);
@@ -149,6 +188,11 @@ impl Server {
                 timeout_s = self.shutdown_timeout.as_secs(),
                 "in-flight requests did not finish in time; exiting anyway"
             ),
+        }
+        if let Some(job) = jobs {
+            // The job stops at its next await point after the notification; a run in progress
+            // commits or rolls back, never half-writes.
+            let _ = job.await;
         }
         self.database.close().await;
         tracing::info!("stopped");

@@ -171,6 +171,13 @@ pub struct ServeArgs {
     /// Answer introspection queries (GraphiQL and codegen need them).
     #[arg(long, env = "KEEL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Seconds an order may wait for payment before it is cancelled and its stock released.
+    #[arg(long, env = "KEEL_ORDER_PAYMENT_TIMEOUT", default_value = "1800", value_parser = parse_seconds)]
+    pub order_payment_timeout: Duration,
+    /// Seconds between two runs of the job that cancels unpaid orders past the payment timeout;
+    /// 0 turns the job off in this process. Safe to run in every process at once.
+    #[arg(long, env = "KEEL_ORDER_EXPIRY_INTERVAL", default_value = "30", value_parser = parse_seconds)]
+    pub order_expiry_interval: Duration,
 }
 
 impl ServeArgs {

@@ -127,6 +127,14 @@ impl From<DomainError> for ApiError {
                 tracing::warn!(error = %ErrorChain(source.as_ref()), "a dependency is unavailable");
                 ApiError::new(ErrorCode::ServiceUnavailable, "service unavailable, retry later")
             }
+            DomainError::Contention(source) => {
+                tracing::warn!(error = %ErrorChain(source.as_ref()), "contention outlasted the retries");
+                ApiError {
+                    code: ErrorCode::ServiceUnavailable,
+                    message: "too much contention on the same data right now; retry".into(),
+                    retry_after_secs: Some(1),
+                }
+            }
             DomainError::Internal(source) => ApiError::internal(source.as_ref()),
         }
     }

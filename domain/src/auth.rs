@@ -38,8 +38,11 @@ pub enum Permission {
     InventoryWrite,
     /// Read orders (customers: their own).
     OrdersRead,
-    /// Place, cancel and fulfil orders (customers: place and cancel their own).
+    /// Place orders and cancel unpaid ones (customers: their own).
     OrdersWrite,
+    /// Run any order through its life: record payment taken outside Keel, fulfil, cancel paid
+    /// orders.
+    OrdersManage,
     /// Pay orders.
     PaymentsWrite,
     /// Refund payments.
@@ -50,7 +53,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in documentation order.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::SessionCreate,
         Permission::TenantRegister,
         Permission::ProfileRead,
@@ -64,6 +67,7 @@ impl Permission {
         Permission::InventoryWrite,
         Permission::OrdersRead,
         Permission::OrdersWrite,
+        Permission::OrdersManage,
         Permission::PaymentsWrite,
         Permission::PaymentsRefund,
         Permission::WebhooksManage,
@@ -85,6 +89,7 @@ impl Permission {
             Permission::InventoryWrite => "inventory:write",
             Permission::OrdersRead => "orders:read",
             Permission::OrdersWrite => "orders:write",
+            Permission::OrdersManage => "orders:manage",
             Permission::PaymentsWrite => "payments:write",
             Permission::PaymentsRefund => "payments:refund",
             Permission::WebhooksManage => "webhooks:manage",
@@ -136,6 +141,7 @@ const OWNER_PERMISSIONS: &[Permission] = &[
     P::InventoryWrite,
     P::OrdersRead,
     P::OrdersWrite,
+    P::OrdersManage,
     P::PaymentsWrite,
     P::PaymentsRefund,
     P::WebhooksManage,
@@ -147,6 +153,7 @@ const STAFF_PERMISSIONS: &[Permission] = &[
     P::InventoryWrite,
     P::OrdersRead,
     P::OrdersWrite,
+    P::OrdersManage,
     P::PaymentsWrite,
 ];
 const CUSTOMER_PERMISSIONS: &[Permission] =
@@ -271,6 +278,8 @@ pub enum ActorRef {
     Visitor,
     /// An operator at the command line.
     Operator,
+    /// Keel itself, running a rule on a schedule (unpaid orders expiring).
+    System,
 }
 
 /// Proof that an actor may use one permission inside one tenant. Only this module makes one.
@@ -331,6 +340,12 @@ pub fn visitor_scope(tenant: TenantId) -> TenantScope {
     TenantScope { tenant, actor: ActorRef::Visitor, customer: None, granted: Permission::SessionCreate }
 }
 
+/// The scope of Keel's own background jobs acting inside `tenant` (cancelling orders whose
+/// payment timed out). Only jobs started by the server call this; no request can reach it.
+pub fn job_scope(tenant: TenantId) -> TenantScope {
+    TenantScope { tenant, actor: ActorRef::System, customer: None, granted: Permission::OrdersManage }
+}
+
 /// The scope for creating the tenant `tenant`: granted to operators always, and to anyone
 /// else only while self-service registration is open.
 ///
@@ -354,7 +369,7 @@ mod tests {
     }
 
     /// The role × permission matrix, one row per permission: (OWNER, ADMIN, STAFF, CUSTOMER).
-    const MATRIX: [(Permission, [bool; 4]); 16] = [
+    const MATRIX: [(Permission, [bool; 4]); 17] = [
         (P::SessionCreate, [false, false, false, false]),
         (P::TenantRegister, [false, false, false, false]),
         (P::ProfileRead, [true, true, true, true]),
@@ -368,6 +383,7 @@ mod tests {
         (P::InventoryWrite, [true, true, true, false]),
         (P::OrdersRead, [true, true, true, true]),
         (P::OrdersWrite, [true, true, true, true]),
+        (P::OrdersManage, [true, true, true, false]),
         (P::PaymentsWrite, [true, true, true, true]),
         (P::PaymentsRefund, [true, true, false, false]),
         (P::WebhooksManage, [true, true, false, false]),

@@ -42,6 +42,10 @@ pub enum DomainError {
     /// The change lost a race or was based on stale data; retrying with fresh data may succeed.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The transaction lost a race the database broke (a deadlock, a serialization failure, a
+    /// busy lock); running the whole use-case again is safe and usually succeeds.
+    #[error("transaction aborted by contention")]
+    Contention(#[source] BoxError),
     /// A dependency (database, payment processor) cannot be reached right now; retry later.
     #[error("service unavailable")]
     Unavailable(#[source] BoxError),
@@ -59,6 +63,11 @@ impl DomainError {
     /// Wraps a failure of an unreachable dependency.
     pub fn unavailable(source: impl Into<BoxError>) -> Self {
         DomainError::Unavailable(source.into())
+    }
+
+    /// Wraps a failure that a retry of the whole transaction resolves.
+    pub fn contention(source: impl Into<BoxError>) -> Self {
+        DomainError::Contention(source.into())
     }
 
     /// Whether the caller can fix this by changing the request (a `userErrors` entry).

@@ -79,3 +79,15 @@ typed_id!(
     /// A stock movement (one ledger line).
     StockMovementId
 );
+typed_id!(
+    /// An order.
+    OrderId
+);
+typed_id!(
+    /// One entry of an order's status history.
+    OrderTransitionId
+);
+typed_id!(
+    /// A domain event in the outbox.
+    EventId
+);

@@ -11,6 +11,7 @@
 //!   maker of a [`auth::TenantScope`].
 //! - [`catalog`]: products and locations.
 //! - [`inventory`]: stock levels and the movement ledger.
+//! - [`orders`]: order placement with stock reservation, the status machine, expiry.
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`idempotency`]: idempotency keys and their stored results.
 //! - [`ports`]: the storage and crypto traits.
@@ -29,6 +30,7 @@ pub mod identity;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod orders;
 pub mod page;
 pub mod ports;
 

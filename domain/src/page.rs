@@ -32,6 +32,11 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// The first `limit` items of a list.
+    pub fn first(limit: usize) -> Self {
+        PageRequest { limit, direction: Direction::Forward, cursor: None }
+    }
+
     /// Checks Relay arguments; cursors are already decoded to ids.
     ///
     /// # Errors

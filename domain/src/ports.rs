@@ -18,8 +18,9 @@ use crate::identity::{
     ApiKey, AuditEntry, Email, MemberStatus, Password, PasswordHash, SecretHash, Session, Slug, Tenant, TenantStatus,
     User,
 };
-use crate::ids::{ApiKeyId, LocationId, ProductId, SessionId, UserId};
-use crate::inventory::{StockLevel, StockMovement};
+use crate::ids::{ApiKeyId, LocationId, OrderId, ProductId, SessionId, TenantId, UserId};
+use crate::inventory::{Change, StockLevel, StockMovement};
+use crate::orders::{Order, OrderEvent, OrderFilter, OrderNumber, OrderStatus, Transition};
 use crate::page::{Page, PageRequest};
 
 /// Storage: opens tenant-scoped transactions and reads the tenant registry.
@@ -37,6 +38,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Finds a tenant by slug in the registry (tenants are not tenant-owned data).
     fn tenant_by_slug(&self, slug: &Slug) -> impl Future<Output = Result<Option<Tenant>, DomainError>> + Send;
 
+    /// Every active tenant, for background jobs that visit each tenant in turn.
+    fn active_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, DomainError>> + Send;
+
     /// Sets a tenant's status in the registry; `false` when no tenant has the slug.
     fn set_tenant_status(
         &self,
@@ -46,7 +50,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 /// One transaction; every repository of the domain is available on it.
-pub trait Tx: IdentityRepo + CatalogRepo + InventoryRepo + IdempotencyRepo + Send + Sync {
+pub trait Tx: IdentityRepo + CatalogRepo + InventoryRepo + OrderRepo + IdempotencyRepo + Send + Sync {
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
 }
@@ -231,6 +235,18 @@ pub trait CatalogRepo {
         scope: &TenantScope,
         id: ProductId,
     ) -> impl Future<Output = Result<Option<Product>, DomainError>> + Send;
+    /// The products with these ids (unknown ids are left out), in one statement.
+    fn products_by_ids(
+        &self,
+        scope: &TenantScope,
+        ids: &[ProductId],
+    ) -> impl Future<Output = Result<Vec<Product>, DomainError>> + Send;
+    /// The products with these SKUs (unknown SKUs are left out), in one statement.
+    fn products_by_skus(
+        &self,
+        scope: &TenantScope,
+        skus: &[Sku],
+    ) -> impl Future<Output = Result<Vec<Product>, DomainError>> + Send;
     /// A product by SKU.
     fn product_by_sku(
         &self,
@@ -288,6 +304,23 @@ pub trait InventoryRepo {
         scope: &TenantScope,
         movement: &StockMovement,
     ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
+    /// Changes an existing level by `change` with one conditional statement, only if the result
+    /// keeps every rule; `false`, with nothing written, when it would not (or there is no level).
+    /// The caller appends the matching movements with [`InventoryRepo::append_movements`].
+    fn change_level(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+        change: Change,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
+    /// Appends movements to the ledger in one statement (their levels were already changed).
+    fn append_movements(
+        &self,
+        scope: &TenantScope,
+        movements: &[StockMovement],
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
     /// A level, if stock was ever recorded there.
     fn stock_level(
         &self,
@@ -309,6 +342,73 @@ pub trait InventoryRepo {
         location: LocationId,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<StockMovement>, DomainError>> + Send;
+}
+
+/// Orders, their lines and history, and the outbox of order events. Under a customer's scope,
+/// every read sees only that customer's orders.
+pub trait OrderRepo {
+    /// The tenant's next order number (from [`OrderNumber::FIRST`]); the counter stays locked
+    /// until the transaction ends, so numbers are unique and, among committed orders, gapless
+    /// except for placements that failed after numbering.
+    fn next_order_number(&self, scope: &TenantScope) -> impl Future<Output = Result<OrderNumber, DomainError>> + Send;
+    /// Stores a new order with its lines.
+    fn insert_order(&self, scope: &TenantScope, order: &Order) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// An order with its lines.
+    fn order(
+        &self,
+        scope: &TenantScope,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Option<Order>, DomainError>> + Send;
+    /// An order by number, with its lines.
+    fn order_by_number(
+        &self,
+        scope: &TenantScope,
+        number: OrderNumber,
+    ) -> impl Future<Output = Result<Option<Order>, DomainError>> + Send;
+    /// A page of orders matching `filter`, newest first, with their lines (a fixed number of
+    /// statements whatever the page size).
+    fn orders(
+        &self,
+        scope: &TenantScope,
+        filter: &OrderFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Order>, DomainError>> + Send;
+    /// Sets the status (and bumps the version) only if it is still `from`: `false` when it is
+    /// not, with nothing written.
+    fn set_order_status(
+        &self,
+        scope: &TenantScope,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
+    /// Appends to an order's history.
+    fn append_transition(
+        &self,
+        scope: &TenantScope,
+        transition: &Transition,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// The history of the given orders, oldest first, in one statement.
+    fn transitions_of(
+        &self,
+        scope: &TenantScope,
+        orders: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<Transition>, DomainError>> + Send;
+    /// Writes an event to the outbox.
+    fn append_event(
+        &self,
+        scope: &TenantScope,
+        event: &OrderEvent,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Up to `limit` orders still waiting for payment that were placed before `before`, oldest
+    /// first.
+    fn unpaid_orders_placed_before(
+        &self,
+        scope: &TenantScope,
+        before: OffsetDateTime,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<OrderId>, DomainError>> + Send;
 }
 
 /// Stored results of idempotent requests, per tenant and operation.

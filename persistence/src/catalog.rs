@@ -72,6 +72,34 @@ impl CatalogRepo for SeaTx {
         Ok(())
     }
 
+    async fn products_by_ids(&self, scope: &TenantScope, ids: &[ProductId]) -> Result<Vec<Product>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = products::Entity::find()
+            .filter(products::Column::TenantId.eq(tenant))
+            .filter(products::Column::Id.is_in(ids.iter().map(|id| id.uuid())))
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        rows.into_iter().map(product_from).collect()
+    }
+
+    async fn products_by_skus(&self, scope: &TenantScope, skus: &[Sku]) -> Result<Vec<Product>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = products::Entity::find()
+            .filter(products::Column::TenantId.eq(tenant))
+            .filter(products::Column::Sku.is_in(skus.iter().map(|sku| sku.as_str().to_owned())))
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        rows.into_iter().map(product_from).collect()
+    }
+
     async fn product(&self, scope: &TenantScope, id: ProductId) -> Result<Option<Product>, DomainError> {
         let tenant = self.tenant_of(scope)?;
         let found = products::Entity::find_by_id((tenant, id.uuid())).one(&self.txn).await.map_err(storage_error)?;

@@ -14,6 +14,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a SQLite writer waits for the file lock before reporting the database busy.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Statements slower than this are logged at WARN.
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
 
 /// Which database engine a [`Database`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +101,11 @@ impl Database {
             .max_connections(max_connections)
             .connect_timeout(CONNECT_TIMEOUT)
             .acquire_timeout(CONNECT_TIMEOUT)
-            // Statements are traced by our own spans; sqlx's per-statement logging is noise.
-            .sqlx_logging(false);
+            // Every statement at DEBUG (target `sqlx::query`, SQL text only, never bound values),
+            // off unless a filter asks for it; slow statements at WARN.
+            .sqlx_logging(true)
+            .sqlx_logging_level(log::LevelFilter::Debug)
+            .sqlx_slow_statements_logging_settings(log::LevelFilter::Warn, SLOW_STATEMENT);
         if backend == Backend::Sqlite {
             create_sqlite_directory(url).map_err(ConnectError::Directory)?;
             options.map_sqlx_sqlite_opts(|opts| {

@@ -9,7 +9,23 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// Translates a storage failure into the domain's terms.
 pub fn storage_error(err: DbErr) -> DomainError {
-    if is_unavailable(&err) { DomainError::unavailable(err) } else { DomainError::internal(err) }
+    if is_unavailable(&err) {
+        DomainError::unavailable(err)
+    } else if is_contention(&err) {
+        DomainError::contention(err)
+    } else {
+        DomainError::internal(err)
+    }
+}
+
+/// Whether the database aborted the statement because of a concurrent transaction: PostgreSQL's
+/// serialization failure (`40001`) or deadlock (`40P01`), SQLite's busy or locked database.
+fn is_contention(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = err else {
+        return false;
+    };
+    let Some(database) = sqlx.as_database_error() else { return false };
+    matches!(database.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
 }
 
 /// Translates a failed insert: a unique violation is the caller's `Invalid` (`TAKEN`) on

@@ -57,6 +57,7 @@ pub(crate) fn actor_columns(actor: ActorRef) -> (&'static str, Option<Uuid>) {
         ActorRef::ApiKey(id) => ("API_KEY", Some(id.uuid())),
         ActorRef::Visitor => ("VISITOR", None),
         ActorRef::Operator => ("OPERATOR", None),
+        ActorRef::System => ("SYSTEM", None),
     }
 }
 
@@ -66,6 +67,7 @@ pub(crate) fn actor_from(kind: &str, id: Option<Uuid>) -> Result<ActorRef, Domai
         ("API_KEY", Some(id)) => Ok(ActorRef::ApiKey(ApiKeyId::from_uuid(id))),
         ("VISITOR", _) => Ok(ActorRef::Visitor),
         ("OPERATOR", _) => Ok(ActorRef::Operator),
+        ("SYSTEM", _) => Ok(ActorRef::System),
         _ => Err(corrupt("actor")),
     }
 }

@@ -8,6 +8,7 @@ use domain::page::{Page, PageRequest};
 use domain::ports::InventoryRepo;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::entity::{stock_levels, stock_movements};
@@ -79,47 +80,67 @@ impl InventoryRepo for SeaTx {
             .exec_without_returning(&self.txn)
             .await
             .map_err(storage_error)?;
+        if !self.change_level(scope, movement.product, movement.location, movement.change, movement.created_at).await? {
+            return Ok(None);
+        }
+        self.append_movements(scope, std::slice::from_ref(movement)).await?;
+        self.find_level(tenant, movement.product, movement.location).await
+    }
+
+    async fn change_level(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+        change: Change,
+        at: OffsetDateTime,
+    ) -> Result<bool, DomainError> {
+        let tenant = self.tenant_of(scope)?;
         // Check and write in one statement: the same conditions as `Level::apply`, evaluated
         // on the row as it is when the row lock is held, so concurrent changes cannot oversell.
-        let (d_on_hand, d_reserved) = (movement.change.on_hand, movement.change.reserved);
-        let on_hand_after = Expr::col(stock_levels::Column::OnHand).add(d_on_hand);
-        let reserved_after = Expr::col(stock_levels::Column::Reserved).add(d_reserved);
+        let on_hand_after = Expr::col(stock_levels::Column::OnHand).add(change.on_hand);
+        let reserved_after = Expr::col(stock_levels::Column::Reserved).add(change.reserved);
         let updated = stock_levels::Entity::update_many()
             .col_expr(stock_levels::Column::OnHand, on_hand_after.clone())
             .col_expr(stock_levels::Column::Reserved, reserved_after.clone())
-            .col_expr(stock_levels::Column::UpdatedAt, Expr::value(movement.created_at))
+            .col_expr(stock_levels::Column::UpdatedAt, Expr::value(at))
             .filter(stock_levels::Column::TenantId.eq(tenant))
-            .filter(stock_levels::Column::ProductId.eq(product))
-            .filter(stock_levels::Column::LocationId.eq(location))
+            .filter(stock_levels::Column::ProductId.eq(product.uuid()))
+            .filter(stock_levels::Column::LocationId.eq(location.uuid()))
             .filter(on_hand_after.clone().gte(0))
             .filter(reserved_after.clone().gte(0))
             .filter(reserved_after.lte(on_hand_after))
             .exec(&self.txn)
             .await
             .map_err(storage_error)?;
-        if updated.rows_affected != 1 {
-            return Ok(None);
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn append_movements(&self, scope: &TenantScope, movements: &[StockMovement]) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        if movements.is_empty() {
+            return Ok(());
         }
-        let (actor_kind, actor_id) = actor_columns(movement.actor);
-        let row = stock_movements::Model {
-            tenant_id: tenant,
-            id: movement.id.uuid(),
-            product_id: product,
-            location_id: location,
-            delta_on_hand: d_on_hand,
-            delta_reserved: d_reserved,
-            reason: movement.reason.as_str().to_owned(),
-            reference: movement.reference.clone(),
-            note: movement.note.clone(),
-            actor_kind: actor_kind.to_owned(),
-            actor_id,
-            created_at: movement.created_at,
-        };
-        stock_movements::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        self.find_level(tenant, movement.product, movement.location).await
+        let rows = movements.iter().map(|movement| {
+            let (actor_kind, actor_id) = actor_columns(movement.actor);
+            stock_movements::Model {
+                tenant_id: tenant,
+                id: movement.id.uuid(),
+                product_id: movement.product.uuid(),
+                location_id: movement.location.uuid(),
+                delta_on_hand: movement.change.on_hand,
+                delta_reserved: movement.change.reserved,
+                reason: movement.reason.as_str().to_owned(),
+                reference: movement.reference.clone(),
+                note: movement.note.clone(),
+                actor_kind: actor_kind.to_owned(),
+                actor_id,
+                created_at: movement.created_at,
+            }
+            .into_active_model()
+        });
+        stock_movements::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
+        Ok(())
     }
 
     async fn stock_level(

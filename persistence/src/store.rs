@@ -9,6 +9,7 @@
 use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::identity::{Slug, Tenant, TenantStatus};
+use domain::ids::TenantId;
 use domain::page::{Direction, Page, PageRequest};
 use domain::ports::{Store, Tx};
 use migration::rls::TENANT_SETTING;
@@ -77,6 +78,18 @@ impl Store for SeaStore {
             .await
             .map_err(storage_error)?;
         found.map(crate::identity::tenant_from).transpose()
+    }
+
+    async fn active_tenants(&self) -> Result<Vec<TenantId>, DomainError> {
+        let ids: Vec<Uuid> = tenants::Entity::find()
+            .select_only()
+            .column(tenants::Column::Id)
+            .filter(tenants::Column::Status.eq(TenantStatus::Active.as_str()))
+            .into_tuple()
+            .all(self.database.connection())
+            .await
+            .map_err(storage_error)?;
+        Ok(ids.into_iter().map(TenantId::from_uuid).collect())
     }
 
     async fn set_tenant_status(&self, slug: &Slug, status: TenantStatus) -> Result<bool, DomainError> {

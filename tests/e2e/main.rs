@@ -8,6 +8,7 @@ mod identity;
 mod inventory;
 mod lifecycle;
 mod logs;
+mod orders;
 mod schema;
 mod tenancy;
 mod tokens;

@@ -18,6 +18,7 @@ struct Theirs {
     tenant: String,
     product: String,
     location: String,
+    order: String,
 }
 
 async fn theirs(shop: &Shop) -> Theirs {
@@ -34,13 +35,24 @@ async fn theirs(shop: &Shop) -> Theirs {
         .owner
         .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
         .await;
-    Theirs {
-        member,
-        api_key,
-        tenant: shop.tenant_id.clone(),
-        product: product.data()["createProduct"]["product"]["id"].as_str().unwrap_or_default().to_owned(),
-        location: location.data()["createLocation"]["location"]["id"].as_str().unwrap_or_default().to_owned(),
-    }
+    let product = product.data()["createProduct"]["product"]["id"].as_str().unwrap_or_default().to_owned();
+    let location = location.data()["createLocation"]["location"]["id"].as_str().unwrap_or_default().to_owned();
+    shop.owner
+        .gql(
+            "mutation($p: ID!, $l: ID!) { receiveStock(input: { productId: $p, locationId: $l, quantity: 5 }) { userErrors { code } } }",
+            json!({ "p": product, "l": location }),
+        )
+        .await;
+    let order = shop
+        .owner
+        .gql(
+            "mutation($p: ID!) { placeOrder(input: { lines: [{ productId: $p, quantity: 1 }], customerEmail: \"x@y.test\" }) { order { id } } }",
+            json!({ "p": product }),
+        )
+        .await;
+    let order =
+        order.data()["placeOrder"]["order"]["id"].as_str().unwrap_or_else(|| panic!("{}", order.text)).to_owned();
+    Theirs { member, api_key, tenant: shop.tenant_id.clone(), product, location, order }
 }
 
 #[tokio::test]
@@ -56,6 +68,9 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             "CATALOG_READ",
             "CATALOG_WRITE",
             "INVENTORY_READ",
+            "ORDERS_READ",
+            "ORDERS_WRITE",
+            "ORDERS_MANAGE",
         ])
         .await;
     let foreign = theirs(&globex).await;
@@ -104,6 +119,26 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             &foreign.location,
             "Location",
         ),
+        ("node(Order)", "query($id: ID!) { node(id: $id) { id } }", &foreign.order, "Order"),
+        ("order", "query($id: ID!) { order(id: $id) { id } }", &foreign.order, "Order"),
+        (
+            "cancelOrder",
+            "mutation($id: ID!) { cancelOrder(input: { orderId: $id }) { order { id } } }",
+            &foreign.order,
+            "Order",
+        ),
+        (
+            "markOrderPaid",
+            "mutation($id: ID!) { markOrderPaid(input: { orderId: $id }) { order { id } } }",
+            &foreign.order,
+            "Order",
+        ),
+        (
+            "fulfillOrder",
+            "mutation($id: ID!) { fulfillOrder(input: { orderId: $id }) { order { id } } }",
+            &foreign.order,
+            "Order",
+        ),
     ];
 
     for caller in [&acme.owner, &acme_key] {
@@ -124,6 +159,41 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             }
         }
     }
+    // Operations that report unknown ids as user errors must report foreign ones identically.
+    let place_with = |product: &str, location: Option<&str>| json!({ "input": { "lines": [{ "productId": product, "quantity": 1 }], "customerEmail": "x@y.test", "locationId": location } });
+    let place = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } userErrors { field code message } } }";
+    acme.owner
+        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
+        .await;
+    for caller in [&acme.owner, &acme_key] {
+        let foreign_product = caller.gql(place, place_with(&foreign.product, None)).await;
+        let unknown_product = caller.gql(place, place_with(&unknown_id("Product"), None)).await;
+        let foreign_location = caller.gql(place, place_with(&foreign.product, Some(&foreign.location))).await;
+        let unknown_location = caller.gql(place, place_with(&foreign.product, Some(&unknown_id("Location")))).await;
+        assert_eq!(
+            foreign_product.data(),
+            unknown_product.data(),
+            "placeOrder tells foreign products from unknown ones"
+        );
+        assert_eq!(foreign_product.data()["placeOrder"]["userErrors"][0]["code"], "UNKNOWN_PRODUCT");
+        assert_eq!(foreign_location.data(), unknown_location.data(), "placeOrder tells foreign locations apart");
+        assert_eq!(foreign_location.data()["placeOrder"]["userErrors"][0]["code"], "UNKNOWN_LOCATION");
+        let foreign_number = caller.gql("{ orderByNumber(number: \"1001\") { id } }", json!({})).await;
+        let unknown_number = caller.gql("{ orderByNumber(number: \"987654\") { id } }", json!({})).await;
+        assert_eq!(
+            (foreign_number.error_code(), foreign_number.errors()),
+            (unknown_number.error_code(), unknown_number.errors())
+        );
+        assert_eq!(foreign_number.error_code(), Some("NOT_FOUND"), "orderByNumber reached another tenant");
+    }
+    let untouched_order = globex
+        .owner
+        .gql("query($id: ID!) { order(id: $id) { status history { to } } }", json!({ "id": foreign.order }))
+        .await;
+    assert_eq!(
+        untouched_order.data()["order"],
+        json!({ "status": "PENDING_PAYMENT", "history": [{ "to": "PENDING_PAYMENT" }] })
+    );
     let by_sku = acme.owner.gql("{ productBySku(sku: \"GLOBEX-ONLY\") { id } }", json!({})).await;
     let unknown_sku = acme.owner.gql("{ productBySku(sku: \"NOBODY-HAS-THIS\") { id } }", json!({})).await;
     assert_eq!(
@@ -151,9 +221,14 @@ async fn lists_never_include_another_tenants_rows() {
     theirs(&acme).await;
     theirs(&globex).await;
 
-    for (list, field) in
-        [("members", "email"), ("apiKeys", "name"), ("auditLog", "subject"), ("products", "sku"), ("locations", "code")]
-    {
+    for (list, field) in [
+        ("members", "email"),
+        ("apiKeys", "name"),
+        ("auditLog", "subject"),
+        ("products", "sku"),
+        ("locations", "code"),
+        ("orders", "number"),
+    ] {
         let document = format!("{{ {list}(first: 100) {{ edges {{ node {{ id {field} }} }} }} }}");
         let acme_rows = acme.owner.gql(&document, json!({})).await;
         let globex_rows = globex.owner.gql(&document, json!({})).await;

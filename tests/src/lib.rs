@@ -59,6 +59,12 @@ impl TestApp {
         TestApp { address, client, database, server: Some((stop, handle)) }
     }
 
+    /// Boots a second server on this server's database (as a second process of one deployment
+    /// would run), with extra command-line arguments. The first server keeps the database.
+    pub async fn spawn_beside(&self, extra_args: &[&str]) -> TestApp {
+        TestApp::spawn_with(TestDatabase::Shared(self.database.url()), extra_args).await
+    }
+
     /// Builds (but does not run) a server on `database`; startup errors come back as values.
     ///
     /// # Errors
@@ -302,6 +308,8 @@ pub enum TestDatabase {
     Postgres(postgres::Throwaway),
     /// Handed on to another [`TestApp`]; owns nothing.
     Detached,
+    /// Another [`TestApp`]'s database, by URL; owned (and dropped) by that app.
+    Shared(String),
 }
 
 impl TestDatabase {
@@ -321,12 +329,17 @@ impl TestDatabase {
             TestDatabase::Sqlite(dir) => format!("sqlite://{}/keel.db", dir.path().display()),
             TestDatabase::Postgres(db) => db.url(),
             TestDatabase::Detached => String::from("sqlite://detached.db"),
+            TestDatabase::Shared(url) => url.clone(),
         }
     }
 
     /// Whether this is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        matches!(self, TestDatabase::Postgres(_))
+        match self {
+            TestDatabase::Postgres(_) => true,
+            TestDatabase::Shared(url) => url.starts_with("postgres"),
+            TestDatabase::Sqlite(_) | TestDatabase::Detached => false,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Captures everything the in-process servers log, for tests that check what must never be
 //! logged. The subscriber is process-wide (servers log from many threads), installed once, and
-//! records the `api`, `domain` and `persistence` crates at DEBUG and everything else at INFO.
+//! records the `api`, `domain` and `persistence` crates and every SQL statement (`sqlx::query`)
+//! at DEBUG, and everything else at INFO.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -49,7 +50,7 @@ pub fn capture() -> LogCapture {
             let capture = LogCapture::default();
             let subscriber = tracing_subscriber::fmt()
                 .json()
-                .with_env_filter(EnvFilter::new("info,api=debug,domain=debug,persistence=debug"))
+                .with_env_filter(EnvFilter::new("info,api=debug,domain=debug,persistence=debug,sqlx::query=debug"))
                 .with_writer(capture.clone())
                 .finish();
             tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");

@@ -19,6 +19,8 @@ pub struct Services {
     pub tokens: Arc<AccessTokens>,
     /// Whether `registerTenant` is open to anyone.
     pub open_registration: bool,
+    /// How long an order may wait for payment before the expiry job cancels it.
+    pub order_payment_timeout: time::Duration,
 }
 
 /// The services and the caller, for one resolver.

@@ -80,8 +80,10 @@ pub enum PermissionEnum {
     InventoryWrite,
     /// `orders:read`: read orders.
     OrdersRead,
-    /// `orders:write`: place, cancel and fulfil orders.
+    /// `orders:write`: place orders and cancel unpaid ones (customers: their own).
     OrdersWrite,
+    /// `orders:manage`: record payment taken outside Keel, fulfil, cancel paid orders.
+    OrdersManage,
     /// `payments:write`: pay orders.
     PaymentsWrite,
     /// `payments:refund`: refund payments.
@@ -90,7 +92,7 @@ pub enum PermissionEnum {
     WebhooksManage,
 }
 
-const PERMISSIONS: [(PermissionEnum, Permission); 14] = [
+const PERMISSIONS: [(PermissionEnum, Permission); 15] = [
     (PermissionEnum::ProfileRead, Permission::ProfileRead),
     (PermissionEnum::MembersRead, Permission::MembersRead),
     (PermissionEnum::MembersManage, Permission::MembersManage),
@@ -102,6 +104,7 @@ const PERMISSIONS: [(PermissionEnum, Permission); 14] = [
     (PermissionEnum::InventoryWrite, Permission::InventoryWrite),
     (PermissionEnum::OrdersRead, Permission::OrdersRead),
     (PermissionEnum::OrdersWrite, Permission::OrdersWrite),
+    (PermissionEnum::OrdersManage, Permission::OrdersManage),
     (PermissionEnum::PaymentsWrite, Permission::PaymentsWrite),
     (PermissionEnum::PaymentsRefund, Permission::PaymentsRefund),
     (PermissionEnum::WebhooksManage, Permission::WebhooksManage),
@@ -190,6 +193,8 @@ pub enum ActorKindEnum {
     Visitor,
     /// An operator at the `keel` command line.
     Operator,
+    /// Keel itself, applying a rule on a schedule (an unpaid order expiring).
+    System,
 }
 
 impl From<ActorRef> for ActorKindEnum {
@@ -199,6 +204,7 @@ impl From<ActorRef> for ActorKindEnum {
             ActorRef::ApiKey(_) => ActorKindEnum::ApiKey,
             ActorRef::Visitor => ActorKindEnum::Visitor,
             ActorRef::Operator => ActorKindEnum::Operator,
+            ActorRef::System => ActorKindEnum::System,
         }
     }
 }
@@ -473,7 +479,7 @@ pub async fn identity_node(
             .await
             .map(|k| Node::ApiKey(ApiKeyObject(k)))
             .ok(),
-        Kind::AuditEntry | Kind::Product | Kind::Location | Kind::StockMovement => None,
+        Kind::AuditEntry | Kind::Product | Kind::Location | Kind::StockMovement | Kind::Order => None,
     };
     Ok(found)
 }

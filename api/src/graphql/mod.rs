@@ -13,6 +13,7 @@
 //! - [`identity`]: tenants, members, sessions, API keys, audit log.
 //! - [`catalog`]: money, products, locations.
 //! - [`inventory`]: stock levels and movements.
+//! - [`orders`]: orders, their lines and history; placing and moving them along.
 //! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).
 //! - [`phase`]: marks when execution begins, so HTTP can tell request errors from field errors.
@@ -23,6 +24,7 @@ pub mod context;
 pub mod identity;
 pub mod inventory;
 pub mod node;
+pub mod orders;
 pub mod phase;
 pub mod query;
 
@@ -35,12 +37,23 @@ pub use phase::ExecutionStarted;
 /// Every query field.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::BaseQuery, identity::IdentityQuery, catalog::CatalogQuery, inventory::InventoryQuery);
+pub struct QueryRoot(
+    query::BaseQuery,
+    identity::IdentityQuery,
+    catalog::CatalogQuery,
+    inventory::InventoryQuery,
+    orders::OrderQuery,
+);
 
 /// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(identity::IdentityMutation, catalog::CatalogMutation, inventory::InventoryMutation);
+pub struct MutationRoot(
+    identity::IdentityMutation,
+    catalog::CatalogMutation,
+    inventory::InventoryMutation,
+    orders::OrderMutation,
+);
 
 /// The schema type Keel serves.
 pub type KeelSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

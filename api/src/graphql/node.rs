@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::catalog::{LocationObject, ProductObject};
 use super::identity::{ApiKeyObject, AuditEntryObject, MemberObject, TenantObject};
 use super::inventory::StockLevelObject;
+use super::orders::OrderObject;
 use crate::error::{ApiError, ErrorCode};
 
 /// The object types that have global ids.
@@ -31,10 +32,12 @@ pub enum Kind {
     Location,
     /// A stock movement.
     StockMovement,
+    /// An order.
+    Order,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Tenant,
         Kind::Member,
         Kind::ApiKey,
@@ -42,6 +45,7 @@ impl Kind {
         Kind::Product,
         Kind::Location,
         Kind::StockMovement,
+        Kind::Order,
     ];
 
     fn name(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Kind {
             Kind::Product => "Product",
             Kind::Location => "Location",
             Kind::StockMovement => "StockMovement",
+            Kind::Order => "Order",
         }
     }
 }
@@ -115,6 +120,8 @@ pub enum Node {
     Location(LocationObject),
     /// A product's stock at a location.
     StockLevel(StockLevelObject),
+    /// An order.
+    Order(OrderObject),
 }
 
 #[cfg(test)]
@@ -134,6 +141,7 @@ mod tests {
             Some(ErrorCode::BadUserInput)
         );
         assert!(decode_any(&URL_SAFE_NO_PAD.encode("Order:not-a-uuid")).is_none());
+        assert_eq!(decode(Kind::Order, &encode(Kind::Order, uuid)).ok(), Some(uuid));
         let (product, location) = (Uuid::now_v7(), Uuid::now_v7());
         assert_eq!(decode_stock_level(&encode_stock_level(product, location)), Some((product, location)));
         assert_eq!(decode_any(&encode_stock_level(product, location)), None);

@@ -7,6 +7,7 @@ use super::context::RequestContext;
 use super::identity::identity_node;
 use super::inventory::stock_level_node;
 use super::node::{Kind, Node, decode_any, decode_stock_level};
+use super::orders::order_node;
 use crate::error::ApiError;
 
 /// Fields of the query root that belong to no area.
@@ -30,6 +31,7 @@ impl BaseQuery {
         let Some((kind, uuid)) = decode_any(&id) else { return Ok(None) };
         match kind {
             Kind::Product | Kind::Location => Ok(catalog_node(&req, kind, uuid).await),
+            Kind::Order => Ok(order_node(&req, uuid).await),
             _ => identity_node(&req, kind, uuid).await,
         }
     }

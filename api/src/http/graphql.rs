@@ -29,6 +29,7 @@ use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::graphql::ExecutionStarted;
 use crate::graphql::inventory::StockLevelsLoader;
+use crate::graphql::orders::{LineProductsLoader, OrderHistoryLoader};
 use async_graphql::dataloader::DataLoader;
 use domain::auth::Caller;
 
@@ -171,11 +172,19 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
 
     let started = ExecutionStarted::default();
     let caller = Caller { actor, address };
-    let stock_levels = StockLevelsLoader { services: state.services.clone(), caller: caller.clone() };
+    let (services, who) = (&state.services, &caller);
+    let stock_levels = StockLevelsLoader { services: services.clone(), caller: who.clone() };
+    let histories = OrderHistoryLoader { services: services.clone(), caller: who.clone() };
+    let products = LineProductsLoader { services: services.clone(), caller: who.clone() };
+    // Batches run as tasks of their own; they stay inside this request's span, so their logs
+    // (and statements) carry the request id.
+    let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
     let request = request
         .data(started.clone())
         .data(request_id.clone())
-        .data(DataLoader::new(stock_levels, tokio::spawn))
+        .data(DataLoader::new(stock_levels, spawn))
+        .data(DataLoader::new(histories, spawn))
+        .data(DataLoader::new(products, spawn))
         .data(caller);
     let response = state.schema.execute(request).await;
 

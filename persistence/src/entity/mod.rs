@@ -3,8 +3,13 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod events;
 pub mod idempotency_keys;
 pub mod locations;
+pub mod order_lines;
+pub mod order_numbers;
+pub mod order_transitions;
+pub mod orders;
 pub mod products;
 pub mod refresh_tokens;
 pub mod sessions;

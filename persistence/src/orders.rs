@@ -1,0 +1,323 @@
+//! The order repository: orders with their lines, the status history, the outbox, and the
+//! per-tenant number counter. Under a customer's scope every read adds `customer_id = them`.
+
+use std::collections::HashMap;
+
+use domain::DomainError;
+use domain::auth::TenantScope;
+use domain::catalog::Sku;
+use domain::identity::Email;
+use domain::ids::{LocationId, OrderId, OrderTransitionId, ProductId, UserId};
+use domain::money::{Currency, Money};
+use domain::orders::{Order, OrderEvent, OrderFilter, OrderLine, OrderNumber, OrderStatus, Transition};
+use domain::page::{Page, PageRequest};
+use domain::ports::OrderRepo;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entity::{events, order_lines, order_numbers, order_transitions, orders};
+use crate::error::storage_error;
+use crate::identity::{actor_columns, actor_from};
+use crate::store::{SeaTx, keyset_page};
+
+fn corrupt(what: &str) -> DomainError {
+    DomainError::internal(format!("stored order {what} is not valid"))
+}
+
+fn status_from(raw: &str) -> Result<OrderStatus, DomainError> {
+    OrderStatus::parse(raw).ok_or_else(|| corrupt("status"))
+}
+
+fn line_from(model: order_lines::Model, currency: Currency) -> Result<OrderLine, DomainError> {
+    Ok(OrderLine {
+        position: model.position,
+        product: ProductId::from_uuid(model.product_id),
+        sku: Sku::parse("sku", &model.sku).map_err(|_| corrupt("line sku"))?,
+        name: model.name,
+        unit_price: Money::from_minor(model.unit_price_minor, currency),
+        quantity: model.quantity,
+        total: Money::from_minor(model.total_minor, currency),
+    })
+}
+
+fn order_from(model: orders::Model, lines: Vec<order_lines::Model>) -> Result<Order, DomainError> {
+    let currency = Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("currency"))?;
+    Ok(Order {
+        id: OrderId::from_uuid(model.id),
+        number: OrderNumber::from_i64(model.number),
+        status: status_from(&model.status)?,
+        customer_email: Email::parse("customerEmail", &model.customer_email).map_err(|_| corrupt("email"))?,
+        customer: model.customer_id.map(UserId::from_uuid),
+        note: model.note,
+        location: LocationId::from_uuid(model.location_id),
+        subtotal: Money::from_minor(model.subtotal_minor, currency),
+        total: Money::from_minor(model.total_minor, currency),
+        lines: lines.into_iter().map(|line| line_from(line, currency)).collect::<Result<_, _>>()?,
+        placed_by: actor_from(&model.placed_by_kind, model.placed_by_id)?,
+        version: model.version,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn transition_from(model: order_transitions::Model) -> Result<Transition, DomainError> {
+    Ok(Transition {
+        id: OrderTransitionId::from_uuid(model.id),
+        order: OrderId::from_uuid(model.order_id),
+        from: model.from_status.as_deref().map(status_from).transpose()?,
+        to: status_from(&model.to_status)?,
+        reason: model.reason,
+        actor: actor_from(&model.actor_kind, model.actor_id)?,
+        at: model.created_at,
+    })
+}
+
+impl SeaTx {
+    /// The orders visible under `scope`: the tenant's, or only the customer's own.
+    fn visible_orders(&self, scope: &TenantScope) -> Result<Select<orders::Entity>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let mut select = orders::Entity::find().filter(orders::Column::TenantId.eq(tenant));
+        if let Some(customer) = scope.customer() {
+            select = select.filter(orders::Column::CustomerId.eq(customer.uuid()));
+        }
+        Ok(select)
+    }
+
+    /// Attaches the lines of `rows` to them, with one statement for all of them.
+    async fn with_lines(&self, tenant: Uuid, rows: Vec<orders::Model>) -> Result<Vec<Order>, DomainError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lines = order_lines::Entity::find()
+            .filter(order_lines::Column::TenantId.eq(tenant))
+            .filter(order_lines::Column::OrderId.is_in(rows.iter().map(|r| r.id)))
+            .order_by_asc(order_lines::Column::OrderId)
+            .order_by_asc(order_lines::Column::Position)
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        let mut by_order: HashMap<Uuid, Vec<order_lines::Model>> = HashMap::with_capacity(rows.len());
+        for line in lines {
+            by_order.entry(line.order_id).or_default().push(line);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let lines = by_order.remove(&row.id).unwrap_or_default();
+                order_from(row, lines)
+            })
+            .collect()
+    }
+
+    async fn one_order(&self, tenant: Uuid, select: Select<orders::Entity>) -> Result<Option<Order>, DomainError> {
+        let Some(row) = select.one(&self.txn).await.map_err(storage_error)? else { return Ok(None) };
+        Ok(self.with_lines(tenant, vec![row]).await?.pop())
+    }
+}
+
+impl OrderRepo for SeaTx {
+    async fn next_order_number(&self, scope: &TenantScope) -> Result<OrderNumber, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let first = order_numbers::Model { tenant_id: tenant, last_number: OrderNumber::FIRST.get() };
+        // One statement that creates the counter or increments it, holding its row lock until
+        // the transaction ends, so no two orders of a tenant get the same number.
+        let next = Expr::col((order_numbers::Entity, order_numbers::Column::LastNumber)).add(1);
+        let row = order_numbers::Entity::insert(first.into_active_model())
+            .on_conflict(
+                OnConflict::column(order_numbers::Column::TenantId)
+                    .value(order_numbers::Column::LastNumber, next)
+                    .to_owned(),
+            )
+            .exec_with_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(OrderNumber::from_i64(row.last_number))
+    }
+
+    async fn insert_order(&self, scope: &TenantScope, order: &Order) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let (placed_by_kind, placed_by_id) = actor_columns(order.placed_by);
+        let row = orders::Model {
+            tenant_id: tenant,
+            id: order.id.uuid(),
+            number: order.number.get(),
+            status: order.status.as_str().to_owned(),
+            customer_email: order.customer_email.as_str().to_owned(),
+            customer_id: order.customer.map(UserId::uuid),
+            note: order.note.clone(),
+            location_id: order.location.uuid(),
+            currency_code: order.total.currency().code().to_owned(),
+            subtotal_minor: order.subtotal.minor(),
+            total_minor: order.total.minor(),
+            placed_by_kind: placed_by_kind.to_owned(),
+            placed_by_id,
+            version: order.version,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        };
+        orders::Entity::insert(row.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        let lines = order.lines.iter().map(|line| {
+            order_lines::Model {
+                tenant_id: tenant,
+                order_id: order.id.uuid(),
+                position: line.position,
+                product_id: line.product.uuid(),
+                sku: line.sku.as_str().to_owned(),
+                name: line.name.clone(),
+                unit_price_minor: line.unit_price.minor(),
+                quantity: line.quantity,
+                total_minor: line.total.minor(),
+            }
+            .into_active_model()
+        });
+        order_lines::Entity::insert_many(lines).exec_without_returning(&self.txn).await.map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn order(&self, scope: &TenantScope, id: OrderId) -> Result<Option<Order>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = self.visible_orders(scope)?.filter(orders::Column::Id.eq(id.uuid()));
+        self.one_order(tenant, select).await
+    }
+
+    async fn order_by_number(&self, scope: &TenantScope, number: OrderNumber) -> Result<Option<Order>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let select = self.visible_orders(scope)?.filter(orders::Column::Number.eq(number.get()));
+        self.one_order(tenant, select).await
+    }
+
+    async fn orders(
+        &self,
+        scope: &TenantScope,
+        filter: &OrderFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Order>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let mut select = self.visible_orders(scope)?;
+        if !filter.statuses.is_empty() {
+            select = select.filter(orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+        }
+        if let Some(email) = &filter.customer_email {
+            select = select.filter(orders::Column::CustomerEmail.eq(email.as_str()));
+        }
+        if let Some(from) = filter.created_from {
+            select = select.filter(orders::Column::CreatedAt.gte(from));
+        }
+        if let Some(before) = filter.created_before {
+            select = select.filter(orders::Column::CreatedAt.lt(before));
+        }
+        let rows = keyset_page(&self.txn, select, orders::Column::Id, page, true).await?;
+        let Page { items, has_next, has_previous } = rows;
+        Ok(Page { items: self.with_lines(tenant, items).await?, has_next, has_previous })
+    }
+
+    async fn set_order_status(
+        &self,
+        scope: &TenantScope,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: OffsetDateTime,
+    ) -> Result<bool, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let updated = orders::Entity::update_many()
+            .col_expr(orders::Column::Status, Expr::value(to.as_str()))
+            .col_expr(orders::Column::Version, Expr::col(orders::Column::Version).add(1))
+            .col_expr(orders::Column::UpdatedAt, Expr::value(at))
+            .filter(orders::Column::TenantId.eq(tenant))
+            .filter(orders::Column::Id.eq(id.uuid()))
+            .filter(orders::Column::Status.eq(from.as_str()))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn append_transition(&self, scope: &TenantScope, transition: &Transition) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let (actor_kind, actor_id) = actor_columns(transition.actor);
+        let row = order_transitions::Model {
+            tenant_id: tenant,
+            id: transition.id.uuid(),
+            order_id: transition.order.uuid(),
+            from_status: transition.from.map(|s| s.as_str().to_owned()),
+            to_status: transition.to.as_str().to_owned(),
+            reason: transition.reason.clone(),
+            actor_kind: actor_kind.to_owned(),
+            actor_id,
+            created_at: transition.at,
+        };
+        order_transitions::Entity::insert(row.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn transitions_of(&self, scope: &TenantScope, orders: &[OrderId]) -> Result<Vec<Transition>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = order_transitions::Entity::find()
+            .filter(order_transitions::Column::TenantId.eq(tenant))
+            .filter(order_transitions::Column::OrderId.is_in(orders.iter().map(|o| o.uuid())))
+            .order_by_asc(order_transitions::Column::Id)
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        rows.into_iter().map(transition_from).collect()
+    }
+
+    async fn append_event(&self, scope: &TenantScope, event: &OrderEvent) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // Every value is Keel's own (ids, numbers, status names, amounts), none needs escaping.
+        let payload = format!(
+            r#"{{"orderId":"{}","number":{},"status":"{}","total":{{"amount":"{}","currencyCode":"{}"}}}}"#,
+            event.order,
+            event.number,
+            event.status.as_str(),
+            event.total,
+            event.total.currency().code()
+        );
+        let row = events::Model {
+            tenant_id: tenant,
+            id: event.id.uuid(),
+            kind: event.kind.to_owned(),
+            subject_id: event.order.uuid(),
+            payload,
+            created_at: event.at,
+        };
+        events::Entity::insert(row.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn unpaid_orders_placed_before(
+        &self,
+        scope: &TenantScope,
+        before: OffsetDateTime,
+        limit: u64,
+    ) -> Result<Vec<OrderId>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let ids: Vec<Uuid> = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Id)
+            .filter(orders::Column::TenantId.eq(tenant))
+            .filter(orders::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+            .filter(orders::Column::CreatedAt.lt(before))
+            .order_by_asc(orders::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(ids.into_iter().map(OrderId::from_uuid).collect())
+    }
+}

@@ -1,0 +1,625 @@
+//! Orders as clients meet them: placement that reserves all lines or none, a strict status
+//! machine with history, expiry that runs once across processes, idempotent retries, no
+//! oversell under racing clients, and pages of orders at a fixed number of SQL statements.
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keel_tests::{Client, GqlResponse, Shop, TestApp, logs};
+use serde_json::{Value, json};
+
+const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
+    order { id number status customerEmail subtotal { amount currencyCode } total { amount }
+            lines { position sku name quantity unitPrice { amount } total { amount } product { id } } }
+    userErrors { field code message } } }";
+const CANCEL: &str = "mutation($input: CancelOrderInput!) { cancelOrder(input: $input) {
+    order { status } userErrors { field code message } } }";
+const MARK_PAID: &str = "mutation($input: MarkOrderPaidInput!) { markOrderPaid(input: $input) {
+    order { status } userErrors { field code message } } }";
+const FULFILL: &str = "mutation($input: FulfillOrderInput!) { fulfillOrder(input: $input) {
+    order { status } userErrors { field code message } } }";
+const ORDER: &str = "query($id: ID!) { order(id: $id) { number status customerEmail
+    history { from to reason actorKind memberId } } }";
+const LEVEL: &str =
+    "query($p: ID!, $l: ID!) { stockLevel(productId: $p, locationId: $l) { onHand reserved available } }";
+const LEDGER: &str = "query($p: ID!, $l: ID!) { stockMovements(productId: $p, locationId: $l, first: 100) {
+    edges { node { reason deltaOnHand deltaReserved reference actorKind } } } }";
+
+/// A shop with products in stock at one location.
+struct Stocked {
+    location: String,
+    /// Product ids by SKU.
+    products: HashMap<String, String>,
+}
+
+impl Stocked {
+    fn id(&self, sku: &str) -> String {
+        self.products.get(sku).cloned().unwrap_or_else(|| panic!("no product {sku}"))
+    }
+}
+
+/// Creates a location and one product per `(sku, price, stock)`, receiving the stock.
+async fn stocked(shop: &Shop, items: &[(&str, &str, i64)]) -> Stocked {
+    let created = shop
+        .owner
+        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
+        .await;
+    let location = created.data()["createLocation"]["location"]["id"].as_str().expect("location").to_owned();
+    let mut products = HashMap::new();
+    for (sku, price, stock) in items {
+        let created = shop
+            .owner
+            .gql(
+                "mutation($input: CreateProductInput!) { createProduct(input: $input) { product { id } userErrors { message } } }",
+                json!({ "input": { "sku": sku, "name": format!("Product {sku}"), "price": { "amount": price, "currencyCode": "USD" } } }),
+            )
+            .await;
+        let id = created.data()["createProduct"]["product"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createProduct: {}", created.text))
+            .to_owned();
+        if *stock > 0 {
+            let received = shop
+                .owner
+                .gql(
+                    "mutation($input: ReceiveStockInput!) { receiveStock(input: $input) { userErrors { message } } }",
+                    json!({ "input": { "productId": id, "locationId": location, "quantity": stock } }),
+                )
+                .await;
+            assert_eq!(received.data()["receiveStock"]["userErrors"], json!([]), "{}", received.text);
+        }
+        products.insert((*sku).to_owned(), id);
+    }
+    Stocked { location, products }
+}
+
+async fn level(client: &Client, product: &str, location: &str) -> Value {
+    client.gql(LEVEL, json!({ "p": product, "l": location })).await.data()["stockLevel"].clone()
+}
+
+fn user_errors(response: &GqlResponse, field: &str) -> Vec<Value> {
+    response.data()[field]["userErrors"].as_array().cloned().unwrap_or_default()
+}
+
+fn codes(response: &GqlResponse, field: &str) -> Vec<String> {
+    user_errors(response, field).iter().filter_map(|e| e["code"].as_str().map(str::to_owned)).collect()
+}
+
+fn placed_id(response: &GqlResponse) -> String {
+    response.data()["placeOrder"]["order"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("placeOrder: {}", response.text))
+        .to_owned()
+}
+
+async fn place(client: &Client, lines: Value) -> GqlResponse {
+    client.gql(PLACE, json!({ "input": { "lines": lines, "customerEmail": "buyer@example.test" } })).await
+}
+
+#[tokio::test]
+async fn placing_an_order_prices_merges_and_reserves_every_line() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 10), ("MUG", "2.50", 10)]).await;
+
+    let placed = place(
+        &shop.owner,
+        json!([
+            { "productId": s.id("TEE"), "quantity": 2 },
+            { "sku": "mug", "quantity": 3 },
+            { "productId": s.id("TEE"), "quantity": 1 },
+        ]),
+    )
+    .await;
+    // The price changes after placement; the order keeps what it sold at.
+    shop.owner
+        .gql(
+            "mutation($id: ID!) { updateProduct(input: { id: $id, expectedVersion: 1, price: { amount: \"99.00\", currencyCode: \"USD\" } }) { product { version } } }",
+            json!({ "id": s.id("TEE") }),
+        )
+        .await;
+    let second = place(&shop.owner, json!([{ "sku": "TEE", "quantity": 1 }])).await;
+    let order = shop.owner.gql(ORDER, json!({ "id": placed_id(&placed) })).await;
+
+    let o = &placed.data()["placeOrder"]["order"];
+    assert_eq!(user_errors(&placed, "placeOrder"), Vec::<Value>::new(), "{}", placed.text);
+    assert_eq!((o["number"].as_str(), o["status"].as_str()), (Some("1001"), Some("PENDING_PAYMENT")));
+    assert_eq!(o["customerEmail"], "buyer@example.test");
+    assert_eq!(
+        o["lines"],
+        json!([
+            { "position": 0, "sku": "TEE", "name": "Product TEE", "quantity": 3, "unitPrice": { "amount": "10.00" }, "total": { "amount": "30.00" }, "product": { "id": s.id("TEE") } },
+            { "position": 1, "sku": "MUG", "name": "Product MUG", "quantity": 3, "unitPrice": { "amount": "2.50" }, "total": { "amount": "7.50" }, "product": { "id": s.id("MUG") } },
+        ]),
+        "lines of one product merge into the first"
+    );
+    assert_eq!(o["subtotal"], json!({ "amount": "37.50", "currencyCode": "USD" }));
+    assert_eq!(o["total"]["amount"], "37.50");
+    assert_eq!(second.data()["placeOrder"]["order"]["number"], "1002");
+    assert_eq!(second.data()["placeOrder"]["order"]["total"]["amount"], "99.00", "priced at the moment of placing");
+    assert_eq!(
+        order.data()["order"]["history"],
+        json!([{ "from": null, "to": "PENDING_PAYMENT", "reason": null, "actorKind": "MEMBER", "memberId": shop.owner_id }])
+    );
+    assert_eq!(
+        level(&shop.owner, &s.id("TEE"), &s.location).await,
+        json!({ "onHand": 10, "reserved": 4, "available": 6 })
+    );
+    assert_eq!(
+        level(&shop.owner, &s.id("MUG"), &s.location).await,
+        json!({ "onHand": 10, "reserved": 3, "available": 7 })
+    );
+    let ledger = shop.owner.gql(LEDGER, json!({ "p": s.id("MUG"), "l": s.location })).await;
+    assert_eq!(
+        ledger.data()["stockMovements"]["edges"][0]["node"],
+        json!({ "reason": "RESERVED", "deltaOnHand": 0, "deltaReserved": 3, "reference": "order #1001", "actorKind": "MEMBER" })
+    );
+}
+
+#[tokio::test]
+async fn a_refused_order_names_the_line_and_reserves_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 5), ("MUG", "2.50", 1), ("OLD", "1.00", 5)]).await;
+    shop.owner
+        .gql(
+            "mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { active } } }",
+            json!({ "id": s.id("OLD") }),
+        )
+        .await;
+    let unknown = URL_SAFE_NO_PAD.encode(format!("Product:{}", uuid::Uuid::now_v7().simple()));
+
+    let short =
+        place(&shop.owner, json!([{ "productId": s.id("TEE"), "quantity": 2 }, { "sku": "MUG", "quantity": 2 }])).await;
+    let missing =
+        place(&shop.owner, json!([{ "sku": "TEE", "quantity": 1 }, { "productId": unknown, "quantity": 1 }])).await;
+    let archived = place(&shop.owner, json!([{ "sku": "OLD", "quantity": 1 }])).await;
+    let malformed = shop
+        .owner
+        .gql(
+            PLACE,
+            json!({ "input": { "lines": [{ "quantity": 0 }, { "sku": "TEE", "productId": s.id("TEE"), "quantity": 10001 }], "customerEmail": "nope" } }),
+        )
+        .await;
+    let empty = place(&shop.owner, json!([])).await;
+    let too_many = place(&shop.owner, json!(vec![json!({ "sku": "TEE", "quantity": 1 }); 101])).await;
+    let no_email = shop.owner.gql(PLACE, json!({ "input": { "lines": [{ "sku": "TEE", "quantity": 1 }] } })).await;
+    let merged_too_big =
+        place(&shop.owner, json!([{ "sku": "TEE", "quantity": 6000 }, { "sku": "TEE", "quantity": 6000 }])).await;
+
+    let first = |r: &GqlResponse| user_errors(r, "placeOrder").first().cloned().unwrap_or(Value::Null);
+    assert_eq!(
+        (first(&short)["field"].clone(), first(&short)["code"].clone()),
+        (json!(["lines", "1", "quantity"]), json!("INSUFFICIENT_STOCK"))
+    );
+    assert_eq!(
+        (first(&missing)["field"].clone(), first(&missing)["code"].clone()),
+        (json!(["lines", "1", "productId"]), json!("UNKNOWN_PRODUCT"))
+    );
+    assert_eq!(
+        (first(&archived)["field"].clone(), first(&archived)["code"].clone()),
+        (json!(["lines", "0", "sku"]), json!("PRODUCT_INACTIVE"))
+    );
+    let fields: Vec<Value> = user_errors(&malformed, "placeOrder").iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(
+        fields,
+        [
+            json!(["lines", "0", "productId"]),
+            json!(["lines", "0", "quantity"]),
+            json!(["lines", "1", "productId"]),
+            json!(["lines", "1", "quantity"]),
+            json!(["customerEmail"])
+        ],
+        "every problem at once: {}",
+        malformed.text
+    );
+    assert_eq!(first(&empty)["field"], json!(["lines"]));
+    assert_eq!(first(&too_many)["field"], json!(["lines"]));
+    assert_eq!(first(&no_email)["field"], json!(["customerEmail"]));
+    assert_eq!(first(&merged_too_big)["field"], json!(["lines", "0", "quantity"]));
+    for response in [&short, &missing, &archived, &malformed, &empty, &too_many, &no_email, &merged_too_big] {
+        assert_eq!(response.data()["placeOrder"]["order"], Value::Null, "{}", response.text);
+        assert!(response.errors().is_empty(), "expected failures are userErrors: {}", response.text);
+    }
+    assert_eq!(level(&shop.owner, &s.id("TEE"), &s.location).await["reserved"], 0, "all lines or none");
+    let orders = shop.owner.gql("{ orders(first: 10) { edges { node { id } } } }", json!({})).await;
+    assert_eq!(orders.data()["orders"]["edges"], json!([]), "nothing was written");
+}
+
+#[tokio::test]
+async fn statuses_change_only_along_the_table_and_move_stock() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 10)]).await;
+    let shipped = placed_id(&place(&shop.owner, json!([{ "sku": "TEE", "quantity": 3 }])).await);
+    let dropped = placed_id(&place(&shop.owner, json!([{ "sku": "TEE", "quantity": 2 }])).await);
+
+    let early = shop.owner.gql(FULFILL, json!({ "input": { "orderId": shipped } })).await;
+    let paid =
+        shop.owner.gql(MARK_PAID, json!({ "input": { "orderId": shipped, "reference": "bank transfer 42" } })).await;
+    let fulfilled = shop.owner.gql(FULFILL, json!({ "input": { "orderId": shipped } })).await;
+    let too_late = shop.owner.gql(CANCEL, json!({ "input": { "orderId": shipped, "reason": "changed mind" } })).await;
+    let cancelled =
+        shop.owner.gql(CANCEL, json!({ "input": { "orderId": dropped, "reason": "customer asked" } })).await;
+    let again = shop.owner.gql(CANCEL, json!({ "input": { "orderId": dropped } })).await;
+    let history = shop.owner.gql(ORDER, json!({ "id": shipped })).await;
+    let dropped_history = shop.owner.gql(ORDER, json!({ "id": dropped })).await;
+
+    assert_eq!(codes(&early, "fulfillOrder"), ["ILLEGAL_TRANSITION"]);
+    assert!(user_errors(&early, "fulfillOrder")[0]["message"].as_str().unwrap_or_default().contains("PENDING_PAYMENT"));
+    assert_eq!(paid.data()["markOrderPaid"]["order"]["status"], "PAID");
+    assert_eq!(fulfilled.data()["fulfillOrder"]["order"]["status"], "FULFILLED");
+    assert_eq!(codes(&too_late, "cancelOrder"), ["ILLEGAL_TRANSITION"]);
+    assert!(user_errors(&too_late, "cancelOrder")[0]["message"].as_str().unwrap_or_default().contains("FULFILLED"));
+    assert_eq!(cancelled.data()["cancelOrder"]["order"]["status"], "CANCELLED");
+    assert_eq!(codes(&again, "cancelOrder"), ["ILLEGAL_TRANSITION"]);
+    assert!(user_errors(&again, "cancelOrder")[0]["message"].as_str().unwrap_or_default().contains("CANCELLED"));
+    let steps: Vec<(Value, Value, Value)> = history.data()["order"]["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t["from"].clone(), t["to"].clone(), t["reason"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Value::Null, json!("PENDING_PAYMENT"), Value::Null),
+            (json!("PENDING_PAYMENT"), json!("PAID"), json!("bank transfer 42")),
+            (json!("PAID"), json!("FULFILLED"), Value::Null),
+        ]
+    );
+    assert_eq!(dropped_history.data()["order"]["history"][1]["reason"], "customer asked");
+    assert_eq!(
+        level(&shop.owner, &s.id("TEE"), &s.location).await,
+        json!({ "onHand": 7, "reserved": 0, "available": 7 })
+    );
+    let ledger = shop.owner.gql(LEDGER, json!({ "p": s.id("TEE"), "l": s.location })).await;
+    let reasons: Vec<(String, i64, i64)> = ledger.data()["stockMovements"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let n = &e["node"];
+            (
+                n["reason"].as_str().unwrap_or_default().to_owned(),
+                n["deltaOnHand"].as_i64().unwrap_or(0),
+                n["deltaReserved"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("RELEASED".to_owned(), 0, -2),
+            ("SHIPPED".to_owned(), -3, -3),
+            ("RESERVED".to_owned(), 0, 2),
+            ("RESERVED".to_owned(), 0, 3),
+            ("RECEIVED".to_owned(), 10, 0),
+        ],
+        "newest first; the ledger explains the level"
+    );
+}
+
+#[tokio::test]
+async fn customers_order_for_themselves_and_see_only_their_own_orders() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 10)]).await;
+    let (alice, alice_id) = shop.member("CUSTOMER", "alice@acme.test").await;
+    let (bob, _) = shop.member("CUSTOMER", "bob@acme.test").await;
+    let (staff, _) = shop.member("STAFF", "staff@acme.test").await;
+
+    let mine = alice.gql(PLACE, json!({ "input": { "lines": [{ "sku": "TEE", "quantity": 1 }] } })).await;
+    let posing = alice
+        .gql(
+            PLACE,
+            json!({ "input": { "lines": [{ "sku": "TEE", "quantity": 1 }], "customerEmail": "bob@acme.test" } }),
+        )
+        .await;
+    let id = placed_id(&mine);
+    let number = mine.data()["placeOrder"]["order"]["number"].as_str().expect("number").to_owned();
+    let staff_order = placed_id(&place(&staff, json!([{ "sku": "TEE", "quantity": 1 }])).await);
+
+    let alice_list = alice.gql("{ orders(first: 10) { edges { node { id customerEmail } } } }", json!({})).await;
+    let bob_list = bob.gql("{ orders(first: 10) { edges { node { id } } } }", json!({})).await;
+    let staff_list = staff.gql("{ orders(first: 10) { edges { node { id } } } }", json!({})).await;
+    let bob_reads = bob.gql(ORDER, json!({ "id": id })).await;
+    let bob_by_number =
+        bob.gql("query($n: String!) { orderByNumber(number: $n) { id } }", json!({ "n": number })).await;
+    let bob_cancels = bob.gql(CANCEL, json!({ "input": { "orderId": id } })).await;
+    let alice_pays_herself = alice.gql(MARK_PAID, json!({ "input": { "orderId": id } })).await;
+    let alice_reads_staff_order = alice.gql(ORDER, json!({ "id": staff_order })).await;
+    let alice_cancels = alice.gql(CANCEL, json!({ "input": { "orderId": id, "reason": "too slow" } })).await;
+    let history = shop.owner.gql(ORDER, json!({ "id": id })).await;
+
+    assert_eq!(mine.data()["placeOrder"]["order"]["customerEmail"], "alice@acme.test");
+    assert_eq!(codes(&posing, "placeOrder"), ["INVALID"]);
+    assert_eq!(user_errors(&posing, "placeOrder")[0]["field"], json!(["customerEmail"]));
+    assert_eq!(
+        alice_list.data()["orders"]["edges"],
+        json!([{ "node": { "id": id, "customerEmail": "alice@acme.test" } }])
+    );
+    assert_eq!(bob_list.data()["orders"]["edges"], json!([]));
+    assert_eq!(staff_list.data()["orders"]["edges"].as_array().map(Vec::len), Some(2), "staff see every order");
+    for (what, response) in [
+        ("order", &bob_reads),
+        ("orderByNumber", &bob_by_number),
+        ("cancelOrder", &bob_cancels),
+        ("staff order", &alice_reads_staff_order),
+    ] {
+        assert_eq!(response.error_code(), Some("NOT_FOUND"), "{what}: {}", response.text);
+    }
+    assert_eq!(alice_pays_herself.error_code(), Some("FORBIDDEN"));
+    assert_eq!(alice_cancels.data()["cancelOrder"]["order"]["status"], "CANCELLED");
+    assert_eq!(history.data()["order"]["history"][1]["memberId"], alice_id);
+    assert_eq!(level(&shop.owner, &s.id("TEE"), &s.location).await["reserved"], 1, "only the staff order holds stock");
+}
+
+#[tokio::test]
+async fn orders_list_newest_first_with_filters_and_keyset_pages() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    stocked(&shop, &[("TEE", "10.00", 100)]).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let response = shop
+            .owner
+            .gql(PLACE, json!({ "input": { "lines": [{ "sku": "TEE", "quantity": 1 }], "customerEmail": format!("buyer{}@example.test", n % 2) } }))
+            .await;
+        ids.push(placed_id(&response));
+    }
+    shop.owner.gql(CANCEL, json!({ "input": { "orderId": ids[1] } })).await;
+    let page = |args: &str| {
+        let owner = shop.owner.clone();
+        let document = format!(
+            "{{ orders({args}) {{ edges {{ cursor node {{ id number }} }} pageInfo {{ hasNextPage hasPreviousPage endCursor startCursor }} }} }}"
+        );
+        async move { owner.gql(&document, json!({})).await }
+    };
+    let node_ids = |r: &GqlResponse| -> Vec<String> {
+        r.data()["orders"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let first = page("first: 2").await;
+    let end = first.data()["orders"]["pageInfo"]["endCursor"].as_str().expect("cursor").to_owned();
+    let second = page(&format!("first: 2, after: \"{end}\"")).await;
+    let last = page("last: 2").await;
+    let cancelled = page("first: 10, filter: { status: [CANCELLED] }").await;
+    let buyer0 = page("first: 10, filter: { customerEmail: \"BUYER0@example.test\" }").await;
+    let future = page("first: 10, filter: { createdAfter: \"2999-01-01T00:00:00Z\" }").await;
+    let past = page("first: 10, filter: { createdBefore: \"2999-01-01T00:00:00Z\" }").await;
+    let by_number = shop.owner.gql("{ orderByNumber(number: \"#1002\") { id } }", json!({})).await;
+    let nonsense = shop.owner.gql("{ orderByNumber(number: \"DROP TABLE\") { id } }", json!({})).await;
+    let too_big = page("first: 1000").await;
+
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(node_ids(&first), newest_first[..2]);
+    assert_eq!(first.data()["orders"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(first.data()["orders"]["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(node_ids(&second), newest_first[2..4]);
+    assert_eq!(second.data()["orders"]["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(node_ids(&last), newest_first[3..]);
+    assert_eq!(last.data()["orders"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(last.data()["orders"]["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(node_ids(&cancelled), [ids[1].clone()]);
+    assert_eq!(node_ids(&buyer0), [ids[4].clone(), ids[2].clone(), ids[0].clone()]);
+    assert_eq!(node_ids(&future), Vec::<String>::new());
+    assert_eq!(node_ids(&past).len(), 5);
+    assert_eq!(by_number.data()["orderByNumber"]["id"], ids[1].as_str());
+    assert_eq!(nonsense.error_code(), Some("NOT_FOUND"));
+    assert_eq!(too_big.error_code(), Some("BAD_USER_INPUT"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_idempotency_key_places_one_order_however_often_it_is_sent() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let other = app.shop("globex").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 50)]).await;
+    stocked(&other, &[("TEE", "10.00", 50)]).await;
+    let input = |key: &str, quantity: i64| json!({ "input": { "lines": [{ "sku": "TEE", "quantity": quantity }], "customerEmail": "buyer@example.test", "idempotencyKey": key } });
+
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (client, variables) = (shop.owner.clone(), input("checkout-7f3a", 2));
+        racers.spawn(async move { client.gql(PLACE, variables).await });
+    }
+    let answers = racers.join_all().await;
+    let replay = shop.owner.gql(PLACE, input("checkout-7f3a", 2)).await;
+    let changed = shop.owner.gql(PLACE, input("checkout-7f3a", 3)).await;
+    let elsewhere = other.owner.gql(PLACE, input("checkout-7f3a", 2)).await;
+    let orders = shop.owner.gql("{ orders(first: 100) { edges { node { id } } } }", json!({})).await;
+
+    let placed: HashSet<String> = answers.iter().map(placed_id).collect();
+    assert_eq!(placed.len(), 1, "20 concurrent requests with one key place one order");
+    assert!(answers.iter().all(|a| a.errors().is_empty()), "no request failed");
+    assert_eq!(placed_id(&replay), *placed.iter().next().expect("one"), "a later repeat replays it");
+    assert_eq!(changed.error_code(), Some("IDEMPOTENCY_KEY_REUSED"));
+    assert_ne!(placed_id(&elsewhere), placed_id(&replay), "keys are per tenant");
+    assert_eq!(orders.data()["orders"]["edges"].as_array().map(Vec::len), Some(1));
+    assert_eq!(level(&shop.owner, &s.id("TEE"), &s.location).await["reserved"], 2, "stock reserved once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_buyers_of_a_hundred_units_place_exactly_a_hundred_orders() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 100)]).await;
+
+    let mut buyers = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let client = shop.owner.clone();
+        buyers.spawn(async move { place(&client, json!([{ "sku": "TEE", "quantity": 1 }])).await });
+    }
+    let answers = buyers.join_all().await;
+
+    let numbers: HashSet<String> =
+        answers.iter().filter_map(|a| a.data()["placeOrder"]["order"]["number"].as_str().map(str::to_owned)).collect();
+    let refused = answers.iter().filter(|a| codes(a, "placeOrder") == ["INSUFFICIENT_STOCK"]).count();
+    let failed: Vec<&str> = answers.iter().filter(|a| !a.errors().is_empty()).map(|a| a.text.as_str()).collect();
+    assert!(failed.is_empty(), "no request may fail: {failed:?}");
+    assert_eq!((numbers.len(), refused), (100, 100), "exactly 100 orders, each with its own number");
+    assert_eq!(
+        level(&shop.owner, &s.id("TEE"), &s.location).await,
+        json!({ "onHand": 100, "reserved": 100, "available": 0 })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_multi_line_orders_never_deadlock_nor_oversell() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let skus = ["A", "B", "C", "D"];
+    let s = stocked(&shop, &[("A", "1.00", 20), ("B", "1.00", 20), ("C", "1.00", 20), ("D", "1.00", 20)]).await;
+
+    let mut buyers = tokio::task::JoinSet::new();
+    for n in 0..80_usize {
+        // Overlapping products in different orders, so naive locking would deadlock.
+        let mut lines: Vec<Value> =
+            (0..2 + n % 3).map(|k| json!({ "sku": skus[(n + k * 3) % 4], "quantity": 1 + (n + k) % 2 })).collect();
+        if n % 2 == 1 {
+            lines.reverse();
+        }
+        let client = shop.owner.clone();
+        buyers.spawn(async move { place(&client, Value::Array(lines)).await });
+    }
+    let answers = buyers.join_all().await;
+
+    let mut reserved: HashMap<String, i64> = HashMap::new();
+    for answer in &answers {
+        assert!(answer.errors().is_empty(), "no deadlock or serialization error reaches a client: {}", answer.text);
+        let order = &answer.data()["placeOrder"]["order"];
+        if order.is_object() {
+            for line in order["lines"].as_array().into_iter().flatten() {
+                *reserved.entry(line["sku"].as_str().unwrap_or_default().to_owned()).or_default() +=
+                    line["quantity"].as_i64().unwrap_or(0);
+            }
+        } else {
+            assert_eq!(codes(answer, "placeOrder"), ["INSUFFICIENT_STOCK"], "{}", answer.text);
+        }
+    }
+    assert!(answers.iter().any(|a| a.data()["placeOrder"]["order"].is_object()), "some orders were placed");
+    for sku in skus {
+        let level = level(&shop.owner, &s.id(sku), &s.location).await;
+        let held = reserved.get(sku).copied().unwrap_or(0);
+        assert_eq!(level["reserved"], held, "{sku}: reserved equals what placed orders hold");
+        assert!(level["available"].as_i64().is_some_and(|a| a >= 0), "{sku}: {level}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_expire_each_unpaid_order_exactly_once() {
+    let args = ["--order-payment-timeout", "2", "--order-expiry-interval", "1"];
+    let first = TestApp::spawn_with(keel_tests::TestDatabase::create().await, &args).await;
+    let second = first.spawn_beside(&args).await;
+    let shop = first.shop("acme").await;
+    let s = stocked(&shop, &[("TEE", "10.00", 50)]).await;
+    let mut unpaid = Vec::new();
+    for _ in 0..8 {
+        unpaid.push(placed_id(&place(&shop.owner, json!([{ "sku": "TEE", "quantity": 2 }])).await));
+    }
+    let paid = placed_id(&place(&shop.owner, json!([{ "sku": "TEE", "quantity": 1 }])).await);
+    let marked = shop.owner.gql(MARK_PAID, json!({ "input": { "orderId": paid } })).await;
+    assert_eq!(marked.data()["markOrderPaid"]["order"]["status"], "PAID", "{}", marked.text);
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let open = shop
+            .owner
+            .gql("{ orders(first: 100, filter: { status: [PENDING_PAYMENT] }) { edges { node { id } } } }", json!({}))
+            .await;
+        if open.data()["orders"]["edges"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "unpaid orders were not expired: {}", open.text);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    for id in &unpaid {
+        let order = shop.owner.gql(ORDER, json!({ "id": id })).await;
+        let history = &order.data()["order"]["history"];
+        assert_eq!(order.data()["order"]["status"], "CANCELLED");
+        assert_eq!(history.as_array().map(Vec::len), Some(2), "cancelled once: {history}");
+        assert_eq!(history[1]["actorKind"], "SYSTEM");
+        assert_eq!(history[1]["reason"], "payment not received in time");
+    }
+    let still_paid = shop.owner.gql(ORDER, json!({ "id": paid })).await;
+    assert_eq!(still_paid.data()["order"]["status"], "PAID", "paid orders never expire");
+    assert_eq!(
+        level(&shop.owner, &s.id("TEE"), &s.location).await,
+        json!({ "onHand": 50, "reserved": 1, "available": 49 })
+    );
+    let ledger = shop.owner.gql(LEDGER, json!({ "p": s.id("TEE"), "l": s.location })).await;
+    let released = ledger.data()["stockMovements"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["node"]["reason"] == "RELEASED")
+        .count();
+    assert_eq!(released, 8, "each unpaid order's stock released exactly once");
+    drop(second);
+}
+
+/// Counts the SQL statements the server ran for one request, by its request id.
+async fn statements_for(app: &TestApp, client_token: &str, query: &str, request_id: &str) -> (usize, GqlResponse) {
+    let capture = logs::capture();
+    let request = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(client_token)
+        .header("x-request-id", request_id)
+        .json(&json!({ "query": query }));
+    let response = app.send(request).await;
+    let needle = format!("\"request.id\":\"{request_id}\"");
+    let text = capture.text();
+    let lines: Vec<&str> =
+        text.lines().filter(|line| line.contains("\"target\":\"sqlx::query\"") && line.contains(&needle)).collect();
+    let count = lines.len();
+    (count, response)
+}
+
+#[tokio::test]
+async fn a_page_of_orders_costs_the_same_statements_whatever_its_size() {
+    logs::capture();
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let skus: Vec<String> = (0..6).map(|n| format!("SKU-{n}")).collect();
+    let items: Vec<(&str, &str, i64)> = skus.iter().map(|sku| (sku.as_str(), "3.00", 1000)).collect();
+    stocked(&shop, &items).await;
+    for n in 0..55 {
+        let lines: Vec<Value> = (0..3).map(|k| json!({ "sku": skus[(n + k) % 6], "quantity": 1 })).collect();
+        let id = placed_id(&place(&shop.owner, Value::Array(lines)).await);
+        if n % 3 == 0 {
+            shop.owner.gql(MARK_PAID, json!({ "input": { "orderId": id } })).await;
+        }
+    }
+    let login = app.anonymous().login("acme", "owner@acme.test", keel_tests::PASSWORD).await;
+    let token = login.data()["login"]["accessToken"].as_str().expect("token").to_owned();
+    let query = |size: usize| {
+        format!(
+            "{{ orders(first: {size}) {{ edges {{ node {{ number status total {{ amount }}
+                lines {{ quantity unitPrice {{ amount }} product {{ sku name price {{ amount }} }} }}
+                history {{ from to actorKind }} }} }} }} }}"
+        )
+    };
+
+    let (small, small_page) = statements_for(&app, &token, &query(5), "count-orders-5").await;
+    let (large, large_page) = statements_for(&app, &token, &query(50), "count-orders-50").await;
+
+    assert_eq!(small_page.data()["orders"]["edges"].as_array().map(Vec::len), Some(5), "{}", small_page.text);
+    let edges = large_page.data()["orders"]["edges"].as_array().cloned().unwrap_or_default();
+    assert_eq!(edges.len(), 50, "{}", large_page.text);
+    assert!(edges.iter().all(|e| e["node"]["lines"][2]["product"]["sku"].is_string()), "products resolved");
+    assert!(edges.iter().all(|e| e["node"]["history"].as_array().is_some_and(|h| !h.is_empty())), "history resolved");
+    assert!(small > 0, "the statements of a request are counted");
+    assert_eq!(small, large, "5 orders and 50 orders cost the same number of statements");
+    // Two transactions (the session check; the page with its lines, histories and products):
+    // five queries, plus on PostgreSQL each transaction's BEGIN, tenant setting and COMMIT.
+    assert!(large <= 11, "a page costs a small fixed number of statements, not {large}");
+}
