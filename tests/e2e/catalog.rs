@@ -1,5 +1,6 @@
 //! The catalog as clients meet it: money in each currency's exponent, products with optimistic
-//! versions, locations, filters, permissions, and bad input that writes nothing.
+//! versions, locations, filters, permissions, and bad input that is reported field by field and
+//! writes nothing.
 
 use keel_tests::{GqlResponse, TestApp};
 use serde_json::{Value, json};
@@ -253,4 +254,81 @@ async fn locations_have_unique_codes_and_can_be_renamed() {
     assert_eq!(errors_of(&again, "createLocation"), [("code".to_owned(), "TAKEN".to_owned())]);
     assert_eq!(renamed.data()["updateLocation"]["location"]["name"], "Berlin");
     assert_eq!(listed.data()["locations"]["edges"], json!([{ "node": { "code": "MAIN", "name": "Berlin" } }]));
+}
+
+async fn create(client: &keel_tests::Client, sku: &str, name: &str, amount: &str) -> Value {
+    let created = client
+        .gql(
+            CREATE,
+            json!({ "input": { "sku": sku, "name": name, "price": { "amount": amount, "currencyCode": "USD" } } }),
+        )
+        .await;
+    let id = created.data()["createProduct"]["product"]["id"].clone();
+    assert!(id.is_string(), "{}", created.text);
+    id
+}
+
+#[tokio::test]
+async fn create_product_reports_every_bad_field_at_once_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let id = create(&shop.owner, "TEE-1", "Tee", "10.00").await;
+
+    let created = shop
+        .owner
+        .gql(
+            CREATE,
+            json!({ "input": {
+                "sku": "not a sku", "name": " ", "description": "x".repeat(10_001),
+                "price": { "amount": "1.999", "currencyCode": "EUR" },
+            } }),
+        )
+        .await;
+    let updated = shop
+        .owner
+        .gql(
+            UPDATE,
+            json!({ "input": { "id": id, "expectedVersion": 1, "name": "", "price": { "amount": "ten", "currencyCode": "XYZ" } } }),
+        )
+        .await;
+    let taken_and_bad = shop.owner.gql(CREATE, product("tee-1", "-1", "USD")).await;
+    let now = shop
+        .owner
+        .gql("query($id: ID!) { product(id: $id) { name version price { amount } } }", json!({ "id": id }))
+        .await;
+
+    assert_eq!(
+        errors_of(&created, "createProduct"),
+        [
+            ("sku".to_owned(), "INVALID".to_owned()),
+            ("name".to_owned(), "INVALID".to_owned()),
+            ("description".to_owned(), "INVALID".to_owned()),
+            ("price.currencyCode".to_owned(), "CURRENCY_MISMATCH".to_owned()),
+            ("price.amount".to_owned(), "TOO_MANY_DECIMALS".to_owned()),
+        ]
+    );
+    assert!(created.data()["createProduct"]["product"].is_null());
+    assert!(
+        created.data()["createProduct"]["userErrors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "every error explains itself"
+    );
+    assert_eq!(
+        errors_of(&updated, "updateProduct"),
+        [
+            ("name".to_owned(), "INVALID".to_owned()),
+            ("price.currencyCode".to_owned(), "UNKNOWN_CURRENCY".to_owned()),
+            ("price.amount".to_owned(), "INVALID".to_owned()),
+        ]
+    );
+    assert_eq!(
+        errors_of(&taken_and_bad, "createProduct"),
+        [("price.amount".to_owned(), "INVALID".to_owned())],
+        "a field error is reported before the insert could find the SKU taken"
+    );
+    assert_eq!(now.data()["product"], json!({ "name": "Tee", "version": 1, "price": { "amount": "10.00" } }));
+    assert_eq!(product_count(&shop.owner).await, 1, "nothing was written");
 }
