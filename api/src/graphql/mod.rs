@@ -11,7 +11,7 @@
 //! - [`QueryRoot`] / [`MutationRoot`]: the roots, merged from each area's fields.
 //! - [`query`]: root fields of no area (`apiVersion`, `node`).
 //! - [`identity`]: tenants, members, sessions, API keys, audit log.
-//! - [`catalog`]: money, products, locations.
+//! - [`catalog`]: money, products (and their sort orders), locations.
 //! - [`inventory`]: stock levels and movements.
 //! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).

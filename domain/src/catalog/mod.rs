@@ -4,7 +4,8 @@
 //! Products change only with the version the client last saw: a stale `expected_version` is a
 //! `Conflict` and changes nothing, never a lost update. Prices are in the tenant's currency.
 //! A product's fields are all checked before anything is written, and every bad one is
-//! reported, not only the first.
+//! reported, not only the first. Product lists are read in a [`ProductSort`]: by creation,
+//! update, name (case-insensitively), SKU or price, either way, with the id breaking ties.
 //!
 //! # Layout
 //!
@@ -17,7 +18,7 @@ use crate::error::{DomainError, Invalid};
 use crate::identity::Ports;
 use crate::ids::{LocationId, ProductId};
 use crate::money::{Currency, Money};
-use crate::page::{Page, PageRequest};
+use crate::page::{Cursor, KeyKind, Page, PageRequest, SortOrder, SortValue};
 use crate::ports::{CatalogRepo, Crypto, IdentityRepo, Store, Tx};
 
 /// A stock-keeping unit: 1–64 of `A–Z 0–9 - _ .`, stored upper-case, unique per tenant.
@@ -117,6 +118,78 @@ pub struct ProductFilter {
     pub active: Option<bool>,
     /// Only products whose available stock, summed over all locations, is below this.
     pub available_below: Option<i64>,
+}
+
+/// What product lists can be sorted by; the id breaks ties in every order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ProductSortKey {
+    /// When it was created (the default: oldest first).
+    #[default]
+    CreatedAt,
+    /// When it last changed.
+    UpdatedAt,
+    /// Its name, case-insensitively (by [`name_sort_key`]).
+    Name,
+    /// Its SKU (upper-case ASCII, byte order: `-` `.` digits letters `_`).
+    Sku,
+    /// Its price in minor units (all prices are in the tenant's currency).
+    Price,
+}
+
+impl ProductSortKey {
+    /// Every key.
+    pub const ALL: [ProductSortKey; 5] = [
+        ProductSortKey::CreatedAt,
+        ProductSortKey::UpdatedAt,
+        ProductSortKey::Name,
+        ProductSortKey::Sku,
+        ProductSortKey::Price,
+    ];
+
+    /// The order lists sorted by this key are read in, as cursors name it.
+    pub fn order(self) -> SortOrder {
+        let (name, kind) = match self {
+            ProductSortKey::CreatedAt => ("CREATED_AT", KeyKind::Time),
+            ProductSortKey::UpdatedAt => ("UPDATED_AT", KeyKind::Time),
+            ProductSortKey::Name => ("NAME", KeyKind::Text),
+            ProductSortKey::Sku => ("SKU", KeyKind::Text),
+            ProductSortKey::Price => ("PRICE", KeyKind::Integer),
+        };
+        SortOrder { name, kind }
+    }
+
+    /// The product's value under this key: what storage sorts on and cursors remember.
+    pub fn value_of(self, product: &Product) -> SortValue {
+        match self {
+            ProductSortKey::CreatedAt => SortValue::Time(product.created_at),
+            ProductSortKey::UpdatedAt => SortValue::Time(product.updated_at),
+            ProductSortKey::Name => SortValue::Text(name_sort_key(&product.name)),
+            ProductSortKey::Sku => SortValue::Text(product.sku.as_str().to_owned()),
+            ProductSortKey::Price => SortValue::Integer(product.price.minor()),
+        }
+    }
+}
+
+/// How a product list is ordered: a key, ascending unless `reverse`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProductSort {
+    /// What to sort by.
+    pub key: ProductSortKey,
+    /// Descending instead of ascending (ties then go by descending id too).
+    pub reverse: bool,
+}
+
+impl ProductSort {
+    /// The cursor of `product` in a list read in this sort.
+    pub fn cursor_of(&self, product: &Product) -> Cursor {
+        Cursor::new(self.key.order(), self.key.value_of(product), product.id.uuid())
+    }
+}
+
+/// The text a name sorts by: the name lower-cased (Unicode), compared byte by byte, so "apple",
+/// "Banana" and "banana" sort the same way on every backend. Storage keeps it next to the name.
+pub fn name_sort_key(name: &str) -> String {
+    name.to_lowercase()
 }
 
 /// A warehouse or shop floor that holds stock.
@@ -322,17 +395,23 @@ pub async fn product_by_sku<S: Store, C: Crypto>(
     found.filter(|p| p.active || !is_customer(caller)).ok_or(DomainError::NotFound)
 }
 
-/// A page of products, oldest first; customers see only active ones whatever they ask.
+/// A page of products in `sort`; customers see only active ones whatever they ask.
 ///
 /// # Errors
-/// `Forbidden` without `catalog:read`.
+/// `Forbidden` without `catalog:read` (and without `inventory:read` for a stock filter);
+/// `Internal` when `page` was not built for `sort`'s order (a bug: cursors are checked against
+/// the order when the page request is made).
 pub async fn products<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     caller: &Caller,
     mut filter: ProductFilter,
+    sort: ProductSort,
     page: &PageRequest,
 ) -> Result<Page<Product>, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogRead)?;
+    if page.order != sort.key.order() {
+        return Err(DomainError::internal("a product page was requested in another order than its sort"));
+    }
     if filter.available_below.is_some() {
         // Filtering by stock reveals stock: it needs the permission that reads it.
         authorize(&caller.actor, Permission::InventoryRead)?;
@@ -342,7 +421,7 @@ pub async fn products<S: Store, C: Crypto>(
     }
     filter.search = filter.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
     let tx = ports.store.begin_read(&scope).await?;
-    let products = tx.products(&scope, &filter, page).await?;
+    let products = tx.products(&scope, &filter, sort, page).await?;
     tx.commit().await?;
     Ok(products)
 }
@@ -531,5 +610,23 @@ mod tests {
         );
         let changed = good.apply_to(product.clone(), usd()).expect("valid");
         assert_eq!((changed.name.as_str(), changed.price, changed.active), ("Blue tee", product.price, true));
+    }
+
+    #[test]
+    fn names_sort_case_insensitively_and_every_key_has_its_own_order() {
+        let product = a_product();
+
+        assert_eq!(name_sort_key("Äpfel & Birnen"), "äpfel & birnen");
+        assert_eq!(ProductSortKey::Name.value_of(&product), SortValue::Text("red tee".into()));
+        assert_eq!(ProductSortKey::Sku.value_of(&product), SortValue::Text("TEE-1".into()));
+        assert_eq!(ProductSortKey::Price.value_of(&product), SortValue::Integer(1990));
+        assert_eq!(ProductSortKey::UpdatedAt.value_of(&product), SortValue::Time(product.updated_at));
+        let names: std::collections::HashSet<_> = ProductSortKey::ALL.iter().map(|k| k.order().name).collect();
+        assert_eq!(names.len(), ProductSortKey::ALL.len(), "cursors of two keys must never be mistaken");
+        for key in ProductSortKey::ALL {
+            let cursor = ProductSort { key, reverse: false }.cursor_of(&product);
+            assert!(cursor.fits(key.order()), "{key:?}");
+            assert_eq!(cursor.id, product.id.uuid());
+        }
     }
 }
