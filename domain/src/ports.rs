@@ -303,6 +303,13 @@ pub trait InventoryRepo {
         scope: &TenantScope,
         products: &[ProductId],
     ) -> impl Future<Output = Result<Vec<StockLevel>, DomainError>> + Send;
+    /// The available units (`on_hand - reserved`) of each given product summed over all its
+    /// locations, in one statement; products with no stock recorded anywhere are left out.
+    fn available_quantities(
+        &self,
+        scope: &TenantScope,
+        products: &[ProductId],
+    ) -> impl Future<Output = Result<Vec<(ProductId, i64)>, DomainError>> + Send;
     /// The ledger of one level, newest first.
     fn stock_movements(
         &self,

@@ -1,6 +1,6 @@
 //! The catalog as clients meet it: money in each currency's exponent, products with optimistic
-//! versions, locations, filters, sort orders paged both ways by keyset, permissions, and bad
-//! input that is reported field by field and writes nothing.
+//! versions, locations, filters, sort orders paged both ways by keyset, permissions, what
+//! customers may see of stock, and bad input that is reported field by field and writes nothing.
 
 use keel_tests::{GqlResponse, TestApp};
 use serde_json::{Value, json};
@@ -543,4 +543,101 @@ async fn create_product_reports_every_bad_field_at_once_and_writes_nothing() {
     );
     assert_eq!(now.data()["product"], json!({ "name": "Tee", "version": 1, "price": { "amount": "10.00" } }));
     assert_eq!(product_count(&shop.owner).await, 1, "nothing was written");
+}
+
+#[tokio::test]
+async fn customers_see_how_many_are_available_but_not_where_nor_archived_products() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+    let tee = create(&shop.owner, "TEE-1", "Tee", "10.00").await;
+    create(&shop.owner, "MUG-1", "Mug", "5.00").await;
+    let old = create(&shop.owner, "OLD-1", "Old", "1.00").await;
+    let location = |code: &'static str| {
+        let owner = shop.owner.clone();
+        async move {
+            let created = owner
+                .gql("mutation($code: String!) { createLocation(input: { code: $code, name: $code }) { location { id } } }", json!({ "code": code }))
+                .await;
+            created.data()["createLocation"]["location"]["id"].clone()
+        }
+    };
+    let (main, backup) = (location("MAIN").await, location("BACKUP").await);
+    let receive = "mutation($p: ID!, $l: ID!, $q: Int!) { receiveStock(input: { productId: $p, locationId: $l, quantity: $q }) { userErrors { code } } }";
+    for (product, at, quantity) in [(&tee, &main, 5), (&tee, &backup, 3), (&old, &main, 9)] {
+        shop.owner.gql(receive, json!({ "p": product, "l": at, "q": quantity })).await;
+    }
+    shop.owner
+        .gql(
+            "mutation($p: ID!, $l: ID!) { adjustStock(input: { productId: $p, locationId: $l, delta: -1, reason: ADJUSTED }) { userErrors { code } } }",
+            json!({ "p": tee, "l": backup }),
+        )
+        .await;
+    shop.owner
+        .gql(
+            "mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { active } } }",
+            json!({ "id": old }),
+        )
+        .await;
+
+    let list = customer
+        .gql("{ products(first: 10, sortKey: SKU) { edges { node { sku availableQuantity } } } }", json!({}))
+        .await;
+    let one = customer.gql("query($id: ID!) { product(id: $id) { availableQuantity } }", json!({ "id": tee })).await;
+    let node = customer
+        .gql("query($id: ID!) { node(id: $id) { ... on Product { sku availableQuantity } } }", json!({ "id": tee }))
+        .await;
+    let archived_node = customer.gql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": old })).await;
+    let archived =
+        customer.gql("query($id: ID!) { product(id: $id) { availableQuantity } }", json!({ "id": old })).await;
+    let archived_sku = customer.gql("{ productBySku(sku: \"OLD-1\") { sku } }", json!({})).await;
+    let archived_listed =
+        customer.gql("{ products(first: 10, filter: { active: false }) { edges { node { sku } } } }", json!({})).await;
+    let levels = customer
+        .gql("query($id: ID!) { product(id: $id) { sku stockLevels { available } } }", json!({ "id": tee }))
+        .await;
+    let level = customer
+        .gql(
+            "query($p: ID!, $l: ID!) { stockLevel(productId: $p, locationId: $l) { available } }",
+            json!({ "p": tee, "l": main }),
+        )
+        .await;
+    let ledger = customer
+        .gql(
+            "query($p: ID!, $l: ID!) { stockMovements(productId: $p, locationId: $l) { edges { cursor } } }",
+            json!({ "p": tee, "l": main }),
+        )
+        .await;
+    let owner_view = shop
+        .owner
+        .gql("{ products(first: 10, sortKey: SKU) { edges { node { sku availableQuantity } } } }", json!({}))
+        .await;
+
+    assert_eq!(
+        list.data()["products"]["edges"],
+        json!([{ "node": { "sku": "MUG-1", "availableQuantity": 0 } }, { "node": { "sku": "TEE-1", "availableQuantity": 7 } }]),
+        "{}",
+        list.text
+    );
+    assert_eq!(one.data()["product"]["availableQuantity"], 7);
+    assert_eq!(node.data()["node"], json!({ "sku": "TEE-1", "availableQuantity": 7 }));
+    assert!(archived_node.data()["node"].is_null() && archived_node.errors().is_empty(), "{}", archived_node.text);
+    assert_eq!(archived.error_code(), Some("NOT_FOUND"));
+    assert_eq!(archived_sku.error_code(), Some("NOT_FOUND"));
+    assert_eq!(
+        archived_listed.data()["products"]["edges"],
+        json!([{ "node": { "sku": "TEE-1" } }, { "node": { "sku": "MUG-1" } }]),
+        "customers see active products only, whatever they ask"
+    );
+    assert_eq!(levels.error_code(), Some("FORBIDDEN"), "{}", levels.text);
+    assert_eq!(level.error_code(), Some("FORBIDDEN"));
+    assert_eq!(ledger.error_code(), Some("FORBIDDEN"));
+    assert_eq!(
+        owner_view.data()["products"]["edges"],
+        json!([
+            { "node": { "sku": "MUG-1", "availableQuantity": 0 } },
+            { "node": { "sku": "OLD-1", "availableQuantity": 9 } },
+            { "node": { "sku": "TEE-1", "availableQuantity": 7 } },
+        ])
+    );
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request, sorted_connection, sorted_page_request};
 use super::context::RequestContext;
-use super::inventory::{StockLevelObject, StockLevelsLoader};
+use super::inventory::{AvailableQuantityLoader, StockLevelObject, StockLevelsLoader};
 use super::node::{self, Kind, Node};
 use crate::error::{ApiError, ErrorCode, UserError, payload};
 
@@ -105,6 +105,16 @@ impl ProductObject {
     /// When it last changed.
     async fn updated_at(&self) -> OffsetDateTime {
         self.0.updated_at
+    }
+    /// Units available to sell (`onHand - reserved`), summed over all locations; `0` when no
+    /// stock was ever recorded. Needs only `catalog:read`, so shoppers can see what is in stock;
+    /// where it is held (`stockLevels`) needs `inventory:read`. Loaded for a whole page of
+    /// products in one statement.
+    async fn available_quantity(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        let loader = ctx
+            .data_opt::<DataLoader<AvailableQuantityLoader>>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
+        Ok(loader.load_one(self.0.id).await?.unwrap_or(0))
     }
     /// Stock at every location where some was ever recorded. Needs `inventory:read`; loaded
     /// for a whole page of products in one statement.

@@ -28,7 +28,7 @@ use super::{AppState, RequestId, graphiql};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::graphql::ExecutionStarted;
-use crate::graphql::inventory::StockLevelsLoader;
+use crate::graphql::inventory::{AvailableQuantityLoader, StockLevelsLoader};
 use async_graphql::dataloader::DataLoader;
 use domain::auth::Caller;
 
@@ -172,10 +172,12 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
     let started = ExecutionStarted::default();
     let caller = Caller { actor, address };
     let stock_levels = StockLevelsLoader { services: state.services.clone(), caller: caller.clone() };
+    let available = AvailableQuantityLoader { services: state.services.clone(), caller: caller.clone() };
     let request = request
         .data(started.clone())
         .data(request_id.clone())
         .data(DataLoader::new(stock_levels, tokio::spawn))
+        .data(DataLoader::new(available, tokio::spawn))
         .data(caller);
     let response = state.schema.execute(request).await;
 
