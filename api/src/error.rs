@@ -118,6 +118,7 @@ impl From<DomainError> for ApiError {
                 retry_after_secs: Some(retry_after_secs),
             },
             DomainError::Invalid(invalid) => ApiError::new(ErrorCode::BadUserInput, invalid.to_string()),
+            err @ DomainError::InvalidFields(_) => ApiError::new(ErrorCode::BadUserInput, err.to_string()),
             DomainError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             DomainError::IdempotencyKeyReused => ApiError::new(
                 ErrorCode::IdempotencyKeyReused,
@@ -162,8 +163,8 @@ impl From<domain::Invalid> for UserError {
     }
 }
 
-/// Splits a use-case result into a payload: `Ok` fills the object, an `Invalid` fills
-/// `userErrors`, anything else is a top-level error with its code.
+/// Splits a use-case result into a payload: `Ok` fills the object, an `Invalid` (or several)
+/// fills `userErrors`, anything else is a top-level error with its code.
 ///
 /// # Errors
 /// Every failure that is not the caller's input.
@@ -175,6 +176,7 @@ pub fn payload<T, P>(
     match result {
         Ok(value) => Ok(ok(value)),
         Err(DomainError::Invalid(invalid)) => Ok(rejected(vec![invalid.into()])),
+        Err(DomainError::InvalidFields(fields)) => Ok(rejected(fields.into_iter().map(UserError::from).collect())),
         Err(other) => Err(other.into()),
     }
 }
@@ -208,6 +210,10 @@ mod tests {
         assert_eq!(code_of(DomainError::Unauthenticated("token expired")), "UNAUTHENTICATED");
         assert_eq!(code_of(DomainError::NotFound), "NOT_FOUND");
         assert_eq!(code_of(Invalid::new("sku", "empty").into()), "BAD_USER_INPUT");
+        assert_eq!(
+            code_of(DomainError::InvalidFields(vec![Invalid::new("sku", "empty"), Invalid::new("name", "empty")])),
+            "BAD_USER_INPUT"
+        );
         assert_eq!(code_of(DomainError::Conflict("stale version".into())), "CONFLICT");
         assert_eq!(code_of(DomainError::IdempotencyKeyReused), "IDEMPOTENCY_KEY_REUSED");
         assert_eq!(code_of(DomainError::unavailable("connection refused")), "SERVICE_UNAVAILABLE");

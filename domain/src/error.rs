@@ -39,6 +39,10 @@ pub enum DomainError {
     /// Input that breaks a rule, naming the offending field.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// Input with several fields that break rules, each named; checked all at once so the
+    /// caller can fix them in one go. Never empty.
+    #[error("{}", .0.iter().map(Invalid::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidFields(Vec<Invalid>),
     /// The change lost a race or was based on stale data; retrying with fresh data may succeed.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -70,9 +74,19 @@ impl DomainError {
         DomainError::Contention(source.into())
     }
 
+    /// Every field that failed its check, as one error: `Invalid` for one field,
+    /// `InvalidFields` for several; an empty list is a bug and becomes `Internal`.
+    pub fn invalid_fields(mut fields: Vec<Invalid>) -> Self {
+        match fields.len() {
+            0 => DomainError::internal("a rejection listed no invalid field"),
+            1 => fields.pop().map_or_else(|| DomainError::internal("no invalid field"), DomainError::Invalid),
+            _ => DomainError::InvalidFields(fields),
+        }
+    }
+
     /// Whether the caller can fix this by changing the request (a `userErrors` entry).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, DomainError::Invalid(_))
+        matches!(self, DomainError::Invalid(_) | DomainError::InvalidFields(_))
     }
 }
 
@@ -138,5 +152,16 @@ mod tests {
         assert!(DomainError::from(Invalid::new("sku", "empty")).is_user_error());
         assert!(!DomainError::NotFound.is_user_error());
         assert!(!DomainError::internal("boom").is_user_error());
+    }
+
+    #[test]
+    fn several_invalid_fields_stay_together_and_one_stays_single() {
+        let both = DomainError::invalid_fields(vec![Invalid::new("sku", "empty"), Invalid::new("name", "empty")]);
+        let one = DomainError::invalid_fields(vec![Invalid::new("sku", "empty")]);
+
+        assert!(both.is_user_error());
+        assert_eq!(both.to_string(), "sku: empty; name: empty");
+        assert!(matches!(one, DomainError::Invalid(ref i) if i.field() == ["sku"]));
+        assert!(matches!(DomainError::invalid_fields(Vec::new()), DomainError::Internal(_)));
     }
 }

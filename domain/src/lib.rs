@@ -15,7 +15,7 @@
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`idempotency`]: idempotency keys and their stored results.
 //! - [`ports`]: the storage and crypto traits.
-//! - [`page`]: Relay-style page requests.
+//! - [`page`]: Relay-style page requests, sort orders and keyset cursors.
 //! - [`money`]: ISO 4217 currencies.
 //! - [`ids`]: typed UUIDv7 ids.
 //! - [`clock`]: time as a port.

@@ -11,7 +11,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::auth::{Role, TenantScope};
-use crate::catalog::{Location, Product, ProductFilter, Sku};
+use crate::catalog::{Location, Product, ProductFilter, ProductSort, Sku};
 use crate::error::DomainError;
 use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::{
@@ -261,11 +261,13 @@ pub trait CatalogRepo {
         product: &Product,
         expected_version: i32,
     ) -> impl Future<Output = Result<bool, DomainError>> + Send;
-    /// A page of products matching `filter` (its search already lower-cased), oldest first.
+    /// A page of products matching `filter` (its search already lower-cased), in `sort` with
+    /// the id breaking ties, by keyset from `page.cursor` (which fits `sort`'s order).
     fn products(
         &self,
         scope: &TenantScope,
         filter: &ProductFilter,
+        sort: ProductSort,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Product>, DomainError>> + Send;
     /// Adds a location. A taken code is `Invalid` (`TAKEN`).
@@ -334,6 +336,13 @@ pub trait InventoryRepo {
         scope: &TenantScope,
         products: &[ProductId],
     ) -> impl Future<Output = Result<Vec<StockLevel>, DomainError>> + Send;
+    /// The available units (`on_hand - reserved`) of each given product summed over all its
+    /// locations, in one statement; products with no stock recorded anywhere are left out.
+    fn available_quantities(
+        &self,
+        scope: &TenantScope,
+        products: &[ProductId],
+    ) -> impl Future<Output = Result<Vec<(ProductId, i64)>, DomainError>> + Send;
     /// The ledger of one level, newest first.
     fn stock_movements(
         &self,

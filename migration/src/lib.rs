@@ -19,6 +19,7 @@ mod m20261123_000002_create_identity;
 mod m20261123_000003_create_catalog;
 mod m20261123_000004_create_stock;
 mod m20261123_000005_create_idempotency_keys;
+mod m20261123_000006_sort_products;
 mod m20261123_000007_create_orders;
 pub mod rls;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_catalog::Migration),
             Box::new(m20261123_000004_create_stock::Migration),
             Box::new(m20261123_000005_create_idempotency_keys::Migration),
+            Box::new(m20261123_000006_sort_products::Migration),
             Box::new(m20261123_000007_create_orders::Migration),
         ]
     }

@@ -1,8 +1,11 @@
 //! The catalog repository: products and locations, always filtered by the transaction's tenant.
+//!
+//! Products are stored with their `sort_name` (`domain::catalog::name_sort_key` of the name),
+//! written with every name change, so `NAME` sorts on an indexed column.
 
 use domain::DomainError;
 use domain::auth::TenantScope;
-use domain::catalog::{Location, Product, ProductFilter, Sku};
+use domain::catalog::{Location, Product, ProductFilter, ProductSort, ProductSortKey, Sku, name_sort_key};
 use domain::ids::{LocationId, ProductId};
 use domain::money::{Currency, Money};
 use domain::page::{Page, PageRequest};
@@ -12,7 +15,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter}
 
 use crate::entity::{locations, products, stock_levels};
 use crate::error::{on_unique, storage_error};
-use crate::store::{SeaTx, keyset_page};
+use crate::store::{Keyset, SeaTx, keyset_page, keyset_page_by};
 
 fn corrupt(what: &str) -> DomainError {
     DomainError::internal(format!("stored {what} is not valid"))
@@ -57,6 +60,7 @@ impl CatalogRepo for SeaTx {
             id: product.id.uuid(),
             sku: product.sku.as_str().to_owned(),
             name: product.name.clone(),
+            sort_name: name_sort_key(&product.name),
             description: product.description.clone(),
             price_minor: product.price.minor(),
             currency_code: product.price.currency().code().to_owned(),
@@ -127,6 +131,7 @@ impl CatalogRepo for SeaTx {
         // Check and write in one statement: a concurrent update makes this match no row.
         let updated = products::Entity::update_many()
             .col_expr(products::Column::Name, Expr::value(product.name.clone()))
+            .col_expr(products::Column::SortName, Expr::value(name_sort_key(&product.name)))
             .col_expr(products::Column::Description, Expr::value(product.description.clone()))
             .col_expr(products::Column::PriceMinor, Expr::value(product.price.minor()))
             .col_expr(products::Column::Active, Expr::value(product.active))
@@ -145,6 +150,7 @@ impl CatalogRepo for SeaTx {
         &self,
         scope: &TenantScope,
         filter: &ProductFilter,
+        sort: ProductSort,
         page: &PageRequest,
     ) -> Result<Page<Product>, DomainError> {
         let tenant = self.tenant_of(scope)?;
@@ -180,7 +186,15 @@ impl CatalogRepo for SeaTx {
                 .to_owned();
             select = select.filter(SimpleExpr::SubQuery(None, Box::new(available.into())).lt(threshold));
         }
-        let rows = keyset_page(&self.txn, select, products::Column::Id, page, false).await?;
+        let column = match sort.key {
+            ProductSortKey::CreatedAt => products::Column::CreatedAt,
+            ProductSortKey::UpdatedAt => products::Column::UpdatedAt,
+            ProductSortKey::Name => products::Column::SortName,
+            ProductSortKey::Sku => products::Column::Sku,
+            ProductSortKey::Price => products::Column::PriceMinor,
+        };
+        let keyset = Keyset { sort: Some(column), id: products::Column::Id, descending: sort.reverse };
+        let rows = keyset_page_by(&self.txn, select, keyset, page).await?;
         rows.try_map(product_from)
     }
 

@@ -6,8 +6,8 @@ use domain::ids::{LocationId, ProductId, StockMovementId};
 use domain::inventory::{Change, Level, Reason, StockLevel, StockMovement};
 use domain::page::{Page, PageRequest};
 use domain::ports::InventoryRepo;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -169,6 +169,34 @@ impl InventoryRepo for SeaTx {
             .await
             .map_err(storage_error)?;
         Ok(rows.into_iter().map(level_from).collect())
+    }
+
+    async fn available_quantities(
+        &self,
+        scope: &TenantScope,
+        products: &[ProductId],
+    ) -> Result<Vec<(ProductId, i64)>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        if products.is_empty() {
+            return Ok(Vec::new());
+        }
+        // SUM of a bigint is numeric on PostgreSQL: cast it back so both backends answer i64.
+        let available = Expr::expr(Func::sum(
+            Expr::col(stock_levels::Column::OnHand).sub(Expr::col(stock_levels::Column::Reserved)),
+        ))
+        .cast_as("BIGINT");
+        let rows: Vec<(Uuid, i64)> = stock_levels::Entity::find()
+            .select_only()
+            .column(stock_levels::Column::ProductId)
+            .column_as(available, "available")
+            .filter(stock_levels::Column::TenantId.eq(tenant))
+            .filter(stock_levels::Column::ProductId.is_in(products.iter().map(|p| p.uuid())))
+            .group_by(stock_levels::Column::ProductId)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(rows.into_iter().map(|(product, available)| (ProductId::from_uuid(product), available)).collect())
     }
 
     async fn stock_movements(

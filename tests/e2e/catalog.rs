@@ -1,5 +1,6 @@
 //! The catalog as clients meet it: money in each currency's exponent, products with optimistic
-//! versions, locations, filters, permissions, and bad input that writes nothing.
+//! versions, locations, filters, sort orders paged both ways by keyset, permissions, what
+//! customers may see of stock, and bad input that is reported field by field and writes nothing.
 
 use keel_tests::{GqlResponse, TestApp};
 use serde_json::{Value, json};
@@ -253,4 +254,390 @@ async fn locations_have_unique_codes_and_can_be_renamed() {
     assert_eq!(errors_of(&again, "createLocation"), [("code".to_owned(), "TAKEN".to_owned())]);
     assert_eq!(renamed.data()["updateLocation"]["location"]["name"], "Berlin");
     assert_eq!(listed.data()["locations"]["edges"], json!([{ "node": { "code": "MAIN", "name": "Berlin" } }]));
+}
+
+const SORTED: &str =
+    "query($sortKey: ProductSortKey!, $reverse: Boolean!, $first: Int, $after: String, $last: Int, $before: String) {
+    products(sortKey: $sortKey, reverse: $reverse, first: $first, after: $after, last: $last, before: $before) {
+        edges { node { sku } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+
+/// One page of a sorted product list, as a client reads it.
+struct SortedPage {
+    skus: Vec<String>,
+    has_next: bool,
+    has_previous: bool,
+    start: Value,
+    end: Value,
+}
+
+async fn sorted_page(client: &keel_tests::Client, sort_key: &str, reverse: bool, paging: Value) -> SortedPage {
+    let mut variables = json!({ "sortKey": sort_key, "reverse": reverse });
+    if let (Some(variables), Some(paging)) = (variables.as_object_mut(), paging.as_object()) {
+        variables.extend(paging.clone());
+    }
+    let response = client.gql(SORTED, variables).await;
+    let products = &response.data()["products"];
+    assert!(products.is_object(), "{sort_key} reverse={reverse}: {}", response.text);
+    SortedPage {
+        skus: products["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["node"]["sku"].as_str().map(str::to_owned))
+            .collect(),
+        has_next: products["pageInfo"]["hasNextPage"] == true,
+        has_previous: products["pageInfo"]["hasPreviousPage"] == true,
+        start: products["pageInfo"]["startCursor"].clone(),
+        end: products["pageInfo"]["endCursor"].clone(),
+    }
+}
+
+async fn create(client: &keel_tests::Client, sku: &str, name: &str, amount: &str) -> Value {
+    let created = client
+        .gql(
+            CREATE,
+            json!({ "input": { "sku": sku, "name": name, "price": { "amount": amount, "currencyCode": "USD" } } }),
+        )
+        .await;
+    let id = created.data()["createProduct"]["product"]["id"].clone();
+    assert!(id.is_string(), "{}", created.text);
+    id
+}
+
+#[tokio::test]
+async fn every_sort_key_pages_both_ways_without_skipping_or_repeating_ties() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let mut ids = std::collections::HashMap::new();
+    // Equal names (in any case) and equal prices, so every order has ties for the id to break.
+    for (sku, name, amount) in [
+        ("TEE_3", "banana", "5.00"),
+        ("TEE-1", "Apple", "2.50"),
+        ("TEE.2", "cherry", "5.00"),
+        ("MUG1", "Banana", "2.50"),
+        ("A1", "apple", "9.99"),
+        ("Z-9", "Äpfel", "5.00"),
+        ("CAP", "BANANA", "0.50"),
+        ("B.2", "date", "2.50"),
+        ("B-2", "Cherry", "12.00"),
+    ] {
+        ids.insert(sku, create(&shop.owner, sku, name, amount).await);
+    }
+    for (sku, change) in [
+        ("TEE.2", json!({ "description": "Restocked" })),
+        ("TEE_3", json!({ "description": "Restocked" })),
+        ("CAP", json!({ "description": "Restocked" })),
+        ("B.2", json!({ "name": "aardvark" })),
+    ] {
+        let mut input = json!({ "id": ids[sku], "expectedVersion": 1 });
+        if let (Some(input), Some(change)) = (input.as_object_mut(), change.as_object()) {
+            input.extend(change.clone());
+        }
+        let updated = shop.owner.gql(UPDATE, json!({ "input": input })).await;
+        assert_eq!(updated.data()["updateProduct"]["product"]["version"], 2, "{}", updated.text);
+    }
+    let expected: [(&str, [&str; 9]); 5] = [
+        ("CREATED_AT", ["TEE_3", "TEE-1", "TEE.2", "MUG1", "A1", "Z-9", "CAP", "B.2", "B-2"]),
+        ("UPDATED_AT", ["TEE-1", "MUG1", "A1", "Z-9", "B-2", "TEE.2", "TEE_3", "CAP", "B.2"]),
+        // aardvark, apple ×2, banana ×3, cherry ×2, äpfel: case ignored, ties in creation order.
+        ("NAME", ["B.2", "TEE-1", "A1", "TEE_3", "MUG1", "CAP", "TEE.2", "B-2", "Z-9"]),
+        ("SKU", ["A1", "B-2", "B.2", "CAP", "MUG1", "TEE-1", "TEE.2", "TEE_3", "Z-9"]),
+        // 0.50, 2.50 ×3, 5.00 ×3, 9.99, 12.00
+        ("PRICE", ["CAP", "TEE-1", "MUG1", "B.2", "TEE_3", "TEE.2", "Z-9", "A1", "B-2"]),
+    ];
+
+    for (sort_key, ascending) in expected {
+        for reverse in [false, true] {
+            let mut expected: Vec<String> = ascending.iter().map(|s| (*s).to_owned()).collect();
+            if reverse {
+                expected.reverse();
+            }
+            let label = format!("{sort_key} reverse={reverse}");
+
+            let whole = sorted_page(&shop.owner, sort_key, reverse, json!({ "first": 100 })).await;
+            assert_eq!(whole.skus, expected, "{label}: one page");
+            assert!(!whole.has_next && !whole.has_previous, "{label}: one page has nothing around it");
+
+            let mut forward = Vec::new();
+            let mut after = Value::Null;
+            for n in 0..5 {
+                let page = sorted_page(&shop.owner, sort_key, reverse, json!({ "first": 2, "after": after })).await;
+                assert_eq!(page.skus.len(), if n < 4 { 2 } else { 1 }, "{label}: forward page {n}");
+                assert_eq!((page.has_previous, page.has_next), (n > 0, n < 4), "{label}: forward page {n}");
+                forward.extend(page.skus);
+                after = page.end;
+            }
+            assert_eq!(forward, expected, "{label}: forward by twos");
+
+            let mut backward = Vec::new();
+            let mut before = Value::Null;
+            for n in 0..5 {
+                let page = sorted_page(&shop.owner, sort_key, reverse, json!({ "last": 2, "before": before })).await;
+                assert_eq!(page.skus.len(), if n < 4 { 2 } else { 1 }, "{label}: backward page {n}");
+                assert_eq!((page.has_previous, page.has_next), (n < 4, n > 0), "{label}: backward page {n}");
+                backward.splice(0..0, page.skus);
+                before = page.start;
+            }
+            assert_eq!(backward, expected, "{label}: backward by twos");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_belongs_to_its_sort_key_but_not_to_its_direction() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    for (sku, name, amount) in [("B", "b", "2"), ("D", "d", "4"), ("A", "a", "1"), ("C", "c", "3")] {
+        create(&shop.owner, sku, name, amount).await;
+    }
+    shop.owner
+        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
+        .await;
+    let by_name = sorted_page(&shop.owner, "NAME", false, json!({ "first": 2 })).await;
+    let by_default = shop.owner.gql("{ products(first: 1) { pageInfo { endCursor } } }", json!({})).await;
+    let location = shop.owner.gql("{ locations(first: 1) { pageInfo { endCursor } } }", json!({})).await;
+    let name_cursor = by_name.end.clone();
+    let default_cursor = by_default.data()["products"]["pageInfo"]["endCursor"].clone();
+    let location_cursor = location.data()["locations"]["pageInfo"]["endCursor"].clone();
+    let products_after = |sort_key: &'static str, cursor: Value| {
+        let owner = shop.owner.clone();
+        async move {
+            owner
+                .gql(
+                    "query($sortKey: ProductSortKey!, $after: String) { products(sortKey: $sortKey, first: 2, after: $after) { edges { node { sku } } } }",
+                    json!({ "sortKey": sort_key, "after": cursor }),
+                )
+                .await
+        }
+    };
+
+    let same_key = products_after("NAME", name_cursor.clone()).await;
+    let other_key = products_after("PRICE", name_cursor.clone()).await;
+    let default_key = shop
+        .owner
+        .gql("query($after: String) { products(after: $after) { edges { cursor } } }", json!({ "after": name_cursor }))
+        .await;
+    let default_into_name = products_after("NAME", default_cursor.clone()).await;
+    let location_into_products = products_after("CREATED_AT", location_cursor).await;
+    let product_into_locations = shop
+        .owner
+        .gql(
+            "query($after: String) { locations(after: $after) { edges { cursor } } }",
+            json!({ "after": default_cursor }),
+        )
+        .await;
+    let backward_with_foreign = shop
+        .owner
+        .gql(
+            "query($before: String) { products(sortKey: SKU, last: 2, before: $before) { edges { cursor } } }",
+            json!({ "before": by_name.start }),
+        )
+        .await;
+    let reversed = sorted_page(&shop.owner, "NAME", true, json!({ "first": 5, "after": name_cursor })).await;
+
+    assert_eq!(by_name.skus, ["A", "B"]);
+    assert_eq!(same_key.data()["products"]["edges"], json!([{ "node": { "sku": "C" } }, { "node": { "sku": "D" } }]));
+    for (case, response) in [
+        ("NAME cursor with PRICE", &other_key),
+        ("NAME cursor with the default sort", &default_key),
+        ("CREATED_AT cursor with NAME", &default_into_name),
+        ("locations cursor with products", &location_into_products),
+        ("products cursor with locations", &product_into_locations),
+        ("NAME cursor as `before` with SKU", &backward_with_foreign),
+    ] {
+        assert_eq!(response.error_code(), Some("BAD_USER_INPUT"), "{case}: {}", response.text);
+        assert!(response.data()["products"].is_null() && response.data()["locations"].is_null(), "{case}");
+    }
+    assert!(
+        backward_with_foreign.text.contains("before"),
+        "the error names the argument: {}",
+        backward_with_foreign.text
+    );
+    assert_eq!(reversed.skus, ["A"], "after B, in reverse, comes only A");
+    assert!(reversed.has_previous && !reversed.has_next);
+}
+
+#[tokio::test]
+async fn pages_stay_stable_when_products_are_added_between_them() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    for (sku, name) in [("B", "b"), ("D", "d"), ("F", "f")] {
+        create(&shop.owner, sku, name, "1").await;
+    }
+    let first = sorted_page(&shop.owner, "NAME", false, json!({ "first": 2 })).await;
+
+    // Before the cursor, at the cursor's very name (a tie after it, being newer), and after it.
+    for (sku, name) in [("A", "a"), ("C", "c"), ("D2", "D"), ("E", "e")] {
+        create(&shop.owner, sku, name, "1").await;
+    }
+    let second = sorted_page(&shop.owner, "NAME", false, json!({ "first": 10, "after": first.end })).await;
+    let back = sorted_page(&shop.owner, "NAME", false, json!({ "last": 10, "before": second.start })).await;
+
+    assert_eq!(first.skus, ["B", "D"]);
+    assert_eq!(second.skus, ["D2", "E", "F"], "no repeat of D, nothing inserted before the cursor");
+    assert!(second.has_previous && !second.has_next);
+    assert_eq!(back.skus, ["A", "B", "C", "D"], "paging back sees what was inserted before");
+    assert!(!back.has_previous && back.has_next);
+}
+
+#[tokio::test]
+async fn create_product_reports_every_bad_field_at_once_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let id = create(&shop.owner, "TEE-1", "Tee", "10.00").await;
+
+    let created = shop
+        .owner
+        .gql(
+            CREATE,
+            json!({ "input": {
+                "sku": "not a sku", "name": " ", "description": "x".repeat(10_001),
+                "price": { "amount": "1.999", "currencyCode": "EUR" },
+            } }),
+        )
+        .await;
+    let updated = shop
+        .owner
+        .gql(
+            UPDATE,
+            json!({ "input": { "id": id, "expectedVersion": 1, "name": "", "price": { "amount": "ten", "currencyCode": "XYZ" } } }),
+        )
+        .await;
+    let taken_and_bad = shop.owner.gql(CREATE, product("tee-1", "-1", "USD")).await;
+    let now = shop
+        .owner
+        .gql("query($id: ID!) { product(id: $id) { name version price { amount } } }", json!({ "id": id }))
+        .await;
+
+    assert_eq!(
+        errors_of(&created, "createProduct"),
+        [
+            ("sku".to_owned(), "INVALID".to_owned()),
+            ("name".to_owned(), "INVALID".to_owned()),
+            ("description".to_owned(), "INVALID".to_owned()),
+            ("price.currencyCode".to_owned(), "CURRENCY_MISMATCH".to_owned()),
+            ("price.amount".to_owned(), "TOO_MANY_DECIMALS".to_owned()),
+        ]
+    );
+    assert!(created.data()["createProduct"]["product"].is_null());
+    assert!(
+        created.data()["createProduct"]["userErrors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "every error explains itself"
+    );
+    assert_eq!(
+        errors_of(&updated, "updateProduct"),
+        [
+            ("name".to_owned(), "INVALID".to_owned()),
+            ("price.currencyCode".to_owned(), "UNKNOWN_CURRENCY".to_owned()),
+            ("price.amount".to_owned(), "INVALID".to_owned()),
+        ]
+    );
+    assert_eq!(
+        errors_of(&taken_and_bad, "createProduct"),
+        [("price.amount".to_owned(), "INVALID".to_owned())],
+        "a field error is reported before the insert could find the SKU taken"
+    );
+    assert_eq!(now.data()["product"], json!({ "name": "Tee", "version": 1, "price": { "amount": "10.00" } }));
+    assert_eq!(product_count(&shop.owner).await, 1, "nothing was written");
+}
+
+#[tokio::test]
+async fn customers_see_how_many_are_available_but_not_where_nor_archived_products() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+    let tee = create(&shop.owner, "TEE-1", "Tee", "10.00").await;
+    create(&shop.owner, "MUG-1", "Mug", "5.00").await;
+    let old = create(&shop.owner, "OLD-1", "Old", "1.00").await;
+    let location = |code: &'static str| {
+        let owner = shop.owner.clone();
+        async move {
+            let created = owner
+                .gql("mutation($code: String!) { createLocation(input: { code: $code, name: $code }) { location { id } } }", json!({ "code": code }))
+                .await;
+            created.data()["createLocation"]["location"]["id"].clone()
+        }
+    };
+    let (main, backup) = (location("MAIN").await, location("BACKUP").await);
+    let receive = "mutation($p: ID!, $l: ID!, $q: Int!) { receiveStock(input: { productId: $p, locationId: $l, quantity: $q }) { userErrors { code } } }";
+    for (product, at, quantity) in [(&tee, &main, 5), (&tee, &backup, 3), (&old, &main, 9)] {
+        shop.owner.gql(receive, json!({ "p": product, "l": at, "q": quantity })).await;
+    }
+    shop.owner
+        .gql(
+            "mutation($p: ID!, $l: ID!) { adjustStock(input: { productId: $p, locationId: $l, delta: -1, reason: ADJUSTED }) { userErrors { code } } }",
+            json!({ "p": tee, "l": backup }),
+        )
+        .await;
+    shop.owner
+        .gql(
+            "mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { active } } }",
+            json!({ "id": old }),
+        )
+        .await;
+
+    let list = customer
+        .gql("{ products(first: 10, sortKey: SKU) { edges { node { sku availableQuantity } } } }", json!({}))
+        .await;
+    let one = customer.gql("query($id: ID!) { product(id: $id) { availableQuantity } }", json!({ "id": tee })).await;
+    let node = customer
+        .gql("query($id: ID!) { node(id: $id) { ... on Product { sku availableQuantity } } }", json!({ "id": tee }))
+        .await;
+    let archived_node = customer.gql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": old })).await;
+    let archived =
+        customer.gql("query($id: ID!) { product(id: $id) { availableQuantity } }", json!({ "id": old })).await;
+    let archived_sku = customer.gql("{ productBySku(sku: \"OLD-1\") { sku } }", json!({})).await;
+    let archived_listed =
+        customer.gql("{ products(first: 10, filter: { active: false }) { edges { node { sku } } } }", json!({})).await;
+    let levels = customer
+        .gql("query($id: ID!) { product(id: $id) { sku stockLevels { available } } }", json!({ "id": tee }))
+        .await;
+    let level = customer
+        .gql(
+            "query($p: ID!, $l: ID!) { stockLevel(productId: $p, locationId: $l) { available } }",
+            json!({ "p": tee, "l": main }),
+        )
+        .await;
+    let ledger = customer
+        .gql(
+            "query($p: ID!, $l: ID!) { stockMovements(productId: $p, locationId: $l) { edges { cursor } } }",
+            json!({ "p": tee, "l": main }),
+        )
+        .await;
+    let owner_view = shop
+        .owner
+        .gql("{ products(first: 10, sortKey: SKU) { edges { node { sku availableQuantity } } } }", json!({}))
+        .await;
+
+    assert_eq!(
+        list.data()["products"]["edges"],
+        json!([{ "node": { "sku": "MUG-1", "availableQuantity": 0 } }, { "node": { "sku": "TEE-1", "availableQuantity": 7 } }]),
+        "{}",
+        list.text
+    );
+    assert_eq!(one.data()["product"]["availableQuantity"], 7);
+    assert_eq!(node.data()["node"], json!({ "sku": "TEE-1", "availableQuantity": 7 }));
+    assert!(archived_node.data()["node"].is_null() && archived_node.errors().is_empty(), "{}", archived_node.text);
+    assert_eq!(archived.error_code(), Some("NOT_FOUND"));
+    assert_eq!(archived_sku.error_code(), Some("NOT_FOUND"));
+    assert_eq!(
+        archived_listed.data()["products"]["edges"],
+        json!([{ "node": { "sku": "TEE-1" } }, { "node": { "sku": "MUG-1" } }]),
+        "customers see active products only, whatever they ask"
+    );
+    assert_eq!(levels.error_code(), Some("FORBIDDEN"), "{}", levels.text);
+    assert_eq!(level.error_code(), Some("FORBIDDEN"));
+    assert_eq!(ledger.error_code(), Some("FORBIDDEN"));
+    assert_eq!(
+        owner_view.data()["products"]["edges"],
+        json!([
+            { "node": { "sku": "MUG-1", "availableQuantity": 0 } },
+            { "node": { "sku": "OLD-1", "availableQuantity": 9 } },
+            { "node": { "sku": "TEE-1", "availableQuantity": 7 } },
+        ])
+    );
 }

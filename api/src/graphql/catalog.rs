@@ -1,18 +1,25 @@
 //! The catalog part of the schema: money, products and locations.
+//!
+//! `products` takes a `sortKey` and `reverse`, turned into a `domain::catalog::ProductSort`;
+//! its cursors carry the sort value, encoded in [`super::connection`].
 
 use async_graphql::connection::Connection;
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{
-    Context, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+    Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };
-use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, UpdateProduct};
+use domain::catalog::{
+    self, CreateProduct, Location, Product, ProductFilter, ProductSort, ProductSortKey, UpdateProduct,
+};
 use domain::ids::{LocationId, ProductId};
 use domain::money::Money;
 use time::OffsetDateTime;
 
-use super::connection::{connection, list_complexity, page_request};
+use super::connection::{connection, list_complexity, page_request, sorted_connection, sorted_page_request};
 use super::context::RequestContext;
+use super::inventory::{AvailableQuantityLoader, StockLevelObject, StockLevelsLoader};
 use super::node::{self, Kind, Node};
-use crate::error::{ApiError, UserError, payload};
+use crate::error::{ApiError, ErrorCode, UserError, payload};
 
 /// A decimal number as a string, e.g. `"12.50"`: exact, never a float. Money amounts have at
 /// most as many decimals as their currency (USD 2, JPY 0, KWD 3).
@@ -99,14 +106,24 @@ impl ProductObject {
     async fn updated_at(&self) -> OffsetDateTime {
         self.0.updated_at
     }
+    /// Units available to sell (`onHand - reserved`), summed over all locations; `0` when no
+    /// stock was ever recorded. Needs only `catalog:read`, so shoppers can see what is in stock;
+    /// where it is held (`stockLevels`) needs `inventory:read`. Loaded for a whole page of
+    /// products in one statement.
+    async fn available_quantity(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        let loader = ctx
+            .data_opt::<DataLoader<AvailableQuantityLoader>>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
+        Ok(loader.load_one(self.0.id).await?.unwrap_or(0))
+    }
     /// Stock at every location where some was ever recorded. Needs `inventory:read`; loaded
     /// for a whole page of products in one statement.
-    async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<super::inventory::StockLevelObject>, ApiError> {
+    async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevelObject>, ApiError> {
         let loader = ctx
-            .data_opt::<async_graphql::dataloader::DataLoader<super::inventory::StockLevelsLoader>>()
-            .ok_or_else(|| ApiError::new(crate::error::ErrorCode::Internal, "internal error"))?;
+            .data_opt::<DataLoader<StockLevelsLoader>>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
         let levels = loader.load_one(self.0.id).await?.unwrap_or_default();
-        Ok(levels.into_iter().map(super::inventory::StockLevelObject).collect())
+        Ok(levels.into_iter().map(StockLevelObject).collect())
     }
 }
 
@@ -146,6 +163,37 @@ pub struct ProductFilterInput {
     pub available_below: Option<i64>,
 }
 
+/// What a product list is sorted by. Every order breaks ties by id, so pages never skip or
+/// repeat a product; `reverse: true` runs it the other way.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(name = "ProductSortKey")]
+pub enum ProductSortKeyEnum {
+    /// Creation time, oldest first.
+    #[default]
+    CreatedAt,
+    /// Time of the last change, least recently changed first.
+    UpdatedAt,
+    /// Name, ignoring case, in code point order: digits before `a`–`z`, letters beyond ASCII
+    /// (`ä`, `é`) after `z`.
+    Name,
+    /// SKU, in byte order: `-`, `.`, digits, letters, `_`.
+    Sku,
+    /// Unit price, cheapest first.
+    Price,
+}
+
+impl From<ProductSortKeyEnum> for ProductSortKey {
+    fn from(key: ProductSortKeyEnum) -> Self {
+        match key {
+            ProductSortKeyEnum::CreatedAt => ProductSortKey::CreatedAt,
+            ProductSortKeyEnum::UpdatedAt => ProductSortKey::UpdatedAt,
+            ProductSortKeyEnum::Name => ProductSortKey::Name,
+            ProductSortKeyEnum::Sku => ProductSortKey::Sku,
+            ProductSortKeyEnum::Price => ProductSortKey::Price,
+        }
+    }
+}
+
 /// Catalog queries.
 #[derive(Default)]
 pub struct CatalogQuery;
@@ -165,24 +213,32 @@ impl CatalogQuery {
         Ok(ProductObject(catalog::product_by_sku(&req.services.ports, req.caller, &sku).await?))
     }
 
-    /// Products, oldest first. Needs `catalog:read`.
+    /// Products, oldest first unless `sortKey` and `reverse` say otherwise. Needs
+    /// `catalog:read`; customers see active products only.
+    ///
+    /// Cursors belong to the `sortKey` they were read with: using one with another sort key is
+    /// `BAD_USER_INPUT`. They stay valid with either `reverse`.
     #[graphql(complexity = "list_complexity(first, last, child_complexity)")]
+    #[expect(clippy::too_many_arguments, reason = "the four Relay arguments, a filter and two sort arguments")]
     async fn products(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-        filter: Option<ProductFilterInput>,
+        #[graphql(desc = "At most this many (up to 100) from the start or after `after`.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` (or any edge's cursor) to continue after.")] after: Option<String>,
+        #[graphql(desc = "At most this many (up to 100) from the end or before `before`.")] last: Option<i32>,
+        #[graphql(desc = "The `startCursor` (or any edge's cursor) to continue before.")] before: Option<String>,
+        #[graphql(desc = "Which products; all when omitted.")] filter: Option<ProductFilterInput>,
+        #[graphql(desc = "What to sort by; ties are broken by id.", default)] sort_key: ProductSortKeyEnum,
+        #[graphql(desc = "Descending instead of ascending.", default)] reverse: bool,
     ) -> Result<Connection<String, ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let page = page_request(first, after, last, before)?;
+        let sort = ProductSort { key: sort_key.into(), reverse };
+        let page = sorted_page_request(first, after, last, before, sort.key.order())?;
         let filter = filter.unwrap_or_default();
         let filter =
             ProductFilter { search: filter.search, active: filter.active, available_below: filter.available_below };
-        let products = catalog::products(&req.services.ports, req.caller, filter, &page).await?;
-        Ok(connection(products, |p| p.id.uuid(), ProductObject))
+        let products = catalog::products(&req.services.ports, req.caller, filter, sort, &page).await?;
+        Ok(sorted_connection(products, |p| sort.cursor_of(p), ProductObject))
     }
 
     /// Locations, oldest first. Needs `inventory:read`.

@@ -11,8 +11,9 @@
 //! - [`QueryRoot`] / [`MutationRoot`]: the roots, merged from each area's fields.
 //! - [`query`]: root fields of no area (`apiVersion`, `node`).
 //! - [`identity`]: tenants, members, sessions, API keys, audit log.
-//! - [`catalog`]: money, products, locations.
-//! - [`inventory`]: stock levels and movements.
+//! - [`catalog`]: money, products (sort orders, available quantity), locations.
+//! - [`inventory`]: stock levels and movements, and the loaders behind `Product.stockLevels`
+//!   and `Product.availableQuantity`.
 //! - [`orders`]: orders, their lines and history; placing and moving them along.
 //! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).

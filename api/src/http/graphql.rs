@@ -28,7 +28,7 @@ use super::{AppState, RequestId, graphiql};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::graphql::ExecutionStarted;
-use crate::graphql::inventory::StockLevelsLoader;
+use crate::graphql::inventory::{AvailableQuantityLoader, StockLevelsLoader};
 use crate::graphql::orders::{LineProductsLoader, OrderHistoryLoader};
 use async_graphql::dataloader::DataLoader;
 use domain::auth::Caller;
@@ -174,6 +174,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
     let caller = Caller { actor, address };
     let (services, who) = (&state.services, &caller);
     let stock_levels = StockLevelsLoader { services: services.clone(), caller: who.clone() };
+    let available = AvailableQuantityLoader { services: services.clone(), caller: who.clone() };
     let histories = OrderHistoryLoader { services: services.clone(), caller: who.clone() };
     let products = LineProductsLoader { services: services.clone(), caller: who.clone() };
     // Batches run as tasks of their own; they stay inside this request's span, so their logs
@@ -183,6 +184,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
         .data(started.clone())
         .data(request_id.clone())
         .data(DataLoader::new(stock_levels, spawn))
+        .data(DataLoader::new(available, spawn))
         .data(DataLoader::new(histories, spawn))
         .data(DataLoader::new(products, spawn))
         .data(caller);

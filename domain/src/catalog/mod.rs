@@ -3,6 +3,9 @@
 //!
 //! Products change only with the version the client last saw: a stale `expected_version` is a
 //! `Conflict` and changes nothing, never a lost update. Prices are in the tenant's currency.
+//! A product's fields are all checked before anything is written, and every bad one is
+//! reported, not only the first. Product lists are read in a [`ProductSort`]: by creation,
+//! update, name (case-insensitively), SKU or price, either way, with the id breaking ties.
 //!
 //! # Layout
 //!
@@ -14,8 +17,8 @@ use crate::auth::{Caller, Permission, Role, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::identity::Ports;
 use crate::ids::{LocationId, ProductId};
-use crate::money::Money;
-use crate::page::{Page, PageRequest};
+use crate::money::{Currency, Money};
+use crate::page::{Cursor, KeyKind, Page, PageRequest, SortOrder, SortValue};
 use crate::ports::{CatalogRepo, Crypto, IdentityRepo, Store, Tx};
 
 /// A stock-keeping unit: 1–64 of `A–Z 0–9 - _ .`, stored upper-case, unique per tenant.
@@ -39,6 +42,9 @@ impl Sku {
         &self.0
     }
 }
+
+/// The longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// The longest product description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
@@ -114,6 +120,78 @@ pub struct ProductFilter {
     pub available_below: Option<i64>,
 }
 
+/// What product lists can be sorted by; the id breaks ties in every order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ProductSortKey {
+    /// When it was created (the default: oldest first).
+    #[default]
+    CreatedAt,
+    /// When it last changed.
+    UpdatedAt,
+    /// Its name, case-insensitively (by [`name_sort_key`]).
+    Name,
+    /// Its SKU (upper-case ASCII, byte order: `-` `.` digits letters `_`).
+    Sku,
+    /// Its price in minor units (all prices are in the tenant's currency).
+    Price,
+}
+
+impl ProductSortKey {
+    /// Every key.
+    pub const ALL: [ProductSortKey; 5] = [
+        ProductSortKey::CreatedAt,
+        ProductSortKey::UpdatedAt,
+        ProductSortKey::Name,
+        ProductSortKey::Sku,
+        ProductSortKey::Price,
+    ];
+
+    /// The order lists sorted by this key are read in, as cursors name it.
+    pub fn order(self) -> SortOrder {
+        let (name, kind) = match self {
+            ProductSortKey::CreatedAt => ("CREATED_AT", KeyKind::Time),
+            ProductSortKey::UpdatedAt => ("UPDATED_AT", KeyKind::Time),
+            ProductSortKey::Name => ("NAME", KeyKind::Text),
+            ProductSortKey::Sku => ("SKU", KeyKind::Text),
+            ProductSortKey::Price => ("PRICE", KeyKind::Integer),
+        };
+        SortOrder { name, kind }
+    }
+
+    /// The product's value under this key: what storage sorts on and cursors remember.
+    pub fn value_of(self, product: &Product) -> SortValue {
+        match self {
+            ProductSortKey::CreatedAt => SortValue::Time(product.created_at),
+            ProductSortKey::UpdatedAt => SortValue::Time(product.updated_at),
+            ProductSortKey::Name => SortValue::Text(name_sort_key(&product.name)),
+            ProductSortKey::Sku => SortValue::Text(product.sku.as_str().to_owned()),
+            ProductSortKey::Price => SortValue::Integer(product.price.minor()),
+        }
+    }
+}
+
+/// How a product list is ordered: a key, ascending unless `reverse`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProductSort {
+    /// What to sort by.
+    pub key: ProductSortKey,
+    /// Descending instead of ascending (ties then go by descending id too).
+    pub reverse: bool,
+}
+
+impl ProductSort {
+    /// The cursor of `product` in a list read in this sort.
+    pub fn cursor_of(&self, product: &Product) -> Cursor {
+        Cursor::new(self.key.order(), self.key.value_of(product), product.id.uuid())
+    }
+}
+
+/// The text a name sorts by: the name lower-cased (Unicode), compared byte by byte, so "apple",
+/// "Banana" and "banana" sort the same way on every backend. Storage keeps it next to the name.
+pub fn name_sort_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A warehouse or shop floor that holds stock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
@@ -129,32 +207,101 @@ pub struct Location {
     pub updated_at: OffsetDateTime,
 }
 
+/// Checks a price typed as `amount` and currency `code` against the tenant's currency,
+/// reporting the amount and the currency separately (`{field}.amount`, `{field}.currencyCode`):
+/// the amount is read in the tenant's currency, which every price is in.
 fn price_in_tenant_currency(
     field: &str,
     amount: &str,
     code: &str,
-    tenant_currency: crate::money::Currency,
-) -> Result<Money, Invalid> {
-    let currency = crate::money::Currency::parse(&format!("{field}.currencyCode"), code)?;
-    if currency != tenant_currency {
-        return Err(Invalid::with_code(
-            &format!("{field}.currencyCode"),
-            "CURRENCY_MISMATCH",
-            format!("prices in this tenant are in {}", tenant_currency.code()),
-        ));
+    tenant_currency: Currency,
+) -> Result<Money, Vec<Invalid>> {
+    let currency_field = format!("{field}.currencyCode");
+    let currency = Currency::parse(&currency_field, code).and_then(|currency| {
+        if currency == tenant_currency {
+            Ok(currency)
+        } else {
+            Err(Invalid::with_code(
+                &currency_field,
+                "CURRENCY_MISMATCH",
+                format!("prices in this tenant are in {}", tenant_currency.code()),
+            ))
+        }
+    });
+    let amount_field = format!("{field}.amount");
+    let price = Money::parse(&amount_field, amount, tenant_currency).and_then(|price| {
+        if price.is_negative() { Err(Invalid::new(&amount_field, "must not be negative")) } else { Ok(price) }
+    });
+    match (currency, price) {
+        (Ok(_), Ok(price)) => Ok(price),
+        (currency, price) => Err([currency.err(), price.err()].into_iter().flatten().collect()),
     }
-    let price = Money::parse(&format!("{field}.amount"), amount, currency)?;
-    if price.is_negative() {
-        return Err(Invalid::new(&format!("{field}.amount"), "must not be negative"));
+}
+
+/// The checked fields of a new product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NewProductFields {
+    sku: Sku,
+    name: String,
+    description: String,
+    price: Money,
+}
+
+impl CreateProduct {
+    /// Checks every field, for a tenant whose prices are in `currency`.
+    fn check(&self, currency: Currency) -> Result<NewProductFields, Vec<Invalid>> {
+        let sku = Sku::parse("sku", &self.sku);
+        let name = crate::identity::parse_text("name", &self.name, MAX_NAME_CHARS);
+        let description = parse_description("description", &self.description);
+        let price = price_in_tenant_currency("price", &self.price_amount, &self.price_currency, currency);
+        match (sku, name, description, price) {
+            (Ok(sku), Ok(name), Ok(description), Ok(price)) => Ok(NewProductFields { sku, name, description, price }),
+            (sku, name, description, price) => {
+                let mut errors: Vec<Invalid> =
+                    [sku.err(), name.err(), description.err()].into_iter().flatten().collect();
+                errors.extend(price.err().into_iter().flatten());
+                Err(errors)
+            }
+        }
     }
-    Ok(price)
+}
+
+impl UpdateProduct {
+    /// Applies the given fields to `product`, checking every one, for a tenant whose prices are
+    /// in `currency`.
+    fn apply_to(&self, mut product: Product, currency: Currency) -> Result<Product, Vec<Invalid>> {
+        let mut errors = Vec::new();
+        if let Some(name) = &self.name {
+            match crate::identity::parse_text("name", name, MAX_NAME_CHARS) {
+                Ok(name) => product.name = name,
+                Err(invalid) => errors.push(invalid),
+            }
+        }
+        if let Some(description) = &self.description {
+            match parse_description("description", description) {
+                Ok(description) => product.description = description,
+                Err(invalid) => errors.push(invalid),
+            }
+        }
+        if let Some((amount, code)) = &self.price {
+            match price_in_tenant_currency("price", amount, code, currency) {
+                Ok(price) => product.price = price,
+                Err(invalid) => errors.extend(invalid),
+            }
+        }
+        if let Some(active) = self.active {
+            product.active = active;
+        }
+        if errors.is_empty() { Ok(product) } else { Err(errors) }
+    }
 }
 
 /// Adds a product to the catalog.
 ///
 /// # Errors
-/// `Forbidden` without `catalog:write`; `Invalid` for a bad field, a price in another currency
-/// or with too many decimals, or a taken SKU (`TAKEN`).
+/// `Forbidden` without `catalog:write`; `Invalid`/`InvalidFields` naming every bad field at
+/// once (a price in another currency or with too many decimals among them), with nothing
+/// written; `Invalid` (`TAKEN`) alone for a taken SKU, which only the insert can tell.
 #[tracing::instrument(name = "catalog.create_product", skip_all, fields(product.id = tracing::field::Empty))]
 pub async fn create_product<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -164,24 +311,14 @@ pub async fn create_product<S: Store, C: Crypto>(
     let scope = authorize(&caller.actor, Permission::CatalogWrite)?;
     let tx = ports.store.begin(&scope).await?;
     let tenant = tx.tenant(&scope).await?;
-    let sku = Sku::parse("sku", &command.sku);
-    let name = crate::identity::parse_text("name", &command.name, 200);
-    let description = parse_description("description", &command.description);
-    let price = price_in_tenant_currency("price", &command.price_amount, &command.price_currency, tenant.currency);
-    let (sku, name, description, price) = match (sku, name, description, price) {
-        (Ok(sku), Ok(name), Ok(description), Ok(price)) => (sku, name, description, price),
-        (sku, name, description, price) => {
-            let first = [sku.err(), name.err(), description.err(), price.err()].into_iter().flatten().next();
-            return Err(first.map_or(DomainError::internal("no error"), DomainError::from));
-        }
-    };
+    let fields = command.check(tenant.currency).map_err(DomainError::invalid_fields)?;
     let now = ports.clock.now();
     let product = Product {
         id: ProductId::new(),
-        sku,
-        name,
-        description,
-        price,
+        sku: fields.sku,
+        name: fields.name,
+        description: fields.description,
+        price: fields.price,
         active: true,
         version: 1,
         created_at: now,
@@ -197,7 +334,7 @@ pub async fn create_product<S: Store, C: Crypto>(
 ///
 /// # Errors
 /// `NotFound` for an unknown id or another tenant's; `Conflict` for a stale version (nothing
-/// changes); `Invalid` for a bad field.
+/// changes); `Invalid`/`InvalidFields` naming every bad field given, with nothing written.
 #[tracing::instrument(name = "catalog.update_product", skip_all, fields(product.id = %id))]
 pub async fn update_product<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -209,19 +346,7 @@ pub async fn update_product<S: Store, C: Crypto>(
     let tx = ports.store.begin(&scope).await?;
     let tenant = tx.tenant(&scope).await?;
     let current = tx.product(&scope, id).await?.ok_or(DomainError::NotFound)?;
-    let mut changed = current.clone();
-    if let Some(name) = &command.name {
-        changed.name = crate::identity::parse_text("name", name, 200)?;
-    }
-    if let Some(description) = &command.description {
-        changed.description = parse_description("description", description)?;
-    }
-    if let Some((amount, code)) = &command.price {
-        changed.price = price_in_tenant_currency("price", amount, code, tenant.currency)?;
-    }
-    if let Some(active) = command.active {
-        changed.active = active;
-    }
+    let mut changed = command.apply_to(current.clone(), tenant.currency).map_err(DomainError::invalid_fields)?;
     changed.version =
         command.expected_version.checked_add(1).ok_or_else(|| DomainError::Conflict("stale version".into()))?;
     changed.updated_at = ports.clock.now();
@@ -270,17 +395,23 @@ pub async fn product_by_sku<S: Store, C: Crypto>(
     found.filter(|p| p.active || !is_customer(caller)).ok_or(DomainError::NotFound)
 }
 
-/// A page of products, oldest first; customers see only active ones whatever they ask.
+/// A page of products in `sort`; customers see only active ones whatever they ask.
 ///
 /// # Errors
-/// `Forbidden` without `catalog:read`.
+/// `Forbidden` without `catalog:read` (and without `inventory:read` for a stock filter);
+/// `Internal` when `page` was not built for `sort`'s order (a bug: cursors are checked against
+/// the order when the page request is made).
 pub async fn products<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     caller: &Caller,
     mut filter: ProductFilter,
+    sort: ProductSort,
     page: &PageRequest,
 ) -> Result<Page<Product>, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogRead)?;
+    if page.order != sort.key.order() {
+        return Err(DomainError::internal("a product page was requested in another order than its sort"));
+    }
     if filter.available_below.is_some() {
         // Filtering by stock reveals stock: it needs the permission that reads it.
         authorize(&caller.actor, Permission::InventoryRead)?;
@@ -290,7 +421,7 @@ pub async fn products<S: Store, C: Crypto>(
     }
     filter.search = filter.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
     let tx = ports.store.begin_read(&scope).await?;
-    let products = tx.products(&scope, &filter, page).await?;
+    let products = tx.products(&scope, &filter, sort, page).await?;
     tx.commit().await?;
     Ok(products)
 }
@@ -384,22 +515,118 @@ mod tests {
         }
     }
 
+    fn usd() -> Currency {
+        Currency::parse("c", "USD").expect("usd")
+    }
+
+    fn codes(result: Result<impl std::fmt::Debug, Vec<Invalid>>) -> Vec<(String, &'static str)> {
+        result.err().into_iter().flatten().map(|e| (e.field().join("."), e.code())).collect()
+    }
+
     #[test]
     fn prices_must_be_in_the_tenant_currency_and_not_negative() {
-        let usd = crate::money::Currency::parse("c", "USD").expect("usd");
+        assert_eq!(price_in_tenant_currency("price", "12.50", "usd", usd()).map(|m| m.minor()), Ok(1250));
+        assert_eq!(
+            codes(price_in_tenant_currency("price", "12.50", "EUR", usd())),
+            [("price.currencyCode".into(), "CURRENCY_MISMATCH")]
+        );
+        assert_eq!(codes(price_in_tenant_currency("price", "-1", "USD", usd())), [("price.amount".into(), "INVALID")]);
+        assert_eq!(
+            codes(price_in_tenant_currency("price", "1.999", "USD", usd())),
+            [("price.amount".into(), "TOO_MANY_DECIMALS")]
+        );
+        assert_eq!(
+            codes(price_in_tenant_currency("price", "1.999", "ABC", usd())),
+            [("price.currencyCode".into(), "UNKNOWN_CURRENCY"), ("price.amount".into(), "TOO_MANY_DECIMALS")],
+            "the amount is checked in the tenant's currency even when the code is wrong"
+        );
+    }
 
-        assert_eq!(price_in_tenant_currency("price", "12.50", "usd", usd).map(|m| m.minor()), Ok(1250));
+    #[test]
+    fn a_new_product_reports_every_bad_field_at_once() {
+        let command = CreateProduct {
+            sku: "not a sku".into(),
+            name: "  ".into(),
+            description: "x".repeat(MAX_DESCRIPTION_CHARS + 1),
+            price_amount: "1.999".into(),
+            price_currency: "EUR".into(),
+        };
+        let good = CreateProduct {
+            sku: "tee-1".into(),
+            name: " Red tee ".into(),
+            description: String::new(),
+            price_amount: "19.9".into(),
+            price_currency: "usd".into(),
+        };
+
         assert_eq!(
-            price_in_tenant_currency("price", "12.50", "EUR", usd).map_err(|e| e.code()),
-            Err("CURRENCY_MISMATCH")
+            codes(command.check(usd())),
+            [
+                ("sku".into(), "INVALID"),
+                ("name".into(), "INVALID"),
+                ("description".into(), "INVALID"),
+                ("price.currencyCode".into(), "CURRENCY_MISMATCH"),
+                ("price.amount".into(), "TOO_MANY_DECIMALS"),
+            ]
         );
+        let checked = good.check(usd()).expect("valid");
+        assert_eq!((checked.sku.as_str(), checked.name.as_str(), checked.price.minor()), ("TEE-1", "Red tee", 1990));
+    }
+
+    fn a_product() -> Product {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        Product {
+            id: ProductId::new(),
+            sku: Sku::parse("sku", "TEE-1").expect("sku"),
+            name: "Red Tee".into(),
+            description: String::new(),
+            price: Money::from_minor(1990, usd()),
+            active: true,
+            version: 1,
+            created_at: now,
+            updated_at: now + time::Duration::seconds(5),
+        }
+    }
+
+    #[test]
+    fn an_update_reports_every_bad_field_it_was_given_and_keeps_the_rest() {
+        let product = a_product();
+        let bad = UpdateProduct {
+            expected_version: 1,
+            name: Some(String::new()),
+            description: None,
+            price: Some(("abc".into(), "XYZ".into())),
+            active: Some(false),
+        };
+        let good = UpdateProduct { expected_version: 1, name: Some("Blue tee".into()), ..Default::default() };
+
         assert_eq!(
-            price_in_tenant_currency("price", "-1", "USD", usd).map_err(|e| e.field().join(".")),
-            Err("price.amount".to_owned())
+            codes(bad.apply_to(product.clone(), usd())),
+            [
+                ("name".into(), "INVALID"),
+                ("price.currencyCode".into(), "UNKNOWN_CURRENCY"),
+                ("price.amount".into(), "INVALID")
+            ]
         );
-        assert_eq!(
-            price_in_tenant_currency("price", "1.999", "USD", usd).map_err(|e| e.code()),
-            Err("TOO_MANY_DECIMALS")
-        );
+        let changed = good.apply_to(product.clone(), usd()).expect("valid");
+        assert_eq!((changed.name.as_str(), changed.price, changed.active), ("Blue tee", product.price, true));
+    }
+
+    #[test]
+    fn names_sort_case_insensitively_and_every_key_has_its_own_order() {
+        let product = a_product();
+
+        assert_eq!(name_sort_key("Äpfel & Birnen"), "äpfel & birnen");
+        assert_eq!(ProductSortKey::Name.value_of(&product), SortValue::Text("red tee".into()));
+        assert_eq!(ProductSortKey::Sku.value_of(&product), SortValue::Text("TEE-1".into()));
+        assert_eq!(ProductSortKey::Price.value_of(&product), SortValue::Integer(1990));
+        assert_eq!(ProductSortKey::UpdatedAt.value_of(&product), SortValue::Time(product.updated_at));
+        let names: std::collections::HashSet<_> = ProductSortKey::ALL.iter().map(|k| k.order().name).collect();
+        assert_eq!(names.len(), ProductSortKey::ALL.len(), "cursors of two keys must never be mistaken");
+        for key in ProductSortKey::ALL {
+            let cursor = ProductSort { key, reverse: false }.cursor_of(&product);
+            assert!(cursor.fits(key.order()), "{key:?}");
+            assert_eq!(cursor.id, product.id.uuid());
+        }
     }
 }

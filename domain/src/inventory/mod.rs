@@ -411,6 +411,30 @@ pub async fn levels_of<S: Store, C: Crypto>(
     Ok(by_product)
 }
 
+/// The units available to sell of each product, summed over all locations (zero where no stock
+/// was ever recorded), for a page of products at once (one statement).
+///
+/// Unlike levels per location, this total is catalog information: a shop shows customers
+/// whether, and how much of, a product is in stock, so it needs only `catalog:read`. Callers
+/// pass products the caller could read; which locations hold the stock stays behind
+/// `inventory:read`.
+///
+/// # Errors
+/// `Forbidden` without `catalog:read`.
+pub async fn available_of<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    caller: &Caller,
+    products: &[ProductId],
+) -> Result<std::collections::HashMap<ProductId, i64>, DomainError> {
+    let scope = authorize(&caller.actor, Permission::CatalogRead)?;
+    let tx = ports.store.begin_read(&scope).await?;
+    let sums = tx.available_quantities(&scope, products).await?;
+    tx.commit().await?;
+    let mut available: std::collections::HashMap<ProductId, i64> = products.iter().map(|p| (*p, 0)).collect();
+    available.extend(sums);
+    Ok(available)
+}
+
 /// The ledger of a product at a location, newest first.
 ///
 /// # Errors

@@ -407,7 +407,12 @@ async fn place<S: Store, C: Crypto>(
             Invalid::with_code("locationId", "UNKNOWN_LOCATION", "no location of this shop has this id")
         })?,
         None => {
-            let first = tx.locations(scope, &PageRequest::first(1)).await?.items.into_iter().next();
+            let first = tx
+                .locations(scope, &PageRequest::first(1, crate::page::SortOrder::BY_ID))
+                .await?
+                .items
+                .into_iter()
+                .next();
             first.ok_or_else(|| {
                 Invalid::with_code("locationId", "UNKNOWN_LOCATION", "the shop has no location to ship from yet")
             })?

@@ -11,6 +11,8 @@ pub struct Model {
     pub id: Uuid,
     pub sku: String,
     pub name: String,
+    /// `domain::catalog::name_sort_key(name)`, what `NAME` sorts by.
+    pub sort_name: String,
     pub description: String,
     pub price_minor: i64,
     pub currency_code: String,
