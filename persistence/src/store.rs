@@ -3,8 +3,11 @@
 //!
 //! `begin` is the only place a transaction starts and, on PostgreSQL, the only place the
 //! row-level-security tenant is set (`set_config('keel.tenant_id', …, true)`, local to the
-//! transaction). On SQLite, write transactions are `BEGIN IMMEDIATE`, so writers queue for the
-//! lock up front instead of failing when a read turns into a write.
+//! transaction). On SQLite, write transactions are `BEGIN IMMEDIATE`, so writers take the lock up
+//! front instead of failing when a read turns into a write, and a process's writers queue for it
+//! in arrival order.
+
+use std::sync::Arc;
 
 use domain::DomainError;
 use domain::auth::TenantScope;
@@ -18,9 +21,10 @@ use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, Select, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use crate::database::Database;
+use crate::database::{Backend, Database};
 use crate::entity::tenants;
 use crate::error::storage_error;
 
@@ -28,15 +32,26 @@ use crate::error::storage_error;
 #[derive(Clone, Debug)]
 pub struct SeaStore {
     database: Database,
+    /// On SQLite, the queue of this process's write transactions (one at a time, first come
+    /// first served). SQLite admits one writer anyway; without the queue, waiting writers poll
+    /// the file lock with growing sleeps, which lets unlucky requests wait seconds.
+    writers: Option<Arc<Semaphore>>,
 }
 
 impl SeaStore {
     /// Storage over `database`.
     pub fn new(database: Database) -> Self {
-        SeaStore { database }
+        let writers = (database.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        SeaStore { database, writers }
     }
 
     async fn open(&self, scope: &TenantScope, write: bool) -> Result<SeaTx, DomainError> {
+        let turn = match (&self.writers, write) {
+            (Some(writers), true) => Some(
+                writers.clone().acquire_owned().await.map_err(|_| DomainError::internal("the writer queue closed"))?,
+            ),
+            _ => None,
+        };
         let conn = self.database.connection();
         let options = TransactionOptions {
             isolation_level: None,
@@ -56,7 +71,7 @@ impl SeaStore {
             );
             txn.execute_raw(set).await.map_err(storage_error)?;
         }
-        Ok(SeaTx { txn, tenant: scope.tenant().uuid() })
+        Ok(SeaTx { txn, tenant: scope.tenant().uuid(), _turn: turn })
     }
 }
 
@@ -107,6 +122,9 @@ impl Store for SeaStore {
 pub struct SeaTx {
     pub(crate) txn: DatabaseTransaction,
     tenant: Uuid,
+    /// This transaction's place in the SQLite writer queue, given up after the transaction
+    /// ends (fields drop in order: the transaction first).
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
 impl SeaTx {
