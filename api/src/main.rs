@@ -8,6 +8,11 @@ use api::{app, graphql, telemetry};
 use clap::Parser;
 use clap::error::ErrorKind;
 
+// A GraphQL response allocates per field; mimalloc serves those many small, short-lived
+// allocations across threads markedly faster than the system allocator (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

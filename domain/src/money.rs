@@ -67,7 +67,8 @@ impl Currency {
             .chain(std::iter::once(&XPF))
             .find(|(c, _)| *c == code)
             .map(|(_, e)| *e)
-            .or_else(|| TWO_DECIMAL.contains(&code.as_str()).then_some(2));
+            // Sorted (a test checks): every stored price and order total is parsed through here.
+            .or_else(|| TWO_DECIMAL.binary_search(&code.as_str()).is_ok().then_some(2));
         match (exponent, code.as_bytes()) {
             (Some(exponent), &[a, b, c]) => Ok(Currency { code: [a, b, c], exponent }),
             _ => {
@@ -97,6 +98,15 @@ impl fmt::Display for Currency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_two_decimal_table_is_sorted_for_binary_search() {
+        assert!(TWO_DECIMAL.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(Currency::parse("c", "usd").map(|c| c.exponent()), Ok(2));
+        for code in TWO_DECIMAL {
+            assert_eq!(Currency::parse("c", code).map(|c| c.exponent()), Ok(2), "{code}");
+        }
+    }
 
     #[test]
     fn currencies_know_their_minor_unit() {

@@ -17,7 +17,6 @@
 //! - [`orders`]: orders, their lines and history; placing and moving them along.
 //! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).
-//! - [`phase`]: marks when execution begins, so HTTP can tell request errors from field errors.
 
 pub mod catalog;
 pub mod connection;
@@ -26,14 +25,11 @@ pub mod identity;
 pub mod inventory;
 pub mod node;
 pub mod orders;
-pub mod phase;
 pub mod query;
 
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
-
-pub use phase::ExecutionStarted;
 
 /// Every query field.
 #[derive(MergedObject, Default)]
@@ -87,8 +83,7 @@ pub fn build(limits: Limits, services: Option<Arc<context::Services>>) -> KeelSc
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
-        .limit_directives(MAX_DIRECTIVES)
-        .extension(phase::ExecutionPhase);
+        .limit_directives(MAX_DIRECTIVES);
     if let Some(services) = services {
         builder = builder.data(services);
     }

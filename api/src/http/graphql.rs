@@ -27,7 +27,6 @@ use serde_json::{Map, Value, json};
 use super::{AppState, RequestId, graphiql};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
-use crate::graphql::ExecutionStarted;
 use crate::graphql::inventory::{AvailableQuantityLoader, StockLevelsLoader};
 use crate::graphql::orders::{LineProductsLoader, OrderHistoryLoader};
 use async_graphql::dataloader::DataLoader;
@@ -170,7 +169,6 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
         tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
     }
 
-    let started = ExecutionStarted::default();
     let caller = Caller { actor, address };
     let (services, who) = (&state.services, &caller);
     let stock_levels = StockLevelsLoader { services: services.clone(), caller: who.clone() };
@@ -181,7 +179,6 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
     // (and statements) carry the request id.
     let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
     let request = request
-        .data(started.clone())
         .data(request_id.clone())
         .data(DataLoader::new(stock_levels, spawn))
         .data(DataLoader::new(available, spawn))
@@ -190,7 +187,30 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
         .data(caller);
     let response = state.schema.execute(request).await;
 
-    render(media, StatusCode::OK, &request_id, response, started.get())
+    let executed = reached_execution(&response);
+    render(media, StatusCode::OK, &request_id, response, executed)
+}
+
+/// Whether the operation reached execution. async-graphql answers a request that fails to parse,
+/// to validate (limits included) or to coerce its variables with `data: null` and errors that have
+/// no path, while every error raised during execution carries the path of its field. (Telling
+/// the two apart from the response, rather than with a schema extension, keeps extensions off
+/// the per-field path, where each one costs an allocation per field.)
+fn reached_execution(response: &async_graphql::Response) -> bool {
+    response.errors.is_empty()
+        || !matches!(response.data, async_graphql::Value::Null)
+        || response.errors.iter().any(|error| !error.path.is_empty())
+}
+
+/// The body of a GraphQL response, in the specification's key order.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extensions: Option<&'a std::collections::BTreeMap<String, async_graphql::Value>>,
 }
 
 /// Encodes a GraphQL response. Before execution there is no `data` entry and, for
@@ -206,23 +226,23 @@ fn render(
     for error in &mut errors {
         add_code(error, request_id, executed);
     }
-    let mut body = Map::new();
-    if executed {
-        body.insert("data".into(), serde_json::to_value(&response.data).unwrap_or(Value::Null));
-    }
-    if !errors.is_empty() {
-        body.insert("errors".into(), serde_json::to_value(&errors).unwrap_or_default());
-    }
-    if !response.extensions.is_empty() {
-        body.insert("extensions".into(), serde_json::to_value(&response.extensions).unwrap_or_default());
-    }
+    // Serialized straight from async-graphql's values: no intermediate `serde_json::Value`.
+    let body = Body {
+        data: executed.then_some(&response.data),
+        errors: &errors,
+        extensions: (!response.extensions.is_empty()).then_some(&response.extensions),
+    };
     let status = match media {
         MediaType::GraphqlResponseJson if !executed => StatusCode::BAD_REQUEST,
         MediaType::GraphqlResponseJson => status,
         // application/json answers 200 to every well-formed request, whatever its errors.
         MediaType::Json => StatusCode::OK,
     };
-    let mut http_response = json_response(media, status, &Value::Object(body));
+    let encoded = serde_json::to_string(&body).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "a GraphQL response could not be encoded");
+        json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] }).to_string()
+    });
+    let mut http_response = (status, [(header::CONTENT_TYPE, media.content_type())], encoded).into_response();
     for (name, value) in &response.http_headers {
         http_response.headers_mut().append(name, value.clone());
     }
