@@ -1,4 +1,4 @@
-//! The GraphQL schema: its roots, limits and the one extension the HTTP layer relies on.
+//! The GraphQL schema: its roots and the limits every operation is held to.
 //!
 //! GraphQL types live only here; they wrap domain values and never touch storage. The schema
 //! is built once at startup and shared; per-request state (the caller, DataLoaders, the
