@@ -53,9 +53,12 @@ impl SeaStore {
             _ => None,
         };
         let conn = self.database.connection();
+        let postgres = self.database.backend() == Backend::Postgres;
         let options = TransactionOptions {
             isolation_level: None,
-            access_mode: (!write).then_some(AccessMode::ReadOnly),
+            // On PostgreSQL a read transaction turns read-only in the statement that sets its
+            // tenant, one round trip instead of sea-orm's separate `SET TRANSACTION READ ONLY`.
+            access_mode: (!write && !postgres).then_some(AccessMode::ReadOnly),
             sqlite_transaction_mode: Some(if write {
                 SqliteTransactionMode::Immediate
             } else {
@@ -63,10 +66,11 @@ impl SeaStore {
             }),
         };
         let txn = conn.begin_with_options(options).await.map_err(storage_error)?;
-        if txn.get_database_backend() == DbBackend::Postgres {
+        if postgres {
+            let read_only = if write { "" } else { ", set_config('transaction_read_only', 'on', true)" };
             let set = Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                format!("SELECT set_config('{TENANT_SETTING}', $1, true)"),
+                format!("SELECT set_config('{TENANT_SETTING}', $1, true){read_only}"),
                 [scope.tenant().uuid().to_string().into()],
             );
             txn.execute_raw(set).await.map_err(storage_error)?;
