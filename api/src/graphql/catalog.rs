@@ -39,19 +39,26 @@ impl ScalarType for Decimal {
     }
 }
 
-/// An amount of money: a decimal amount and its ISO 4217 currency.
-#[derive(SimpleObject)]
-#[graphql(name = "Money")]
-pub struct MoneyObject {
-    /// The amount, with exactly the currency's decimals (`"12.50"`, `"1200"`, `"1.250"`).
-    pub amount: Decimal,
-    /// ISO 4217 code.
-    pub currency_code: String,
-}
+/// Money as GraphQL sees it. Its fields are rendered only when selected: a page of orders holds
+/// hundreds of amounts.
+pub struct MoneyObject(Money);
 
 impl From<Money> for MoneyObject {
     fn from(money: Money) -> Self {
-        MoneyObject { amount: Decimal(money.to_string()), currency_code: money.currency().code().to_owned() }
+        MoneyObject(money)
+    }
+}
+
+/// An amount of money: a decimal amount and its ISO 4217 currency.
+#[Object(name = "Money")]
+impl MoneyObject {
+    /// The amount, with exactly the currency's decimals (`"12.50"`, `"1200"`, `"1.250"`).
+    async fn amount(&self) -> Decimal {
+        Decimal(self.0.to_string())
+    }
+    /// ISO 4217 code.
+    async fn currency_code(&self) -> String {
+        self.0.currency().code().to_owned()
     }
 }
 
