@@ -14,6 +14,10 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a SQLite writer waits for the file lock before reporting the database busy.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows a SQLite connection's worker thread may run ahead of the task reading them. sqlx's
+/// default (50) is smaller than the lines or products behind one page of 50 orders, so the
+/// worker stopped and was woken again in the middle of nearly every page.
+const SQLITE_ROW_BUFFER: usize = 512;
 /// Statements slower than this are logged at WARN.
 const SLOW_STATEMENT: Duration = Duration::from_secs(1);
 
@@ -114,6 +118,7 @@ impl Database {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
+                    .row_buffer_size(SQLITE_ROW_BUFFER)
             });
         }
         let conn = match sea_orm::Database::connect(options).await {

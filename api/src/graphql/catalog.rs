@@ -50,7 +50,7 @@ impl From<Money> for MoneyObject {
 }
 
 /// An amount of money: a decimal amount and its ISO 4217 currency.
-#[Object(name = "Money")]
+#[Object(name = "Money", serial)]
 impl MoneyObject {
     /// The amount, with exactly the currency's decimals (`"12.50"`, `"1200"`, `"1.250"`).
     async fn amount(&self) -> Decimal {

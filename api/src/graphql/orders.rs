@@ -95,7 +95,7 @@ fn include(selection: async_graphql::Lookahead<'_>) -> Include {
     }
 }
 
-#[Object(name = "Order")]
+#[Object(name = "Order", serial)]
 impl OrderObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
@@ -186,7 +186,7 @@ pub struct OrderLineObject {
     related: Arc<Related>,
 }
 
-#[Object(name = "OrderLine")]
+#[Object(name = "OrderLine", serial)]
 impl OrderLineObject {
     /// Position in the order, from 0.
     async fn position(&self) -> i32 {
@@ -230,7 +230,7 @@ impl OrderLineObject {
 /// One status change of an order.
 pub struct OrderTransitionObject(pub Transition);
 
-#[Object(name = "OrderTransition")]
+#[Object(name = "OrderTransition", serial)]
 impl OrderTransitionObject {
     /// The status before; `null` for the placement.
     async fn from(&self) -> Option<OrderStatusEnum> {
