@@ -136,6 +136,7 @@ impl Server {
             readiness: readiness_check(database.clone()),
             services,
             trust_forwarded_for: serve.trust_forwarded_for,
+            documents: Arc::default(),
         };
         let router = http::router(state, serve.max_body_bytes);
         let listener = TcpListener::bind(serve.listen)

@@ -133,7 +133,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
     if let Some(name) = &params.operation_name {
         request = request.operation_name(name.clone());
     }
-    let operation = match request.parsed_query() {
+    let operation = match state.documents.prepare(&mut request) {
         Ok(document) => selected_operation(document, params.operation_name.as_deref()),
         Err(err) => {
             return render(

@@ -8,10 +8,12 @@
 //! # Layout
 //!
 //! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters).
+//! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
 //! - [`request_id`]: the request id and the per-request span.
 
+pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// Whether the client address comes from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
+    /// Documents already parsed.
+    pub documents: Arc<documents::DocumentCache>,
 }
 
 /// Builds the router with all routes and middleware.
