@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Compares keel binaries on the order page (50 orders with lines and products) within one run,
+# on one seeded SQLite file: each round starts every binary in turn on its own copy of the file
+# and measures it, so a shared machine's drift hits all of them alike. Prints requests/s per
+# binary and round; with KEEL_BENCH_CALLGRIND=1, instead the instructions per request counted
+# by valgrind's callgrind over 100 requests (repeatable whatever else the machine does).
+#
+# Usage: bash bench/page_compare.sh BIN [BIN...]   e.g. a copy of target/release/keel built
+#        from an older commit, and the current one. KEEL_BENCH_ROUNDS (default 4),
+#        KEEL_BENCH_DURATION (default 8s).
+# Needs: wrk, curl, python3 (valgrind for callgrind).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[[ $# -ge 1 ]] || { echo "usage: bash bench/page_compare.sh BIN [BIN...]" >&2; exit 2; }
+rounds="${KEEL_BENCH_ROUNDS:-4}"
+duration="${KEEL_BENCH_DURATION:-8s}"
+port="${KEEL_BENCH_PORT:-18440}"
+work="$(mktemp -d)"
+pid=""
+trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+start() { # binary, database file, extra command prefix...
+  local bin="$1" db="$2"; shift 2
+  "$@" "$bin" --listen "127.0.0.1:$port" --database-url "sqlite://$db" --log warn \
+    --order-expiry-interval 0 2>>"$work/keel.log" &
+  pid=$!
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.1; done
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+gql() { # token, document
+  curl -fs "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' \
+    ${1:+-H "Authorization: Bearer $1"} -d "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$2")"
+}
+
+# Seed once: 200 products, 300 orders of 1-3 lines (the first binary does it).
+start "$1" "$work/seed.db"
+python3 "$root/bench/seed_catalog.py" "http://127.0.0.1:$port/graphql" 200 --stock 1000000 --ids >"$work/seed"
+token="$(head -1 "$work/seed")"
+mapfile -t products < <(tail -n +2 "$work/seed")
+for _ in $(seq 1 300); do
+  lines=""
+  for _ in $(seq 1 $((RANDOM % 3 + 1))); do
+    lines+="{ productId: \"${products[RANDOM % ${#products[@]}]}\", quantity: $((RANDOM % 3 + 1)) } "
+  done
+  gql "$token" "mutation { placeOrder(input: { lines: [$lines], customerEmail: \"bench@example.test\" }) { userErrors { code } } }" >/dev/null
+done
+slug="$(gql "$token" '{ me { tenant { slug } } }' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["me"]["tenant"]["slug"])')"
+stop
+
+page='{ orders(first: 50) { edges { cursor node { id number status total { amount currencyCode } lines { quantity unitPrice { amount } total { amount } product { id sku name price { amount } } } } } pageInfo { hasNextPage endCursor } } }'
+login() {
+  gql "" "mutation { login(input: { tenantSlug: \"$slug\", email: \"owner@bench.test\", password: \"correct horse battery staple\" }) { accessToken } }" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["accessToken"])'
+}
+
+for round in $(seq 1 "$rounds"); do
+  for bin in "$@"; do
+    cp "$work/seed.db" "$work/run.db"
+    rm -f "$work/run.db-wal" "$work/run.db-shm"
+    if [[ "${KEEL_BENCH_CALLGRIND:-0}" == 1 ]]; then
+      start "$bin" "$work/run.db" valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$work/callgrind.out" --log-file="$work/valgrind.log"
+    else
+      start "$bin" "$work/run.db"
+    fi
+    token="$(login)"
+    body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$page")"
+    for _ in 1 2 3; do gql "$token" "$page" >/dev/null; done
+    if [[ "${KEEL_BENCH_CALLGRIND:-0}" == 1 ]]; then
+      callgrind_control -i on "$pid" >/dev/null 2>&1
+      for _ in $(seq 1 100); do
+        curl -fs -o /dev/null "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' \
+          -H "Authorization: Bearer $token" -d "$body"
+      done
+      callgrind_control -i off "$pid" >/dev/null 2>&1
+      stop
+      total="$(awk '/^totals:/ {print $2}' "$work/callgrind.out")"
+      echo "round $round  $bin  $((total / 100)) instructions/request"
+    else
+      cat >"$work/page.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+wrk.body = [[$body]]
+LUA
+      wrk -t2 -c16 -d2s -s "$work/page.lua" "http://127.0.0.1:$port/graphql" >/dev/null
+      rps="$(wrk -t2 -c16 -d"$duration" --latency -s "$work/page.lua" "http://127.0.0.1:$port/graphql" \
+        | awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} END {print r " req/s, p99 " p}')"
+      stop
+      echo "round $round  $bin  $rps"
+    fi
+  done
+done
