@@ -35,6 +35,15 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Opens a read-only transaction for `scope`'s tenant.
     fn begin_read(&self, scope: &TenantScope) -> impl Future<Output = Result<Self::Tx, DomainError>> + Send;
 
+    /// The member and session state behind an access token, read in one statement outside any
+    /// transaction: the check every authenticated request makes before its operation.
+    fn session_holder(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        session: SessionId,
+    ) -> impl Future<Output = Result<Option<SessionHolder>, DomainError>> + Send;
+
     /// Finds a tenant by slug in the registry (tenants are not tenant-owned data).
     fn tenant_by_slug(&self, slug: &Slug) -> impl Future<Output = Result<Option<Tenant>, DomainError>> + Send;
 

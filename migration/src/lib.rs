@@ -21,6 +21,7 @@ mod m20261123_000004_create_stock;
 mod m20261123_000005_create_idempotency_keys;
 mod m20261123_000006_sort_products;
 mod m20261123_000007_create_orders;
+mod m20261123_000008_session_check;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_idempotency_keys::Migration),
             Box::new(m20261123_000006_sort_products::Migration),
             Box::new(m20261123_000007_create_orders::Migration),
+            Box::new(m20261123_000008_session_check::Migration),
         ]
     }
 }

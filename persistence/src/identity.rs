@@ -13,8 +13,8 @@ use domain::ids::{ApiKeyId, AuditEntryId, SessionId, TenantId, UserId};
 use domain::money::Currency;
 use domain::page::{Page, PageRequest};
 use domain::ports::{IdentityRepo, RefreshUse, SessionHolder};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryResult};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -345,42 +345,9 @@ impl IdentityRepo for SeaTx {
         user: UserId,
         session: SessionId,
     ) -> Result<Option<SessionHolder>, DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        let (u, t, s) = (Alias::new("u"), Alias::new("t"), Alias::new("s"));
-        let query = Query::select()
-            .expr_as(Expr::col((u.clone(), users::Column::Role)), Alias::new("role"))
-            .expr_as(Expr::col((u.clone(), users::Column::Status)), Alias::new("user_status"))
-            .expr_as(Expr::col((t.clone(), tenants::Column::Status)), Alias::new("tenant_status"))
-            .expr_as(Expr::col((s.clone(), sessions::Column::RevokedAt)), Alias::new("revoked_at"))
-            .expr_as(Expr::col((s.clone(), sessions::Column::ExpiresAt)), Alias::new("expires_at"))
-            .from_as(users::Entity, u.clone())
-            .join_as(
-                JoinType::InnerJoin,
-                tenants::Entity,
-                t.clone(),
-                Expr::col((t.clone(), tenants::Column::Id)).equals((u.clone(), users::Column::TenantId)),
-            )
-            .join_as(
-                JoinType::InnerJoin,
-                sessions::Entity,
-                s.clone(),
-                Expr::col((s.clone(), sessions::Column::TenantId))
-                    .equals((u.clone(), users::Column::TenantId))
-                    .and(Expr::col((s.clone(), sessions::Column::UserId)).equals((u.clone(), users::Column::Id))),
-            )
-            .and_where(Expr::col((u.clone(), users::Column::TenantId)).eq(tenant))
-            .and_where(Expr::col((u.clone(), users::Column::Id)).eq(user.uuid()))
-            .and_where(Expr::col((s.clone(), sessions::Column::Id)).eq(session.uuid()))
-            .to_owned();
-        let Some(row) = self.txn.query_one(&query).await.map_err(storage_error)? else { return Ok(None) };
-        let text = |column: &str| row.try_get::<String>("", column).map_err(storage_error);
-        Ok(Some(SessionHolder {
-            role: Role::parse(&text("role")?).ok_or_else(|| corrupt("role"))?,
-            status: MemberStatus::parse(&text("user_status")?),
-            tenant_status: TenantStatus::parse(&text("tenant_status")?),
-            revoked: row.try_get::<Option<OffsetDateTime>>("", "revoked_at").map_err(storage_error)?.is_some(),
-            expires_at: row.try_get::<OffsetDateTime>("", "expires_at").map_err(storage_error)?,
-        }))
+        let query = session_holder_query(self.tenant_of(scope)?, user, session);
+        let row = self.txn.query_one(&query).await.map_err(storage_error)?;
+        row.as_ref().map(session_holder_from).transpose()
     }
 
     async fn session(&self, scope: &TenantScope, id: SessionId) -> Result<Option<Session>, DomainError> {
@@ -482,4 +449,48 @@ impl IdentityRepo for SeaTx {
         let rows = keyset_page(&self.txn, select, audit_log::Column::Id, page, true).await?;
         rows.try_map(audit_from)
     }
+}
+
+/// The lookup behind a [`SessionHolder`]: the member, their tenant and the session, joined, as
+/// columns `role`, `user_status`, `tenant_status`, `revoked_at`, `expires_at` (the columns
+/// PostgreSQL's `keel_session_holder` function returns too).
+pub(crate) fn session_holder_query(tenant: Uuid, user: UserId, session: SessionId) -> SelectStatement {
+    let (u, t, s) = (Alias::new("u"), Alias::new("t"), Alias::new("s"));
+    Query::select()
+        .expr_as(Expr::col((u.clone(), users::Column::Role)), Alias::new("role"))
+        .expr_as(Expr::col((u.clone(), users::Column::Status)), Alias::new("user_status"))
+        .expr_as(Expr::col((t.clone(), tenants::Column::Status)), Alias::new("tenant_status"))
+        .expr_as(Expr::col((s.clone(), sessions::Column::RevokedAt)), Alias::new("revoked_at"))
+        .expr_as(Expr::col((s.clone(), sessions::Column::ExpiresAt)), Alias::new("expires_at"))
+        .from_as(users::Entity, u.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            tenants::Entity,
+            t.clone(),
+            Expr::col((t.clone(), tenants::Column::Id)).equals((u.clone(), users::Column::TenantId)),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            sessions::Entity,
+            s.clone(),
+            Expr::col((s.clone(), sessions::Column::TenantId))
+                .equals((u.clone(), users::Column::TenantId))
+                .and(Expr::col((s.clone(), sessions::Column::UserId)).equals((u.clone(), users::Column::Id))),
+        )
+        .and_where(Expr::col((u.clone(), users::Column::TenantId)).eq(tenant))
+        .and_where(Expr::col((u, users::Column::Id)).eq(user.uuid()))
+        .and_where(Expr::col((s, sessions::Column::Id)).eq(session.uuid()))
+        .to_owned()
+}
+
+/// A [`SessionHolder`] from a row of [`session_holder_query`] or of `keel_session_holder`.
+pub(crate) fn session_holder_from(row: &QueryResult) -> Result<SessionHolder, DomainError> {
+    let text = |column: &str| row.try_get::<String>("", column).map_err(storage_error);
+    Ok(SessionHolder {
+        role: Role::parse(&text("role")?).ok_or_else(|| corrupt("role"))?,
+        status: MemberStatus::parse(&text("user_status")?),
+        tenant_status: TenantStatus::parse(&text("tenant_status")?),
+        revoked: row.try_get::<Option<OffsetDateTime>>("", "revoked_at").map_err(storage_error)?.is_some(),
+        expires_at: row.try_get::<OffsetDateTime>("", "expires_at").map_err(storage_error)?,
+    })
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::identity::{Slug, Tenant, TenantStatus};
-use domain::ids::TenantId;
+use domain::ids::{SessionId, TenantId, UserId};
 use domain::page::{Direction, Page, PageRequest, SortValue};
-use domain::ports::{Store, Tx};
+use domain::ports::{SessionHolder, Store, Tx};
 use migration::rls::TENANT_SETTING;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, SimpleExpr};
 use sea_orm::{
@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::database::{Backend, Database};
 use crate::entity::tenants;
 use crate::error::storage_error;
+use crate::identity::{session_holder_from, session_holder_query};
 
 /// The domain's storage, on one connection pool.
 #[derive(Clone, Debug)]
@@ -88,6 +89,33 @@ impl Store for SeaStore {
 
     async fn begin_read(&self, scope: &TenantScope) -> Result<SeaTx, DomainError> {
         self.open(scope, false).await
+    }
+
+    async fn session_holder(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<Option<SessionHolder>, DomainError> {
+        let conn = self.database.connection();
+        let tenant = scope.tenant().uuid();
+        let row = match self.database.backend() {
+            // One statement that sets the row-level-security tenant for itself alone (see the
+            // migration that creates the function).
+            Backend::Postgres => {
+                let call = Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT role, user_status, tenant_status, revoked_at, expires_at \
+                     FROM keel_session_holder($1, $2, $3)",
+                    [tenant.into(), user.uuid().into(), session.uuid().into()],
+                );
+                conn.query_one_raw(call).await
+            }
+            // A single `SELECT` reads one consistent snapshot without `BEGIN … COMMIT`.
+            Backend::Sqlite => conn.query_one(&session_holder_query(tenant, user, session)).await,
+        }
+        .map_err(storage_error)?;
+        row.as_ref().map(session_holder_from).transpose()
     }
 
     async fn tenant_by_slug(&self, slug: &Slug) -> Result<Option<Tenant>, DomainError> {

@@ -279,10 +279,6 @@ async fn on_postgres_row_level_security_hides_other_tenants_from_unfiltered_quer
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
     theirs(&acme).await;
     theirs(&globex).await;
-    let tenant_uuid = |shop: &Shop| {
-        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&shop.tenant_id).expect("id")).expect("utf8");
-        uuid::Uuid::try_parse(raw.split_once(':').expect("typed").1).expect("uuid")
-    };
     // Connect exactly as the server does: its non-superuser role, its database.
     let mut conn = sqlx::PgConnection::connect(&app.database().url()).await.expect("connect as the app role");
 
@@ -306,4 +302,63 @@ async fn on_postgres_row_level_security_hides_other_tenants_from_unfiltered_quer
     assert_eq!(tenants.len(), 2, "acme's owner and staff member");
     assert!(tenants.iter().all(|t| *t == tenant_uuid(&acme)), "only acme's rows");
     assert!(forged.is_err(), "writing another tenant's row is refused by the policy");
+}
+
+/// The tenant a shop's global tenant id stands for.
+fn tenant_uuid(shop: &Shop) -> uuid::Uuid {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&shop.tenant_id).expect("id")).expect("utf8");
+    uuid::Uuid::try_parse(raw.split_once(':').expect("typed").1).expect("uuid")
+}
+
+/// A session of the shop's owner: (user id, session id), read as the shop's tenant.
+async fn owner_session(conn: &mut sqlx::PgConnection, tenant: uuid::Uuid) -> (uuid::Uuid, uuid::Uuid) {
+    use sqlx::{Connection, Executor, Row};
+    let mut tx = conn.begin().await.expect("begin");
+    tx.execute(sqlx::query("SELECT set_config('keel.tenant_id', $1, true)").bind(tenant.to_string()))
+        .await
+        .expect("set tenant");
+    let row = tx
+        .fetch_one("SELECT s.user_id, s.id FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id WHERE u.role = 'OWNER' LIMIT 1")
+        .await
+        .expect("an owner's session");
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn on_postgres_the_token_check_sees_one_tenant_and_leaves_none_behind() {
+    use sqlx::{Connection, Executor, Row};
+    let app = TestApp::spawn().await;
+    if !app.database().is_postgres() {
+        return; // The check is a PostgreSQL function; SQLite runs one plain `SELECT`.
+    }
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    let (acme_tenant, globex_tenant) = (tenant_uuid(&acme), tenant_uuid(&globex));
+    let mut conn = sqlx::PgConnection::connect(&app.database().url()).await.expect("connect as the app role");
+    let (acme_user, acme_session) = owner_session(&mut conn, acme_tenant).await;
+    let (globex_user, globex_session) = owner_session(&mut conn, globex_tenant).await;
+    let check = "SELECT role, tenant_status FROM keel_session_holder($1, $2, $3)";
+
+    let own = conn
+        .fetch_optional(sqlx::query(check).bind(acme_tenant).bind(acme_user).bind(acme_session))
+        .await
+        .expect("check")
+        .expect("acme's owner session is found");
+    // Another tenant's member and session, asked for under acme's tenant, and acme's asked for
+    // under globex's: the filter and the row-level-security policy both hide them.
+    let crossed = conn
+        .fetch_optional(sqlx::query(check).bind(acme_tenant).bind(globex_user).bind(globex_session))
+        .await
+        .expect("check");
+    let spoofed = conn
+        .fetch_optional(sqlx::query(check).bind(globex_tenant).bind(acme_user).bind(acme_session))
+        .await
+        .expect("check");
+    // The statement set the tenant for itself only: the pooled connection sees nothing after.
+    let after: i64 = conn.fetch_one("SELECT count(*) FROM users").await.expect("count").get(0);
+
+    assert_eq!(own.get::<String, _>(0), "OWNER");
+    assert_eq!(own.get::<String, _>(1), "ACTIVE");
+    assert!(crossed.is_none(), "another tenant's session is not found under acme");
+    assert!(spoofed.is_none(), "acme's session is not found under globex");
+    assert_eq!(after, 0, "no tenant is left set on the connection");
 }

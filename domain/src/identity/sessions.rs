@@ -311,9 +311,7 @@ pub async fn authenticate_member<S: Store, C: Crypto>(
     claims: AccessClaims,
 ) -> Result<Actor, DomainError> {
     let scope = visitor_scope(claims.tenant);
-    let tx = ports.store.begin_read(&scope).await?;
-    let holder = tx.session_holder(&scope, claims.user, claims.session).await?;
-    tx.commit().await?;
+    let holder = ports.store.session_holder(&scope, claims.user, claims.session).await?;
     match holder {
         Some(h) if h.revoked || h.expires_at <= ports.clock.now() => {
             Err(DomainError::Unauthenticated("session revoked or expired; sign in again"))
