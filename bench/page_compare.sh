@@ -7,8 +7,11 @@
 #
 # Usage: bash bench/page_compare.sh BIN [BIN...]   e.g. a copy of target/release/keel built
 #        from an older commit, and the current one. KEEL_BENCH_ROUNDS (default 4),
-#        KEEL_BENCH_DURATION (default 8s).
-# Needs: wrk, curl, python3 (valgrind for callgrind).
+#        KEEL_BENCH_DURATION (default 8s). With KEEL_BENCH_POSTGRES=postgres://postgres@HOST/DB
+#        (a superuser URL) each binary gets its own database, owned by a fresh non-superuser
+#        role and seeded by that binary (binaries may differ in migrations); all are dropped
+#        at the end.
+# Needs: wrk, curl, python3 (valgrind for callgrind; psql for PostgreSQL).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 [[ $# -ge 1 ]] || { echo "usage: bash bench/page_compare.sh BIN [BIN...]" >&2; exit 2; }
@@ -19,9 +22,9 @@ work="$(mktemp -d)"
 pid=""
 trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-start() { # binary, database file, extra command prefix...
-  local bin="$1" db="$2"; shift 2
-  "$@" "$bin" --listen "127.0.0.1:$port" --database-url "sqlite://$db" --log warn \
+start() { # binary, database URL, extra command prefix...
+  local bin="$1" url="$2"; shift 2
+  "$@" "$bin" --listen "127.0.0.1:$port" --database-url "$url" --log warn \
     --order-expiry-interval 0 2>>"$work/keel.log" &
   pid=$!
   until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.1; done
@@ -32,38 +35,71 @@ gql() { # token, document
     ${1:+-H "Authorization: Bearer $1"} -d "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$2")"
 }
 
-# Seed once: 200 products, 300 orders of 1-3 lines (the first binary does it).
-start "$1" "$work/seed.db"
-python3 "$root/bench/seed_catalog.py" "http://127.0.0.1:$port/graphql" 200 --stock 1000000 --ids >"$work/seed"
-token="$(head -1 "$work/seed")"
-mapfile -t products < <(tail -n +2 "$work/seed")
-for _ in $(seq 1 300); do
-  lines=""
-  for _ in $(seq 1 $((RANDOM % 3 + 1))); do
-    lines+="{ productId: \"${products[RANDOM % ${#products[@]}]}\", quantity: $((RANDOM % 3 + 1)) } "
+# Seeds the running server: 200 products, 300 orders of 1-3 lines; prints the shop's slug.
+seed() {
+  python3 "$root/bench/seed_catalog.py" "http://127.0.0.1:$port/graphql" 200 --stock 1000000 --ids >"$work/seed"
+  local token
+  token="$(head -1 "$work/seed")"
+  mapfile -t products < <(tail -n +2 "$work/seed")
+  for _ in $(seq 1 300); do
+    lines=""
+    for _ in $(seq 1 $((RANDOM % 3 + 1))); do
+      lines+="{ productId: \"${products[RANDOM % ${#products[@]}]}\", quantity: $((RANDOM % 3 + 1)) } "
+    done
+    gql "$token" "mutation { placeOrder(input: { lines: [$lines], customerEmail: \"bench@example.test\" }) { userErrors { code } } }" >/dev/null
   done
-  gql "$token" "mutation { placeOrder(input: { lines: [$lines], customerEmail: \"bench@example.test\" }) { userErrors { code } } }" >/dev/null
-done
-slug="$(gql "$token" '{ me { tenant { slug } } }' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["me"]["tenant"]["slug"])')"
-stop
+  gql "$token" '{ me { tenant { slug } } }' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["me"]["tenant"]["slug"])'
+}
+
+declare -a urls slugs
+if [[ -n "${KEEL_BENCH_POSTGRES:-}" ]]; then
+  admin="$KEEL_BENCH_POSTGRES"
+  base_url="${admin%/*}"
+  psql -q "$admin" -c "CREATE ROLE keel_compare LOGIN"
+  trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null;
+    for i in "${!urls[@]}"; do psql -q "$admin" -c "DROP DATABASE IF EXISTS keel_compare_$i"; done;
+    psql -q "$admin" -c "DROP ROLE IF EXISTS keel_compare"; rm -rf "$work"' EXIT
+  i=0
+  for bin in "$@"; do
+    psql -q "$admin" -c "CREATE DATABASE keel_compare_$i OWNER keel_compare"
+    urls[i]="${base_url/\/\/*@/\/\/keel_compare@}/keel_compare_$i"
+    start "$bin" "${urls[i]}"
+    slugs[i]="$(seed)"
+    stop
+    # Thousands of rows were just inserted; without statistics the planner sorts them all.
+    psql -q "${urls[i]}" -c "ANALYZE orders, order_lines, order_transitions, products, stock_levels"
+    i=$((i + 1))
+  done
+else
+  start "$1" "sqlite://$work/seed.db"
+  slug="$(seed)"
+  stop
+fi
 
 page='{ orders(first: 50) { edges { cursor node { id number status total { amount currencyCode } lines { quantity unitPrice { amount } total { amount } product { id sku name price { amount } } } } } pageInfo { hasNextPage endCursor } } }'
-login() {
-  gql "" "mutation { login(input: { tenantSlug: \"$slug\", email: \"owner@bench.test\", password: \"correct horse battery staple\" }) { accessToken } }" \
+login() { # slug
+  gql "" "mutation { login(input: { tenantSlug: \"$1\", email: \"owner@bench.test\", password: \"correct horse battery staple\" }) { accessToken } }" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["accessToken"])'
 }
 
 for round in $(seq 1 "$rounds"); do
+  i=0
   for bin in "$@"; do
-    cp "$work/seed.db" "$work/run.db"
-    rm -f "$work/run.db-wal" "$work/run.db-shm"
+    if [[ -n "${KEEL_BENCH_POSTGRES:-}" ]]; then
+      url="${urls[i]}" slug="${slugs[i]}"
+    else
+      cp "$work/seed.db" "$work/run.db"
+      rm -f "$work/run.db-wal" "$work/run.db-shm"
+      url="sqlite://$work/run.db"
+    fi
+    i=$((i + 1))
     if [[ "${KEEL_BENCH_CALLGRIND:-0}" == 1 ]]; then
-      start "$bin" "$work/run.db" valgrind --tool=callgrind --instr-atstart=no \
+      start "$bin" "$url" valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$work/callgrind.out" --log-file="$work/valgrind.log"
     else
-      start "$bin" "$work/run.db"
+      start "$bin" "$url"
     fi
-    token="$(login)"
+    token="$(login "$slug")"
     body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$page")"
     for _ in 1 2 3; do gql "$token" "$page" >/dev/null; done
     if [[ "${KEEL_BENCH_CALLGRIND:-0}" == 1 ]]; then
