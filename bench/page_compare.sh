@@ -7,7 +7,7 @@
 #
 # Usage: bash bench/page_compare.sh BIN [BIN...]   e.g. a copy of target/release/keel built
 #        from an older commit, and the current one. KEEL_BENCH_ROUNDS (default 4),
-#        KEEL_BENCH_DURATION (default 8s). With KEEL_BENCH_POSTGRES=postgres://postgres@HOST/DB
+#        KEEL_BENCH_DURATION (default 8s), KEEL_BENCH_CONNECTIONS (default 16). With KEEL_BENCH_POSTGRES=postgres://postgres@HOST/DB
 #        (a superuser URL) each binary gets its own database, owned by a fresh non-superuser
 #        role and seeded by that binary (binaries may differ in migrations); all are dropped
 #        at the end.
@@ -17,6 +17,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 [[ $# -ge 1 ]] || { echo "usage: bash bench/page_compare.sh BIN [BIN...]" >&2; exit 2; }
 rounds="${KEEL_BENCH_ROUNDS:-4}"
 duration="${KEEL_BENCH_DURATION:-8s}"
+connections="${KEEL_BENCH_CONNECTIONS:-16}"
+threads=$(( connections < 2 ? 1 : 2 ))
 port="${KEEL_BENCH_PORT:-18440}"
 work="$(mktemp -d)"
 pid=""
@@ -119,9 +121,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 wrk.body = [[$body]]
 LUA
-      wrk -t2 -c16 -d2s -s "$work/page.lua" "http://127.0.0.1:$port/graphql" >/dev/null
-      rps="$(wrk -t2 -c16 -d"$duration" --latency -s "$work/page.lua" "http://127.0.0.1:$port/graphql" \
-        | awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} END {print r " req/s, p99 " p}')"
+      wrk -t1 -c"$connections" -d2s -s "$work/page.lua" "http://127.0.0.1:$port/graphql" >/dev/null
+      rps="$(wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$work/page.lua" "http://127.0.0.1:$port/graphql" \
+        | awk '/Requests\/sec/ {r=$2} / 50%/ {m=$2} / 99%/ {p=$2} END {print r " req/s, p50 " m ", p99 " p}')"
       stop
       echo "round $round  $bin  $rps"
     fi
