@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Compares keel binaries on the order page (50 orders with lines and products) within one run,
-# on one seeded SQLite file: each round starts every binary in turn on its own copy of the file
-# and measures it, so a shared machine's drift hits all of them alike. Prints requests/s per
-# binary and round; with KEEL_BENCH_CALLGRIND=1, instead the instructions per request counted
-# by valgrind's callgrind over 100 requests (repeatable whatever else the machine does).
+# Compares keel binaries on the order page (50 orders with lines and products) within one run:
+# each round starts every binary in turn on the same seeded data and measures it, so a shared
+# machine's drift hits all of them alike. Prints requests/s, p50 and p99 per binary and round;
+# with KEEL_BENCH_CALLGRIND=1, instead the instructions per request counted by valgrind's
+# callgrind over 100 requests (repeatable whatever else the machine does).
 #
 # Usage: bash bench/page_compare.sh BIN [BIN...]   e.g. a copy of target/release/keel built
-#        from an older commit, and the current one. KEEL_BENCH_ROUNDS (default 4),
-#        KEEL_BENCH_DURATION (default 8s), KEEL_BENCH_CONNECTIONS (default 16). With KEEL_BENCH_POSTGRES=postgres://postgres@HOST/DB
-#        (a superuser URL) each binary gets its own database, owned by a fresh non-superuser
-#        role and seeded by that binary (binaries may differ in migrations); all are dropped
-#        at the end.
+#        from an older commit, and the current one.
+# Settings: KEEL_BENCH_ROUNDS (default 4), KEEL_BENCH_DURATION (default 8s),
+#   KEEL_BENCH_CONNECTIONS (default 16). Data: one seeded SQLite file, copied afresh for every
+#   run; or, with KEEL_BENCH_POSTGRES=postgres://postgres@HOST/DB (a superuser URL), one
+#   database per binary, owned by a fresh non-superuser role and seeded by that binary
+#   (binaries may differ in migrations), all dropped at the end.
 # Needs: wrk, curl, python3 (valgrind for callgrind; psql for PostgreSQL).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,7 +23,17 @@ threads=$(( connections < 2 ? 1 : 2 ))
 port="${KEEL_BENCH_PORT:-18440}"
 work="$(mktemp -d)"
 pid=""
-trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+declare -a urls slugs
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  wait 2>/dev/null
+  if [[ -n "${KEEL_BENCH_POSTGRES:-}" ]]; then
+    for i in "${!urls[@]}"; do psql -q "$KEEL_BENCH_POSTGRES" -c "DROP DATABASE IF EXISTS keel_compare_$i"; done
+    psql -q "$KEEL_BENCH_POSTGRES" -c "DROP ROLE IF EXISTS keel_compare"
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 start() { # binary, database URL, extra command prefix...
   local bin="$1" url="$2"; shift 2
@@ -53,14 +64,10 @@ seed() {
   gql "$token" '{ me { tenant { slug } } }' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["me"]["tenant"]["slug"])'
 }
 
-declare -a urls slugs
 if [[ -n "${KEEL_BENCH_POSTGRES:-}" ]]; then
   admin="$KEEL_BENCH_POSTGRES"
   base_url="${admin%/*}"
   psql -q "$admin" -c "CREATE ROLE keel_compare LOGIN"
-  trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null;
-    for i in "${!urls[@]}"; do psql -q "$admin" -c "DROP DATABASE IF EXISTS keel_compare_$i"; done;
-    psql -q "$admin" -c "DROP ROLE IF EXISTS keel_compare"; rm -rf "$work"' EXIT
   i=0
   for bin in "$@"; do
     psql -q "$admin" -c "CREATE DATABASE keel_compare_$i OWNER keel_compare"
@@ -83,6 +90,7 @@ login() { # slug
   gql "" "mutation { login(input: { tenantSlug: \"$1\", email: \"owner@bench.test\", password: \"correct horse battery staple\" }) { accessToken } }" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["accessToken"])'
 }
+body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$page")"
 
 for round in $(seq 1 "$rounds"); do
   i=0
@@ -102,7 +110,6 @@ for round in $(seq 1 "$rounds"); do
       start "$bin" "$url"
     fi
     token="$(login "$slug")"
-    body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$page")"
     for _ in 1 2 3; do gql "$token" "$page" >/dev/null; done
     if [[ "${KEEL_BENCH_CALLGRIND:-0}" == 1 ]]; then
       callgrind_control -i on "$pid" >/dev/null 2>&1
