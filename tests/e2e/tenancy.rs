@@ -159,6 +159,21 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             }
         }
     }
+    // A lookup that finds nothing nulls only its own field: the rest of the document answers.
+    let mixed = acme
+        .owner
+        .gql(
+            "query($id: ID!) { me { tenant { slug } } order(id: $id) { id } product(id: $id) { id } }",
+            json!({ "id": foreign.order }),
+        )
+        .await;
+    assert_eq!(mixed.data()["me"]["tenant"]["slug"], "acme", "{}", mixed.text);
+    assert_eq!((&mixed.data()["order"], &mixed.data()["product"]), (&Value::Null, &Value::Null));
+    let mut paths: Vec<_> =
+        mixed.errors().iter().map(|e| (e["path"].to_string(), e["extensions"]["code"].to_string())).collect();
+    paths.sort();
+    let not_found = |field: &str| (format!("[\"{field}\"]"), "\"NOT_FOUND\"".to_owned());
+    assert_eq!(paths, [not_found("order"), not_found("product")], "{}", mixed.text);
     // Operations that report unknown ids as user errors must report foreign ones identically.
     let place_with = |product: &str, location: Option<&str>| json!({ "input": { "lines": [{ "productId": product, "quantity": 1 }], "customerEmail": "x@y.test", "locationId": location } });
     let place = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } userErrors { field code message } } }";

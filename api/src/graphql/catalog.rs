@@ -207,17 +207,18 @@ pub struct CatalogQuery;
 
 #[Object]
 impl CatalogQuery {
-    /// A product by id. Needs `catalog:read`; customers see active products only.
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<ProductObject, ApiError> {
+    /// A product by id. Needs `catalog:read`; customers see active products only. An unknown
+    /// id (or another tenant's) is `null` with a `NOT_FOUND` error; sibling fields still answer.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
         let id = ProductId::from_uuid(node::decode(Kind::Product, &id)?);
-        Ok(ProductObject(catalog::product(&req.services.ports, req.caller, id).await?))
+        Ok(Some(ProductObject(catalog::product(&req.services.ports, req.caller, id).await?)))
     }
 
-    /// A product by SKU (case-insensitive).
-    async fn product_by_sku(&self, ctx: &Context<'_>, sku: String) -> Result<ProductObject, ApiError> {
+    /// A product by SKU (case-insensitive). An unknown SKU is `null` with a `NOT_FOUND` error.
+    async fn product_by_sku(&self, ctx: &Context<'_>, sku: String) -> Result<Option<ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        Ok(ProductObject(catalog::product_by_sku(&req.services.ports, req.caller, &sku).await?))
+        Ok(Some(ProductObject(catalog::product_by_sku(&req.services.ports, req.caller, &sku).await?)))
     }
 
     /// Products, oldest first unless `sortKey` and `reverse` say otherwise. Needs

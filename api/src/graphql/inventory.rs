@@ -192,16 +192,17 @@ pub struct InventoryQuery;
 #[Object]
 impl InventoryQuery {
     /// A product's stock at a location (zero where none was ever recorded). Needs `inventory:read`.
+    /// An unknown product or location is `null` with a `NOT_FOUND` error.
     async fn stock_level(
         &self,
         ctx: &Context<'_>,
         product_id: ID,
         location_id: ID,
-    ) -> Result<StockLevelObject, ApiError> {
+    ) -> Result<Option<StockLevelObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
         let product = ProductId::from_uuid(node::decode(Kind::Product, &product_id)?);
         let location = LocationId::from_uuid(node::decode(Kind::Location, &location_id)?);
-        Ok(StockLevelObject(inventory::stock_level(&req.services.ports, req.caller, product, location).await?))
+        Ok(Some(StockLevelObject(inventory::stock_level(&req.services.ports, req.caller, product, location).await?)))
     }
 
     /// The ledger of a product at a location, newest first. Needs `inventory:read`.

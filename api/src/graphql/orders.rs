@@ -356,21 +356,23 @@ impl OrderQuery {
         Ok(connection(found, |o| o.id.uuid(), |order| OrderObject::with(order, related.clone())))
     }
 
-    /// One order. Needs `orders:read`; customers see only their own.
-    async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<OrderObject, ApiError> {
+    /// One order. Needs `orders:read`; customers see only their own. An unknown id (or another
+    /// tenant's, or another customer's) is `null` with a `NOT_FOUND` error; sibling fields still
+    /// answer.
+    async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OrderObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
         let id = OrderId::from_uuid(node::decode(Kind::Order, &id)?);
         let (order, related) = orders::order(&req.services.ports, req.caller, id, include(ctx.look_ahead())).await?;
-        Ok(OrderObject::with(order, Arc::new(related)))
+        Ok(Some(OrderObject::with(order, Arc::new(related))))
     }
 
     /// One order by its number (`"1001"` or `"#1001"`). Needs `orders:read`; customers see only
-    /// their own.
-    async fn order_by_number(&self, ctx: &Context<'_>, number: String) -> Result<OrderObject, ApiError> {
+    /// their own. An unknown number is `null` with a `NOT_FOUND` error.
+    async fn order_by_number(&self, ctx: &Context<'_>, number: String) -> Result<Option<OrderObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
         let include = include(ctx.look_ahead());
         let (order, related) = orders::order_by_number(&req.services.ports, req.caller, &number, include).await?;
-        Ok(OrderObject::with(order, Arc::new(related)))
+        Ok(Some(OrderObject::with(order, Arc::new(related))))
     }
 }
 
