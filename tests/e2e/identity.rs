@@ -102,6 +102,26 @@ async fn repeated_failures_are_rate_limited_per_account_even_with_the_right_pass
 }
 
 #[tokio::test]
+async fn one_request_checks_at_most_five_passwords_however_many_aliases_it_sends() {
+    let app = TestApp::spawn().await;
+    app.shop("acme").await;
+    let logins: String = (0..8)
+        .map(|i| format!("l{i}: login(input: {{ tenantSlug: \"acme\", email: \"owner@acme.test\", password: $p }}) {{ accessToken }} "))
+        .collect();
+
+    let answer = app.anonymous().gql(&format!("mutation($p: String!) {{ {logins} }}"), json!({ "p": PASSWORD })).await;
+
+    let signed_in: Vec<bool> = (0..8).map(|i| answer.data()[format!("l{i}")]["accessToken"].is_string()).collect();
+    assert_eq!(signed_in, [true, true, true, true, true, false, false, false], "{}", answer.text);
+    let refused: Vec<_> =
+        answer.errors().iter().map(|e| (e["path"][0].clone(), e["extensions"]["code"].clone())).collect();
+    assert_eq!(refused, (5..8).map(|i| (json!(format!("l{i}")), json!("QUERY_TOO_COMPLEX"))).collect::<Vec<_>>());
+    // The budget is per request: the next one signs in again.
+    let next = app.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
+    assert!(next.data()["login"]["accessToken"].is_string(), "{}", next.text);
+}
+
+#[tokio::test]
 async fn a_refresh_token_works_once_and_its_reuse_revokes_the_whole_session() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;

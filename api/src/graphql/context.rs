@@ -3,6 +3,7 @@
 //! shared between requests.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_graphql::Context;
 use domain::auth::Caller;
@@ -29,6 +30,39 @@ pub struct RequestContext<'a> {
     pub services: &'a Services,
     /// Who is asking, from where.
     pub caller: &'a Caller,
+    /// What this request may still spend.
+    pub budget: &'a RequestBudget,
+}
+
+/// Password hashes (argon2id, about 30 ms of a core each) one request may cause.
+pub const PASSWORD_CHECKS_PER_REQUEST: u32 = 5;
+
+/// Work one request may cause beyond what its complexity measures, counted as it runs. One
+/// per request: a document of many aliased `login`s would otherwise buy seconds of CPU for one
+/// small body.
+#[derive(Default)]
+pub struct RequestBudget {
+    password_checks: AtomicU32,
+}
+
+impl RequestBudget {
+    /// Takes one password check (`login`, `registerTenant`, `createMember`) from the budget.
+    ///
+    /// # Errors
+    /// `QUERY_TOO_COMPLEX` once the request has used all [`PASSWORD_CHECKS_PER_REQUEST`].
+    pub fn spend_password_check(&self) -> Result<(), ApiError> {
+        let spent = self.password_checks.fetch_add(1, Ordering::Relaxed);
+        if spent < PASSWORD_CHECKS_PER_REQUEST {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::QueryTooComplex,
+            format!(
+                "one request may check at most {PASSWORD_CHECKS_PER_REQUEST} passwords (login, registerTenant, \
+                 createMember); send the others in further requests"
+            ),
+        ))
+    }
 }
 
 impl<'a> RequestContext<'a> {
@@ -39,7 +73,8 @@ impl<'a> RequestContext<'a> {
     pub fn of(ctx: &'a Context<'_>) -> Result<RequestContext<'a>, ApiError> {
         let services = ctx.data_opt::<Arc<Services>>().ok_or_else(|| missing("services"))?;
         let caller = ctx.data_opt::<Caller>().ok_or_else(|| missing("caller"))?;
-        Ok(RequestContext { services, caller })
+        let budget = ctx.data_opt::<RequestBudget>().ok_or_else(|| missing("budget"))?;
+        Ok(RequestContext { services, caller, budget })
     }
 }
 

@@ -668,13 +668,15 @@ pub struct IdentityMutation;
 #[Object]
 impl IdentityMutation {
     /// Creates a tenant and its owner, and signs the owner in. Open to anyone in development;
-    /// in production only with `KEEL_OPEN_REGISTRATION=true` (`FORBIDDEN` otherwise).
+    /// in production only with `KEEL_OPEN_REGISTRATION=true` (`FORBIDDEN` otherwise). Hashes a
+    /// password: one request may hash at most 5 (`QUERY_TOO_COMPLEX` beyond).
     async fn register_tenant(
         &self,
         ctx: &Context<'_>,
         input: RegisterTenantInput,
     ) -> Result<RegisterTenantPayload, ApiError> {
         let req = RequestContext::of(ctx)?;
+        req.budget.spend_password_check()?;
         let command = match sessions::RegisterTenant::parse(
             &input.name,
             &input.slug,
@@ -691,9 +693,11 @@ impl IdentityMutation {
     }
 
     /// Signs a member in. Wrong credentials are a `userErrors` entry (`INVALID_CREDENTIALS`);
-    /// too many failures are `RATE_LIMITED` with `retryAfter` seconds.
+    /// too many failures are `RATE_LIMITED` with `retryAfter` seconds. Checks a password: one
+    /// request may check at most 5 (`QUERY_TOO_COMPLEX` beyond).
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<LoginPayload, ApiError> {
         let req = RequestContext::of(ctx)?;
+        req.budget.spend_password_check()?;
         let command = sessions::Login {
             tenant_slug: input.tenant_slug,
             email: input.email,
@@ -723,8 +727,10 @@ impl IdentityMutation {
     }
 
     /// Adds a member with an initial password. Needs `members:manage`; only owners create owners.
+    /// Hashes a password: one request may hash at most 5 (`QUERY_TOO_COMPLEX` beyond).
     async fn create_member(&self, ctx: &Context<'_>, input: CreateMemberInput) -> Result<MemberPayload, ApiError> {
         let req = RequestContext::of(ctx)?;
+        req.budget.spend_password_check()?;
         let email = Email::parse("email", &input.email);
         let password = Password::parse("password", &input.password);
         let command = match (email, password) {

@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use super::{AppState, RequestId, graphiql};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
+use crate::graphql::context::RequestBudget;
 use crate::graphql::inventory::{AvailableQuantityLoader, StockLevelsLoader};
 use crate::graphql::orders::{LineProductsLoader, OrderHistoryLoader};
 use async_graphql::dataloader::DataLoader;
@@ -184,6 +185,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
         .data(DataLoader::new(available, spawn))
         .data(DataLoader::new(histories, spawn))
         .data(DataLoader::new(products, spawn))
+        .data(RequestBudget::default())
         .data(caller);
     let response = state.schema.execute(request).await;
 
