@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Boots the keel binary on a throwaway SQLite file and points real clients at it: GraphiQL in
-# headless Chromium (Debian's package, installed here if missing) and the graphql-http audit.
+# Checks the README's GraphQL examples against schema.graphql, then boots the keel binary on a
+# throwaway SQLite file and points real clients at it: GraphiQL in headless Chromium (Debian's
+# package, installed here if missing) and the graphql-http audit.
 # Usage: bash tests/browser/run.sh   (from anywhere; uses CARGO_TARGET_DIR like .ci/run)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,6 +13,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 fi
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+node "$here/readme.mjs"
 
 (cd "$root" && cargo build --quiet --bin keel)
 target="${CARGO_TARGET_DIR:-$root/target}"
