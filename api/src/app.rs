@@ -25,6 +25,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
 use crate::graphql::context::Services;
 use crate::graphql::{self, Limits};
+use crate::http::field_errors::FieldTypes;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
 
 /// The storage the API runs on; the one place `api` names the persistence crate's type.
@@ -131,12 +132,15 @@ impl Server {
             introspection: serve.introspection,
         };
         let schema = graphql::build(limits, Some(services.clone()));
+        let field_types =
+            FieldTypes::from_sdl(&schema.sdl()).map_err(|err| anyhow!("the schema's own SDL does not parse: {err}"))?;
         let state = AppState {
             schema,
             readiness: readiness_check(database.clone()),
             services,
             trust_forwarded_for: serve.trust_forwarded_for,
             documents: Arc::default(),
+            field_types: Arc::new(field_types),
         };
         let router = http::router(state, serve.max_body_bytes);
         let listener = TcpListener::bind(serve.listen)

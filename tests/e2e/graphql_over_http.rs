@@ -244,3 +244,47 @@ async fn other_methods_are_not_allowed() {
 
     assert_eq!((put.status, delete.status), (405, 405));
 }
+
+/// The value of `data` as the client received it, keys and all (`Value`'s index answers
+/// `null` for a missing key too, which would hide a left-out field).
+fn data_object(response: &GqlResponse) -> serde_json::Map<String, Value> {
+    let body: Value = serde_json::from_str(&response.text).unwrap_or_else(|_| panic!("JSON: {}", response.text));
+    body["data"].as_object().cloned().unwrap_or_else(|| panic!("data is an object: {}", response.text))
+}
+
+#[tokio::test]
+async fn a_failed_field_answers_null_in_place_and_non_null_failures_propagate() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let unknown = "T3JkZXI6MDE5YTAwMDAwMDAwNzAwMDgwMDAwMDAwMDAwMDAwMDA"; // Order:<a uuid no one has>
+
+    let beside = shop.owner.gql("query($id: ID!) { apiVersion order(id: $id) { id } }", json!({ "id": unknown })).await;
+    let data = data_object(&beside);
+    assert_eq!(data.get("order"), Some(&Value::Null), "the failed field is present, as null: {}", beside.text);
+    assert!(data["apiVersion"].is_string());
+    assert_eq!(beside.error_code(), Some("NOT_FOUND"));
+    let alone = shop.owner.gql("query($id: ID!) { order(id: $id) { id } }", json!({ "id": unknown })).await;
+    assert_eq!(Value::Object(data_object(&alone)), json!({ "order": null }), "{}", alone.text);
+
+    // `me` is non-null: its failure nulls `data` itself, as the specification says.
+    let anonymous = app.anonymous().gql("{ apiVersion me { member { email } } }", json!({})).await;
+    assert_eq!(anonymous.data(), &Value::Null, "{}", anonymous.text);
+    assert_eq!(anonymous.error_code(), Some("UNAUTHENTICATED"));
+
+    // A failing mutation field never hides the committed result of the one before it.
+    let both = shop
+        .owner
+        .gql(
+            "mutation($id: ID!) {
+                made: createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { code } userErrors { code } }
+                gone: cancelOrder(input: { orderId: $id }) { order { id } }
+            }",
+            json!({ "id": unknown }),
+        )
+        .await;
+    let data = data_object(&both);
+    assert_eq!(data["made"]["location"]["code"], "MAIN", "{}", both.text);
+    assert_eq!(data.get("gone"), Some(&Value::Null));
+    assert_eq!(both.errors()[0]["path"], json!(["gone"]));
+    assert_eq!(both.error_code(), Some("NOT_FOUND"));
+}

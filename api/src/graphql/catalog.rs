@@ -16,7 +16,7 @@ use domain::money::Money;
 use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request, sorted_connection, sorted_page_request};
-use super::context::RequestContext;
+use super::context::{RequestContext, nullable};
 use super::inventory::{AvailableQuantityLoader, StockLevelObject, StockLevelsLoader};
 use super::node::{self, Kind, Node};
 use crate::error::{ApiError, ErrorCode, UserError, payload};
@@ -381,40 +381,61 @@ pub struct CatalogMutation;
 #[Object]
 impl CatalogMutation {
     /// Adds a product. Needs `catalog:write`.
-    async fn create_product(&self, ctx: &Context<'_>, input: CreateProductInput) -> Result<ProductPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let command = CreateProduct {
-            sku: input.sku,
-            name: input.name,
-            description: input.description,
-            price_amount: input.price.amount.0,
-            price_currency: input.price.currency_code,
-        };
-        product_payload(catalog::create_product(&req.services.ports, req.caller, command).await)
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> Result<Option<ProductPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let command = CreateProduct {
+                sku: input.sku,
+                name: input.name,
+                description: input.description,
+                price_amount: input.price.amount.0,
+                price_currency: input.price.currency_code,
+            };
+            product_payload(catalog::create_product(&req.services.ports, req.caller, command).await)
+        })
+        .await
     }
 
     /// Changes a product still at `expectedVersion`; a stale version is `CONFLICT` and changes
     /// nothing. Needs `catalog:write`.
-    async fn update_product(&self, ctx: &Context<'_>, input: UpdateProductInput) -> Result<ProductPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
-        let command = UpdateProduct {
-            expected_version: input.expected_version,
-            name: input.name,
-            description: input.description,
-            price: input.price.map(|p| (p.amount.0, p.currency_code)),
-            active: input.active,
-        };
-        product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProductInput,
+    ) -> Result<Option<ProductPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+            let command = UpdateProduct {
+                expected_version: input.expected_version,
+                name: input.name,
+                description: input.description,
+                price: input.price.map(|p| (p.amount.0, p.currency_code)),
+                active: input.active,
+            };
+            product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
+        })
+        .await
     }
 
     /// Archives a product: it stays, inactive, and can no longer be sold. Needs `catalog:write`.
-    async fn archive_product(&self, ctx: &Context<'_>, input: ArchiveProductInput) -> Result<ProductPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
-        let command =
-            UpdateProduct { expected_version: input.expected_version, active: Some(false), ..Default::default() };
-        product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
+    async fn archive_product(
+        &self,
+        ctx: &Context<'_>,
+        input: ArchiveProductInput,
+    ) -> Result<Option<ProductPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+            let command =
+                UpdateProduct { expected_version: input.expected_version, active: Some(false), ..Default::default() };
+            product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
+        })
+        .await
     }
 
     /// Adds a location. Needs `catalog:write`.
@@ -422,9 +443,12 @@ impl CatalogMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateLocationInput,
-    ) -> Result<LocationPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        location_payload(catalog::create_location(&req.services.ports, req.caller, &input.code, &input.name).await)
+    ) -> Result<Option<LocationPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            location_payload(catalog::create_location(&req.services.ports, req.caller, &input.code, &input.name).await)
+        })
+        .await
     }
 
     /// Renames a location. Needs `catalog:write`.
@@ -432,9 +456,12 @@ impl CatalogMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateLocationInput,
-    ) -> Result<LocationPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let id = LocationId::from_uuid(node::decode(Kind::Location, &input.id)?);
-        location_payload(catalog::update_location(&req.services.ports, req.caller, id, &input.name).await)
+    ) -> Result<Option<LocationPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let id = LocationId::from_uuid(node::decode(Kind::Location, &input.id)?);
+            location_payload(catalog::update_location(&req.services.ports, req.caller, id, &input.name).await)
+        })
+        .await
     }
 }

@@ -78,6 +78,14 @@ impl<'a> RequestContext<'a> {
     }
 }
 
+/// Runs a mutation's resolver and answers its payload as nullable. Every mutation field is
+/// nullable (as Shopify's and GitHub's are): a top-level error (`FORBIDDEN`, `NOT_FOUND`, …)
+/// nulls that field only, never the results of mutations that ran before it in the same
+/// document and are already committed.
+pub async fn nullable<P>(resolver: impl Future<Output = Result<P, ApiError>>) -> Result<Option<P>, ApiError> {
+    resolver.await.map(Some)
+}
+
 fn missing(what: &str) -> ApiError {
     tracing::error!(missing = what, "a resolver ran without its request context");
     ApiError::new(ErrorCode::Internal, "internal error")

@@ -14,7 +14,7 @@ use domain::ids::{ApiKeyId, UserId};
 use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request};
-use super::context::RequestContext;
+use super::context::{RequestContext, nullable};
 use super::node::{self, Kind};
 use crate::error::{ApiError, UserError, payload};
 
@@ -674,37 +674,44 @@ impl IdentityMutation {
         &self,
         ctx: &Context<'_>,
         input: RegisterTenantInput,
-    ) -> Result<RegisterTenantPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        req.budget.spend_password_check()?;
-        let command = match sessions::RegisterTenant::parse(
-            &input.name,
-            &input.slug,
-            &input.currency_code,
-            &input.owner_email,
-            &input.owner_password,
-        ) {
-            Ok(command) => command,
-            Err(invalid) => return Ok(RegisterTenantPayload::rejected(user_errors(invalid))),
-        };
-        let result =
-            sessions::register_tenant(&req.services.ports, req.caller, command, req.services.open_registration).await;
-        payload(result, |s| RegisterTenantPayload::signed_in(&req, s), |e| Ok(RegisterTenantPayload::rejected(e)))?
+    ) -> Result<Option<RegisterTenantPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            req.budget.spend_password_check()?;
+            let command = match sessions::RegisterTenant::parse(
+                &input.name,
+                &input.slug,
+                &input.currency_code,
+                &input.owner_email,
+                &input.owner_password,
+            ) {
+                Ok(command) => command,
+                Err(invalid) => return Ok(RegisterTenantPayload::rejected(user_errors(invalid))),
+            };
+            let result =
+                sessions::register_tenant(&req.services.ports, req.caller, command, req.services.open_registration)
+                    .await;
+            payload(result, |s| RegisterTenantPayload::signed_in(&req, s), |e| Ok(RegisterTenantPayload::rejected(e)))?
+        })
+        .await
     }
 
     /// Signs a member in. Wrong credentials are a `userErrors` entry (`INVALID_CREDENTIALS`);
     /// too many failures are `RATE_LIMITED` with `retryAfter` seconds. Checks a password: one
     /// request may check at most 5 (`QUERY_TOO_COMPLEX` beyond).
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<LoginPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        req.budget.spend_password_check()?;
-        let command = sessions::Login {
-            tenant_slug: input.tenant_slug,
-            email: input.email,
-            password: Password::presented(&input.password),
-        };
-        let result = sessions::login(&req.services.ports, req.caller, command).await;
-        payload(result, |s| LoginPayload::signed_in(&req, s), |e| Ok(LoginPayload::rejected(e)))?
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<Option<LoginPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            req.budget.spend_password_check()?;
+            let command = sessions::Login {
+                tenant_slug: input.tenant_slug,
+                email: input.email,
+                password: Password::presented(&input.password),
+            };
+            let result = sessions::login(&req.services.ports, req.caller, command).await;
+            payload(result, |s| LoginPayload::signed_in(&req, s), |e| Ok(LoginPayload::rejected(e)))?
+        })
+        .await
     }
 
     /// Exchanges a refresh token for new tokens. A token works once: presenting a used one
@@ -713,52 +720,68 @@ impl IdentityMutation {
         &self,
         ctx: &Context<'_>,
         input: RefreshTokenInput,
-    ) -> Result<RefreshTokenPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let result = sessions::refresh_session(&req.services.ports, req.caller, &input.refresh_token).await;
-        payload(result, |s| RefreshTokenPayload::signed_in(&req, s), |e| Ok(RefreshTokenPayload::rejected(e)))?
+    ) -> Result<Option<RefreshTokenPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let result = sessions::refresh_session(&req.services.ports, req.caller, &input.refresh_token).await;
+            payload(result, |s| RefreshTokenPayload::signed_in(&req, s), |e| Ok(RefreshTokenPayload::rejected(e)))?
+        })
+        .await
     }
 
     /// Ends the session of a refresh token. Its access tokens stop working at once.
-    async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<LogoutPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        sessions::logout(&req.services.ports, req.caller, &input.refresh_token).await?;
-        Ok(LogoutPayload { logged_out: true, user_errors: Vec::new() })
+    async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<Option<LogoutPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            sessions::logout(&req.services.ports, req.caller, &input.refresh_token).await?;
+            Ok(LogoutPayload { logged_out: true, user_errors: Vec::new() })
+        })
+        .await
     }
 
     /// Adds a member with an initial password. Needs `members:manage`; only owners create owners.
     /// Hashes a password: one request may hash at most 5 (`QUERY_TOO_COMPLEX` beyond).
-    async fn create_member(&self, ctx: &Context<'_>, input: CreateMemberInput) -> Result<MemberPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        req.budget.spend_password_check()?;
-        let email = Email::parse("email", &input.email);
-        let password = Password::parse("password", &input.password);
-        let command = match (email, password) {
-            (Ok(email), Ok(password)) => members::CreateMember { email, password, role: input.role.into() },
-            (email, password) => {
-                let invalid = [email.err(), password.err()].into_iter().flatten().collect();
-                return Ok(MemberPayload { member: None, user_errors: user_errors(invalid) });
-            }
-        };
-        let result = members::create_member(&req.services.ports, req.caller, command).await;
-        payload(
-            result,
-            |u| MemberPayload { member: Some(MemberObject(u)), user_errors: Vec::new() },
-            |e| MemberPayload { member: None, user_errors: e },
-        )
+    async fn create_member(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMemberInput,
+    ) -> Result<Option<MemberPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            req.budget.spend_password_check()?;
+            let email = Email::parse("email", &input.email);
+            let password = Password::parse("password", &input.password);
+            let command = match (email, password) {
+                (Ok(email), Ok(password)) => members::CreateMember { email, password, role: input.role.into() },
+                (email, password) => {
+                    let invalid = [email.err(), password.err()].into_iter().flatten().collect();
+                    return Ok(MemberPayload { member: None, user_errors: user_errors(invalid) });
+                }
+            };
+            let result = members::create_member(&req.services.ports, req.caller, command).await;
+            payload(
+                result,
+                |u| MemberPayload { member: Some(MemberObject(u)), user_errors: Vec::new() },
+                |e| MemberPayload { member: None, user_errors: e },
+            )
+        })
+        .await
     }
 
     /// Changes a member's role. Needs `members:manage`; only owners touch the owner role; the
     /// last active owner cannot be demoted (`LAST_OWNER`).
-    async fn change_role(&self, ctx: &Context<'_>, input: ChangeRoleInput) -> Result<MemberPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let id = UserId::from_uuid(node::decode(Kind::Member, &input.member_id)?);
-        let result = members::change_role(&req.services.ports, req.caller, id, input.role.into()).await;
-        payload(
-            result,
-            |u| MemberPayload { member: Some(MemberObject(u)), user_errors: Vec::new() },
-            |e| MemberPayload { member: None, user_errors: e },
-        )
+    async fn change_role(&self, ctx: &Context<'_>, input: ChangeRoleInput) -> Result<Option<MemberPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let id = UserId::from_uuid(node::decode(Kind::Member, &input.member_id)?);
+            let result = members::change_role(&req.services.ports, req.caller, id, input.role.into()).await;
+            payload(
+                result,
+                |u| MemberPayload { member: Some(MemberObject(u)), user_errors: Vec::new() },
+                |e| MemberPayload { member: None, user_errors: e },
+            )
+        })
+        .await
     }
 
     /// Deactivates a member and ends their sessions. Needs `members:manage`; only owners
@@ -767,15 +790,18 @@ impl IdentityMutation {
         &self,
         ctx: &Context<'_>,
         input: DeactivateMemberInput,
-    ) -> Result<MemberPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let id = UserId::from_uuid(node::decode(Kind::Member, &input.member_id)?);
-        let result = members::deactivate_member(&req.services.ports, req.caller, id).await;
-        payload(
-            result,
-            |u| MemberPayload { member: Some(MemberObject(u)), user_errors: Vec::new() },
-            |e| MemberPayload { member: None, user_errors: e },
-        )
+    ) -> Result<Option<MemberPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let id = UserId::from_uuid(node::decode(Kind::Member, &input.member_id)?);
+            let result = members::deactivate_member(&req.services.ports, req.caller, id).await;
+            payload(
+                result,
+                |u| MemberPayload { member: Some(MemberObject(u)), user_errors: Vec::new() },
+                |e| MemberPayload { member: None, user_errors: e },
+            )
+        })
+        .await
     }
 
     /// Creates an API key with the listed permissions (each one you hold yourself). The secret
@@ -784,34 +810,46 @@ impl IdentityMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
-    ) -> Result<CreateApiKeyPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let permissions = input.permissions.into_iter().map(to_permission).collect();
-        let command = match api_keys::CreateApiKey::parse(&input.name, permissions) {
-            Ok(command) => command,
-            Err(invalid) => return Ok(CreateApiKeyPayload { user_errors: user_errors(invalid), ..Default::default() }),
-        };
-        let result = api_keys::create_api_key(&req.services.ports, req.caller, command).await;
-        payload(
-            result,
-            |(key, secret)| CreateApiKeyPayload {
-                api_key: Some(ApiKeyObject(key)),
-                secret: Some(secret.expose().to_owned()),
-                user_errors: Vec::new(),
-            },
-            |e| CreateApiKeyPayload { user_errors: e, ..Default::default() },
-        )
+    ) -> Result<Option<CreateApiKeyPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let permissions = input.permissions.into_iter().map(to_permission).collect();
+            let command = match api_keys::CreateApiKey::parse(&input.name, permissions) {
+                Ok(command) => command,
+                Err(invalid) => {
+                    return Ok(CreateApiKeyPayload { user_errors: user_errors(invalid), ..Default::default() });
+                }
+            };
+            let result = api_keys::create_api_key(&req.services.ports, req.caller, command).await;
+            payload(
+                result,
+                |(key, secret)| CreateApiKeyPayload {
+                    api_key: Some(ApiKeyObject(key)),
+                    secret: Some(secret.expose().to_owned()),
+                    user_errors: Vec::new(),
+                },
+                |e| CreateApiKeyPayload { user_errors: e, ..Default::default() },
+            )
+        })
+        .await
     }
 
     /// Revokes an API key; it stops working at once. Needs `api_keys:manage`.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, input: RevokeApiKeyInput) -> Result<ApiKeyPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let id = ApiKeyId::from_uuid(node::decode(Kind::ApiKey, &input.api_key_id)?);
-        let result = api_keys::revoke_api_key(&req.services.ports, req.caller, id).await;
-        payload(
-            result,
-            |k| ApiKeyPayload { api_key: Some(ApiKeyObject(k)), user_errors: Vec::new() },
-            |e| ApiKeyPayload { api_key: None, user_errors: e },
-        )
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiKeyInput,
+    ) -> Result<Option<ApiKeyPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let id = ApiKeyId::from_uuid(node::decode(Kind::ApiKey, &input.api_key_id)?);
+            let result = api_keys::revoke_api_key(&req.services.ports, req.caller, id).await;
+            payload(
+                result,
+                |k| ApiKeyPayload { api_key: Some(ApiKeyObject(k)), user_errors: Vec::new() },
+                |e| ApiKeyPayload { api_key: None, user_errors: e },
+            )
+        })
+        .await
     }
 }

@@ -9,7 +9,7 @@ use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, p
 use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request};
-use super::context::RequestContext;
+use super::context::{RequestContext, nullable};
 use super::identity::{ActorKindEnum, member_id_of};
 use super::node::{self, Kind};
 use crate::error::{ApiError, UserError, payload};
@@ -318,46 +318,56 @@ pub struct InventoryMutation;
 #[Object]
 impl InventoryMutation {
     /// Records goods arriving (`RECEIVED`). Needs `inventory:write`.
-    async fn receive_stock(&self, ctx: &Context<'_>, input: ReceiveStockInput) -> Result<StockPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-        let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
-        let (quantity, reference) = match (
-            parse_quantity("quantity", input.quantity, false),
-            parse_note("reference", input.reference.as_deref()),
-        ) {
-            (Ok(quantity), Ok(reference)) => (quantity, reference),
-            (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
-        };
-        let key = match idempotency_key(input.idempotency_key.as_deref()) {
-            Ok(key) => key,
-            Err(invalid) => return Ok(rejected(invalid)),
-        };
-        let command = StockCommand::Receive { product, location, quantity, reference };
-        stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
+    async fn receive_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: ReceiveStockInput,
+    ) -> Result<Option<StockPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
+            let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
+            let (quantity, reference) = match (
+                parse_quantity("quantity", input.quantity, false),
+                parse_note("reference", input.reference.as_deref()),
+            ) {
+                (Ok(quantity), Ok(reference)) => (quantity, reference),
+                (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
+            };
+            let key = match idempotency_key(input.idempotency_key.as_deref()) {
+                Ok(key) => key,
+                Err(invalid) => return Ok(rejected(invalid)),
+            };
+            let command = StockCommand::Receive { product, location, quantity, reference };
+            stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
+        })
+        .await
     }
 
     /// Corrects on-hand stock either way; never below what is available (`INSUFFICIENT_STOCK`).
     /// Needs `inventory:write`.
-    async fn adjust_stock(&self, ctx: &Context<'_>, input: AdjustStockInput) -> Result<StockPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-        let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
-        let (delta, note) =
-            match (parse_quantity("delta", input.delta, true), parse_note("note", input.note.as_deref())) {
-                (Ok(delta), Ok(note)) => (delta, note),
-                (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
+    async fn adjust_stock(&self, ctx: &Context<'_>, input: AdjustStockInput) -> Result<Option<StockPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
+            let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
+            let (delta, note) =
+                match (parse_quantity("delta", input.delta, true), parse_note("note", input.note.as_deref())) {
+                    (Ok(delta), Ok(note)) => (delta, note),
+                    (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
+                };
+            let reason = match input.reason {
+                AdjustmentReason::Adjusted => Reason::Adjusted,
+                AdjustmentReason::Returned => Reason::Returned,
             };
-        let reason = match input.reason {
-            AdjustmentReason::Adjusted => Reason::Adjusted,
-            AdjustmentReason::Returned => Reason::Returned,
-        };
-        let key = match idempotency_key(input.idempotency_key.as_deref()) {
-            Ok(key) => key,
-            Err(invalid) => return Ok(rejected(invalid)),
-        };
-        let command = StockCommand::Adjust { product, location, delta, reason, note };
-        stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
+            let key = match idempotency_key(input.idempotency_key.as_deref()) {
+                Ok(key) => key,
+                Err(invalid) => return Ok(rejected(invalid)),
+            };
+            let command = StockCommand::Adjust { product, location, delta, reason, note };
+            stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
+        })
+        .await
     }
 
     /// Moves stock between locations atomically: both sides or neither. Needs `inventory:write`.
@@ -365,29 +375,32 @@ impl InventoryMutation {
         &self,
         ctx: &Context<'_>,
         input: TransferStockInput,
-    ) -> Result<TransferStockPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-        let from = LocationId::from_uuid(node::decode(Kind::Location, &input.from_location_id)?);
-        let to = LocationId::from_uuid(node::decode(Kind::Location, &input.to_location_id)?);
-        let (quantity, key) = match (
-            parse_quantity("quantity", input.quantity, false),
-            idempotency_key(input.idempotency_key.as_deref()),
-        ) {
-            (Ok(quantity), Ok(key)) => (quantity, key),
-            (Err(invalid), _) | (_, Err(invalid)) => {
-                return Ok(TransferStockPayload { user_errors: vec![invalid.into()], ..Default::default() });
-            }
-        };
-        let command = StockCommand::Transfer { product, from, to, quantity };
-        let result = inventory::change_stock(&req.services.ports, req.caller, command, key).await;
-        payload(
-            result,
-            |levels| {
-                let mut levels = levels.into_iter().map(StockLevelObject);
-                TransferStockPayload { from: levels.next(), to: levels.next(), user_errors: Vec::new() }
-            },
-            |e| TransferStockPayload { user_errors: e, ..Default::default() },
-        )
+    ) -> Result<Option<TransferStockPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
+            let from = LocationId::from_uuid(node::decode(Kind::Location, &input.from_location_id)?);
+            let to = LocationId::from_uuid(node::decode(Kind::Location, &input.to_location_id)?);
+            let (quantity, key) = match (
+                parse_quantity("quantity", input.quantity, false),
+                idempotency_key(input.idempotency_key.as_deref()),
+            ) {
+                (Ok(quantity), Ok(key)) => (quantity, key),
+                (Err(invalid), _) | (_, Err(invalid)) => {
+                    return Ok(TransferStockPayload { user_errors: vec![invalid.into()], ..Default::default() });
+                }
+            };
+            let command = StockCommand::Transfer { product, from, to, quantity };
+            let result = inventory::change_stock(&req.services.ports, req.caller, command, key).await;
+            payload(
+                result,
+                |levels| {
+                    let mut levels = levels.into_iter().map(StockLevelObject);
+                    TransferStockPayload { from: levels.next(), to: levels.next(), user_errors: Vec::new() }
+                },
+                |e| TransferStockPayload { user_errors: e, ..Default::default() },
+            )
+        })
+        .await
     }
 }

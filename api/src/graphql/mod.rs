@@ -43,6 +43,10 @@ pub struct QueryRoot(
 );
 
 /// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
+///
+/// Payloads are nullable: a field that fails with a top-level error (`FORBIDDEN`,
+/// `NOT_FOUND`, …) is `null`, and the results of the fields before it in the same document,
+/// already committed, still arrive.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(

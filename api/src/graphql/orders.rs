@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
-use super::context::{RequestContext, Services};
+use super::context::{RequestContext, Services, nullable};
 use super::identity::{ActorKindEnum, member_id_of};
 use super::node::{self, Kind, Node};
 use crate::error::{ApiError, ErrorCode, UserError, payload};
@@ -487,56 +487,75 @@ impl OrderMutation {
     /// Places an order: prices every line from the catalog, reserves stock for all lines or
     /// none, and numbers the order; it waits for payment (`PENDING_PAYMENT`). Needs
     /// `orders:write`.
-    async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> Result<PlaceOrderPayload, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        let mut lines = Vec::with_capacity(input.lines.len());
-        for line in &input.lines {
-            let product = line.product_id.as_ref().map(|id| decode_or_unknown(Kind::Product, id)).transpose()?;
-            lines.push(RawLine {
-                product: product.map(ProductId::from_uuid),
-                sku: line.sku.clone(),
-                quantity: line.quantity,
-            });
-        }
-        let location = input.location_id.as_ref().map(|id| decode_or_unknown(Kind::Location, id)).transpose()?;
-        let rejected = |errors: Vec<UserError>| PlaceOrderPayload { order: None, user_errors: errors };
-        let key = match input.idempotency_key.as_deref().map(|k| IdempotencyKey::parse("idempotencyKey", k)) {
-            Some(Err(invalid)) => return Ok(rejected(vec![invalid.into()])),
-            Some(Ok(key)) => Some(key),
-            None => None,
-        };
-        let command = match PlaceOrder::parse(
-            &lines,
-            input.customer_email.as_deref(),
-            input.note.as_deref(),
-            location.map(LocationId::from_uuid),
-        ) {
-            Ok(command) => command,
-            Err(problems) => return Ok(rejected(problems.into_iter().map(UserError::from).collect())),
-        };
-        payload(
-            orders::place_order(&req.services.ports, req.caller, command, key).await,
-            |order| PlaceOrderPayload { order: Some(OrderObject::new(order)), user_errors: Vec::new() },
-            rejected,
-        )
+    async fn place_order(
+        &self,
+        ctx: &Context<'_>,
+        input: PlaceOrderInput,
+    ) -> Result<Option<PlaceOrderPayload>, ApiError> {
+        nullable(async {
+            let req = RequestContext::of(ctx)?;
+            let mut lines = Vec::with_capacity(input.lines.len());
+            for line in &input.lines {
+                let product = line.product_id.as_ref().map(|id| decode_or_unknown(Kind::Product, id)).transpose()?;
+                lines.push(RawLine {
+                    product: product.map(ProductId::from_uuid),
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                });
+            }
+            let location = input.location_id.as_ref().map(|id| decode_or_unknown(Kind::Location, id)).transpose()?;
+            let rejected = |errors: Vec<UserError>| PlaceOrderPayload { order: None, user_errors: errors };
+            let key = match input.idempotency_key.as_deref().map(|k| IdempotencyKey::parse("idempotencyKey", k)) {
+                Some(Err(invalid)) => return Ok(rejected(vec![invalid.into()])),
+                Some(Ok(key)) => Some(key),
+                None => None,
+            };
+            let command = match PlaceOrder::parse(
+                &lines,
+                input.customer_email.as_deref(),
+                input.note.as_deref(),
+                location.map(LocationId::from_uuid),
+            ) {
+                Ok(command) => command,
+                Err(problems) => return Ok(rejected(problems.into_iter().map(UserError::from).collect())),
+            };
+            payload(
+                orders::place_order(&req.services.ports, req.caller, command, key).await,
+                |order| PlaceOrderPayload { order: Some(OrderObject::new(order)), user_errors: Vec::new() },
+                rejected,
+            )
+        })
+        .await
     }
 
     /// Cancels an order and releases its reservations. Customers may cancel their own unpaid
     /// orders (`orders:write`); cancelling a paid order needs `orders:manage` (once payments
     /// exist, it refunds first).
-    async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<OrderPayload, ApiError> {
-        change_status(ctx, &input.order_id, StatusChange::Cancel, input.reason.as_deref()).await
+    async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<Option<OrderPayload>, ApiError> {
+        nullable(async { change_status(ctx, &input.order_id, StatusChange::Cancel, input.reason.as_deref()).await })
+            .await
     }
 
     /// Records that an unpaid order was paid outside Keel (cash, bank transfer): it becomes
     /// `PAID`. Needs `orders:manage`.
-    async fn mark_order_paid(&self, ctx: &Context<'_>, input: MarkOrderPaidInput) -> Result<OrderPayload, ApiError> {
-        change_status(ctx, &input.order_id, StatusChange::MarkPaid, input.reference.as_deref()).await
+    async fn mark_order_paid(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkOrderPaidInput,
+    ) -> Result<Option<OrderPayload>, ApiError> {
+        nullable(async {
+            change_status(ctx, &input.order_id, StatusChange::MarkPaid, input.reference.as_deref()).await
+        })
+        .await
     }
 
     /// Ships a paid order: its reservations become shipments (`SHIPPED` movements, on hand
     /// decreases) and it becomes `FULFILLED`. Needs `orders:manage`.
-    async fn fulfill_order(&self, ctx: &Context<'_>, input: FulfillOrderInput) -> Result<OrderPayload, ApiError> {
-        change_status(ctx, &input.order_id, StatusChange::Fulfil, None).await
+    async fn fulfill_order(
+        &self,
+        ctx: &Context<'_>,
+        input: FulfillOrderInput,
+    ) -> Result<Option<OrderPayload>, ApiError> {
+        nullable(async { change_status(ctx, &input.order_id, StatusChange::Fulfil, None).await }).await
     }
 }

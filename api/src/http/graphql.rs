@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::{AppState, RequestId, graphiql};
+use super::{AppState, RequestId, field_errors, graphiql};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::graphql::context::RequestBudget;
@@ -129,13 +129,15 @@ pub async fn post_graphql(
 
 async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Params) -> Response {
     let Origin { request_id, headers, address, method } = origin;
+    let Params { query, operation_name, variables } = params;
+    // Kept to place field errors in `data` after execution (see `field_errors`).
     let mut request =
-        async_graphql::Request::new(params.query).variables(Variables::from_json(Value::Object(params.variables)));
-    if let Some(name) = &params.operation_name {
+        async_graphql::Request::new(query.clone()).variables(Variables::from_json(Value::Object(variables)));
+    if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
     let operation = match state.documents.prepare(&mut request) {
-        Ok(document) => selected_operation(document, params.operation_name.as_deref()),
+        Ok(document) => selected_operation(document, operation_name.as_deref()),
         Err(err) => {
             return render(
                 media,
@@ -187,9 +189,16 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
         .data(DataLoader::new(products, spawn))
         .data(RequestBudget::default())
         .data(caller);
-    let response = state.schema.execute(request).await;
+    let mut response = state.schema.execute(request).await;
 
     let executed = reached_execution(&response);
+    if executed && response.errors.iter().any(|error| !error.path.is_empty()) {
+        // Parsed again only here: a response without field errors pays nothing.
+        if let Ok(document) = async_graphql::parser::parse_query(&query) {
+            let operation = operation_name.as_deref();
+            field_errors::repair(&mut response.data, &response.errors, &document, operation, &state.field_types);
+        }
+    }
     render(media, StatusCode::OK, &request_id, response, executed)
 }
 

@@ -14,6 +14,7 @@
 //! - [`request_id`]: the request id and the per-request span.
 
 pub mod documents;
+pub mod field_errors;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Documents already parsed.
     pub documents: Arc<documents::DocumentCache>,
+    /// The schema's field types, to put failed fields into `data` as the specification says.
+    pub field_types: Arc<field_errors::FieldTypes>,
 }
 
 /// Builds the router with all routes and middleware.
