@@ -122,19 +122,15 @@ pub fn repair(
         insert_null(data, steps);
     }
     for steps in &paths {
-        let nullable = steps.iter().rposition(|step| !step.non_null);
-        let reaches_root = nullable.is_none() && steps.last().is_some_and(|step| step.non_null);
-        if reaches_root {
+        let Some(nullable) = steps.iter().rposition(|step| !step.non_null) else {
+            // Non-null all the way up: the null reaches `data`.
             *data = Value::Null;
             return;
-        }
-        let target = match nullable {
-            // The failed field itself is nullable: it is `null` already.
-            Some(index) if index + 1 == steps.len() => continue,
-            Some(index) => &steps[..=index],
-            None => continue,
         };
-        set_null(data, target);
+        // When the failed field itself is nullable, it is `null` already.
+        if nullable + 1 < steps.len() {
+            set_null(data, &steps[..=nullable]);
+        }
     }
 }
 

@@ -130,9 +130,7 @@ pub async fn post_graphql(
 async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Params) -> Response {
     let Origin { request_id, headers, address, method } = origin;
     let Params { query, operation_name, variables } = params;
-    // Kept to place field errors in `data` after execution (see `field_errors`).
-    let mut request =
-        async_graphql::Request::new(query.clone()).variables(Variables::from_json(Value::Object(variables)));
+    let mut request = async_graphql::Request::new(query).variables(Variables::from_json(Value::Object(variables)));
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
@@ -148,6 +146,10 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
             );
         }
     };
+    // The request now carries its parsed document, and async-graphql reads the text only to
+    // hand it to schema extensions (Keel has none): the text is kept, without a copy, to place
+    // field errors in `data` after execution (see `field_errors`).
+    let query = std::mem::take(&mut request.query);
     if let Some((name, kind)) = &operation {
         tracing::Span::current().record("graphql.operation", name.as_deref().unwrap_or("anonymous"));
         if method == Method::Get && *kind == OperationType::Mutation {
