@@ -14,21 +14,19 @@ fn product(sku: &str, amount: &str, currency: &str) -> Value {
     json!({ "input": { "sku": sku, "name": format!("Product {sku}"), "price": { "amount": amount, "currencyCode": currency } } })
 }
 
+/// `(field path joined by '.', code)` of each user error of `field`.
 fn errors_of(response: &GqlResponse, field: &str) -> Vec<(String, String)> {
-    response.data()[field]["userErrors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let path: Vec<&str> = e["field"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            (path.join("."), e["code"].as_str().unwrap_or_default().to_owned())
-        })
-        .collect()
+    let codes = response.user_error_codes(field);
+    let paths = response.user_errors(field).into_iter().map(|e| {
+        let path = e["field"].as_array().unwrap_or_else(|| panic!("a user error without a field: {}", response.text));
+        path.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(".")
+    });
+    paths.zip(codes).collect()
 }
 
 async fn product_count(client: &keel_tests::Client) -> usize {
     let list = client.gql("{ products(first: 100) { edges { cursor } } }", json!({})).await;
-    list.data()["products"]["edges"].as_array().map_or(0, Vec::len)
+    list.edges("products").len()
 }
 
 #[tokio::test]
@@ -78,7 +76,7 @@ async fn zero_and_three_decimal_currencies_format_exactly() {
 
     for (slug, currency, amount) in [("yen", "JPY", "1200"), ("dinar", "KWD", "1.5")] {
         let registered = app.anonymous().gql(register, json!({ "slug": slug, "currency": currency })).await;
-        let owner = app.with_bearer(registered.data()["registerTenant"]["accessToken"].as_str().expect("token"));
+        let owner = app.with_bearer(&registered.expect_str("/data/registerTenant/accessToken"));
         let created = owner.gql(CREATE, product("ITEM", amount, currency)).await;
         prices.push(created.data()["createProduct"]["product"]["price"]["amount"].clone());
         let fractional_yen = owner.gql(CREATE, product("ITEM-2", "1.5", currency)).await;
@@ -97,7 +95,7 @@ async fn zero_and_three_decimal_currencies_format_exactly() {
 async fn a_taken_or_malformed_sku_is_a_user_error_naming_the_field() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    shop.owner.gql(CREATE, product("TEE-1", "1.00", "USD")).await;
+    shop.owner.create_product("TEE-1", "Product TEE-1", "1.00").await;
 
     let taken = shop.owner.gql(CREATE, product("tee-1", "1.00", "USD")).await;
     let empty = shop.owner.gql(CREATE, product("  ", "1.00", "USD")).await;
@@ -113,8 +111,7 @@ async fn a_taken_or_malformed_sku_is_a_user_error_naming_the_field() {
 async fn a_stale_expected_version_is_a_conflict_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let created = shop.owner.gql(CREATE, product("TEE-1", "10.00", "USD")).await;
-    let id = created.data()["createProduct"]["product"]["id"].clone();
+    let id = shop.owner.create_product("TEE-1", "Product TEE-1", "10.00").await;
 
     let first = shop.owner.gql(UPDATE, json!({ "input": { "id": id, "expectedVersion": 1, "name": "Renamed" } })).await;
     let stale = shop.owner.gql(UPDATE, json!({ "input": { "id": id, "expectedVersion": 1, "price": { "amount": "99.00", "currencyCode": "USD" } } })).await;
@@ -135,8 +132,7 @@ async fn a_stale_expected_version_is_a_conflict_and_changes_nothing() {
 async fn of_twenty_concurrent_updates_from_one_version_exactly_one_wins() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let created = shop.owner.gql(CREATE, product("TEE-1", "10.00", "USD")).await;
-    let id = created.data()["createProduct"]["product"]["id"].clone();
+    let id = shop.owner.create_product("TEE-1", "Product TEE-1", "10.00").await;
 
     let mut writers = tokio::task::JoinSet::new();
     for n in 0..20 {
@@ -164,9 +160,8 @@ async fn archived_products_are_hidden_from_customers_but_not_from_staff() {
     let shop = app.shop("acme").await;
     let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
     let (staff, _) = shop.member("STAFF", "staff@acme.test").await;
-    shop.owner.gql(CREATE, product("ACTIVE-1", "1.00", "USD")).await;
-    let archived = shop.owner.gql(CREATE, product("OLD-1", "1.00", "USD")).await;
-    let id = archived.data()["createProduct"]["product"]["id"].clone();
+    shop.owner.create_product("ACTIVE-1", "Product ACTIVE-1", "1.00").await;
+    let id = shop.owner.create_product("OLD-1", "Product OLD-1", "1.00").await;
 
     let archive = shop.owner.gql("mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { active version } } }", json!({ "id": id })).await;
     let customer_list =
@@ -195,23 +190,11 @@ async fn products_are_searched_and_paged_by_keyset() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     for (sku, name) in [("TEE-RED", "Red tee"), ("TEE-BLUE", "Blue tee"), ("MUG-1", "Mug 100%"), ("CAP_1", "Cap")] {
-        shop.owner
-            .gql(
-                CREATE,
-                json!({ "input": { "sku": sku, "name": name, "price": { "amount": "5", "currencyCode": "USD" } } }),
-            )
-            .await;
+        shop.owner.create_product(sku, name, "5").await;
     }
     let query = "query($filter: ProductFilterInput, $first: Int, $after: String) { products(first: $first, after: $after, filter: $filter) {
         edges { node { sku } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
-    let skus = |r: &GqlResponse| -> Vec<String> {
-        r.data()["products"]["edges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["node"]["sku"].as_str().map(str::to_owned))
-            .collect()
-    };
+    let skus = |r: &GqlResponse| r.node_strings("products", "sku");
 
     let tees = shop.owner.gql(query, json!({ "filter": { "search": "TEE" } })).await;
     let percent = shop.owner.gql(query, json!({ "filter": { "search": "100%" } })).await;
@@ -240,7 +223,7 @@ async fn locations_have_unique_codes_and_can_be_renamed() {
 
     let main = shop.owner.gql(create, json!({ "code": "main" })).await;
     let again = shop.owner.gql(create, json!({ "code": "MAIN" })).await;
-    let id = main.data()["createLocation"]["location"]["id"].clone();
+    let id = main.expect_str("/data/createLocation/location/id");
     let renamed = shop
         .owner
         .gql(
@@ -279,29 +262,12 @@ async fn sorted_page(client: &keel_tests::Client, sort_key: &str, reverse: bool,
     let products = &response.data()["products"];
     assert!(products.is_object(), "{sort_key} reverse={reverse}: {}", response.text);
     SortedPage {
-        skus: products["edges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["node"]["sku"].as_str().map(str::to_owned))
-            .collect(),
+        skus: response.node_strings("products", "sku"),
         has_next: products["pageInfo"]["hasNextPage"] == true,
         has_previous: products["pageInfo"]["hasPreviousPage"] == true,
         start: products["pageInfo"]["startCursor"].clone(),
         end: products["pageInfo"]["endCursor"].clone(),
     }
-}
-
-async fn create(client: &keel_tests::Client, sku: &str, name: &str, amount: &str) -> Value {
-    let created = client
-        .gql(
-            CREATE,
-            json!({ "input": { "sku": sku, "name": name, "price": { "amount": amount, "currencyCode": "USD" } } }),
-        )
-        .await;
-    let id = created.data()["createProduct"]["product"]["id"].clone();
-    assert!(id.is_string(), "{}", created.text);
-    id
 }
 
 #[tokio::test]
@@ -321,7 +287,7 @@ async fn every_sort_key_pages_both_ways_without_skipping_or_repeating_ties() {
         ("B.2", "date", "2.50"),
         ("B-2", "Cherry", "12.00"),
     ] {
-        ids.insert(sku, create(&shop.owner, sku, name, amount).await);
+        ids.insert(sku, shop.owner.create_product(sku, name, amount).await);
     }
     for (sku, change) in [
         ("TEE.2", json!({ "description": "Restocked" })),
@@ -388,11 +354,9 @@ async fn a_cursor_belongs_to_its_sort_key_but_not_to_its_direction() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     for (sku, name, amount) in [("B", "b", "2"), ("D", "d", "4"), ("A", "a", "1"), ("C", "c", "3")] {
-        create(&shop.owner, sku, name, amount).await;
+        shop.owner.create_product(sku, name, amount).await;
     }
-    shop.owner
-        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
-        .await;
+    shop.owner.create_location("MAIN", "Main").await;
     let by_name = sorted_page(&shop.owner, "NAME", false, json!({ "first": 2 })).await;
     let by_default = shop.owner.gql("{ products(first: 1) { pageInfo { endCursor } } }", json!({})).await;
     let location = shop.owner.gql("{ locations(first: 1) { pageInfo { endCursor } } }", json!({})).await;
@@ -462,13 +426,13 @@ async fn pages_stay_stable_when_products_are_added_between_them() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     for (sku, name) in [("B", "b"), ("D", "d"), ("F", "f")] {
-        create(&shop.owner, sku, name, "1").await;
+        shop.owner.create_product(sku, name, "1").await;
     }
     let first = sorted_page(&shop.owner, "NAME", false, json!({ "first": 2 })).await;
 
     // Before the cursor, at the cursor's very name (a tie after it, being newer), and after it.
     for (sku, name) in [("A", "a"), ("C", "c"), ("D2", "D"), ("E", "e")] {
-        create(&shop.owner, sku, name, "1").await;
+        shop.owner.create_product(sku, name, "1").await;
     }
     let second = sorted_page(&shop.owner, "NAME", false, json!({ "first": 10, "after": first.end })).await;
     let back = sorted_page(&shop.owner, "NAME", false, json!({ "last": 10, "before": second.start })).await;
@@ -484,7 +448,7 @@ async fn pages_stay_stable_when_products_are_added_between_them() {
 async fn create_product_reports_every_bad_field_at_once_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let id = create(&shop.owner, "TEE-1", "Tee", "10.00").await;
+    let id = shop.owner.create_product("TEE-1", "Tee", "10.00").await;
 
     let created = shop
         .owner
@@ -521,11 +485,7 @@ async fn create_product_reports_every_bad_field_at_once_and_writes_nothing() {
     );
     assert!(created.data()["createProduct"]["product"].is_null());
     assert!(
-        created.data()["createProduct"]["userErrors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        created.user_errors("createProduct").iter().all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
         "every error explains itself"
     );
     assert_eq!(
@@ -550,22 +510,13 @@ async fn customers_see_how_many_are_available_but_not_where_nor_archived_product
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
-    let tee = create(&shop.owner, "TEE-1", "Tee", "10.00").await;
-    create(&shop.owner, "MUG-1", "Mug", "5.00").await;
-    let old = create(&shop.owner, "OLD-1", "Old", "1.00").await;
-    let location = |code: &'static str| {
-        let owner = shop.owner.clone();
-        async move {
-            let created = owner
-                .gql("mutation($code: String!) { createLocation(input: { code: $code, name: $code }) { location { id } } }", json!({ "code": code }))
-                .await;
-            created.data()["createLocation"]["location"]["id"].clone()
-        }
-    };
-    let (main, backup) = (location("MAIN").await, location("BACKUP").await);
-    let receive = "mutation($p: ID!, $l: ID!, $q: Int!) { receiveStock(input: { productId: $p, locationId: $l, quantity: $q }) { userErrors { code } } }";
+    let tee = shop.owner.create_product("TEE-1", "Tee", "10.00").await;
+    shop.owner.create_product("MUG-1", "Mug", "5.00").await;
+    let old = shop.owner.create_product("OLD-1", "Old", "1.00").await;
+    let (main, backup) =
+        (shop.owner.create_location("MAIN", "MAIN").await, shop.owner.create_location("BACKUP", "BACKUP").await);
     for (product, at, quantity) in [(&tee, &main, 5), (&tee, &backup, 3), (&old, &main, 9)] {
-        shop.owner.gql(receive, json!({ "p": product, "l": at, "q": quantity })).await;
+        shop.owner.receive_stock(product, at, quantity).await;
     }
     shop.owner
         .gql(

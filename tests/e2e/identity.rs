@@ -1,20 +1,10 @@
 //! Identity as clients meet it: registration, login, refresh, logout, members, API keys,
 //! audit log, and the rules that fail closed.
 
-use keel_tests::{PASSWORD, TestApp, TestDatabase};
+use keel_tests::{PASSWORD, PRODUCTION_JWT_SECRET, TestApp, TestDatabase};
 use serde_json::{Value, json};
 
 const ME: &str = "{ me { tenant { slug } member { email role } apiKey { name } permissions } }";
-const STRONG_SECRET: &str = "an-operator-chosen-secret-of-at-least-32-bytes";
-
-fn user_error_codes(response: &keel_tests::GqlResponse, field: &str) -> Vec<String> {
-    response.data()[field]["userErrors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["code"].as_str().map(str::to_owned))
-        .collect()
-}
 
 #[tokio::test]
 async fn registering_a_tenant_signs_its_owner_in_with_every_permission() {
@@ -43,8 +33,8 @@ async fn registration_reports_every_bad_field_and_a_taken_slug() {
         .gql(register, json!({ "input": { "name": "Again", "slug": "TAKEN", "currencyCode": "EUR", "ownerEmail": "a@b.test", "ownerPassword": PASSWORD } }))
         .await;
 
-    let errors = &invalid.data()["registerTenant"]["userErrors"];
-    let fields: Vec<&str> = errors.as_array().into_iter().flatten().filter_map(|e| e["field"][0].as_str()).collect();
+    let errors = invalid.user_errors("registerTenant");
+    let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"][0].as_str()).collect();
     assert_eq!(fields, ["name", "slug", "currencyCode", "ownerEmail", "ownerPassword"], "{}", invalid.text);
     assert_eq!(invalid.data()["registerTenant"]["tenant"], Value::Null);
     assert_eq!(taken.data()["registerTenant"]["userErrors"], json!([{ "field": ["slug"], "code": "TAKEN" }]));
@@ -53,7 +43,7 @@ async fn registration_reports_every_bad_field_and_a_taken_slug() {
 #[tokio::test]
 async fn production_closes_self_service_registration_unless_opened() {
     let database = TestDatabase::create().await;
-    let production = ["--env", "production", "--jwt-secret", STRONG_SECRET, "--migrate-on-start", "true"];
+    let production = ["--env", "production", "--jwt-secret", PRODUCTION_JWT_SECRET, "--migrate-on-start", "true"];
     let closed = TestApp::spawn_with(database, &production).await;
 
     let refused = closed.anonymous().gql("mutation { registerTenant(input: { name: \"A\", slug: \"acme\", currencyCode: \"EUR\", ownerEmail: \"o@a.test\", ownerPassword: \"correct horse battery\" }) { tenant { id } } }", json!({})).await;
@@ -70,13 +60,12 @@ async fn a_wrong_password_an_unknown_email_and_an_unknown_tenant_answer_alike() 
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
 
-    let right = app.anonymous().login("acme", "OWNER@acme.test", PASSWORD).await;
+    let token = app.anonymous().sign_in("acme", "OWNER@acme.test", PASSWORD).await;
     let wrong_password = app.anonymous().login("acme", "owner@acme.test", "not the password").await;
     let unknown_email = app.anonymous().login("acme", "nobody@acme.test", PASSWORD).await;
     let unknown_tenant = app.anonymous().login("nowhere", "owner@acme.test", PASSWORD).await;
 
-    let token = right.data()["login"]["accessToken"].as_str().expect("signed in");
-    assert_eq!(app.with_bearer(token).gql(ME, json!({})).await.data()["me"]["member"]["email"], "owner@acme.test");
+    assert_eq!(app.with_bearer(&token).gql(ME, json!({})).await.data()["me"]["member"]["email"], "owner@acme.test");
     let failed = wrong_password.data()["login"].clone();
     assert_eq!(failed["userErrors"][0]["code"], "INVALID_CREDENTIALS");
     assert_eq!(failed["accessToken"], Value::Null);
@@ -92,12 +81,14 @@ async fn repeated_failures_are_rate_limited_per_account_even_with_the_right_pass
 
     for _ in 0..5 {
         let failed = app.anonymous().login("acme", "owner@acme.test", "wrong password").await;
-        assert_eq!(user_error_codes(&failed, "login"), ["INVALID_CREDENTIALS"]);
+        assert_eq!(failed.user_error_codes("login"), ["INVALID_CREDENTIALS"]);
     }
     let throttled = app.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
 
     assert_eq!(throttled.error_code(), Some("RATE_LIMITED"), "{}", throttled.text);
-    let retry_after = throttled.errors()[0]["extensions"]["retryAfter"].as_u64().unwrap_or_default();
+    let retry_after = throttled.errors()[0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no retryAfter: {}", throttled.text));
     assert!((1..=900).contains(&retry_after), "retryAfter {retry_after}");
 }
 
@@ -128,8 +119,8 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_whole_session() {
     let refresh = "mutation($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken refreshToken } }";
 
     let first = shop.app.gql(refresh, json!({ "t": shop.refresh_token })).await;
-    let next_refresh = first.data()["refreshToken"]["refreshToken"].as_str().expect("rotated").to_owned();
-    let next_access = first.data()["refreshToken"]["accessToken"].as_str().expect("new access token").to_owned();
+    let next_refresh = first.expect_str("/data/refreshToken/refreshToken");
+    let next_access = first.expect_str("/data/refreshToken/accessToken");
     assert_eq!(app.with_bearer(&next_access).gql(ME, json!({})).await.status, 200);
     let replayed = shop.app.gql(refresh, json!({ "t": shop.refresh_token })).await;
     let after_replay = shop.app.gql(refresh, json!({ "t": next_refresh })).await;
@@ -186,7 +177,7 @@ async fn deactivated_members_lose_their_tokens_and_cannot_sign_in() {
 
     assert_eq!(deactivated.data()["deactivateMember"]["member"]["status"], "DEACTIVATED");
     assert_eq!(me.error_code(), Some("UNAUTHENTICATED"));
-    assert_eq!(user_error_codes(&login, "login"), ["ACCOUNT_DISABLED"]);
+    assert_eq!(login.user_error_codes("login"), ["ACCOUNT_DISABLED"]);
 }
 
 #[tokio::test]
@@ -214,8 +205,8 @@ async fn role_rules_fail_closed_and_the_last_owner_stays() {
     assert_eq!(staff_creates.error_code(), Some("FORBIDDEN"));
     assert_eq!(admin_makes_owner.error_code(), Some("FORBIDDEN"));
     assert_eq!(admin_demotes_owner.error_code(), Some("FORBIDDEN"));
-    assert_eq!(user_error_codes(&owner_demotes_self, "changeRole"), ["LAST_OWNER"]);
-    assert_eq!(user_error_codes(&owner_deactivates_self, "deactivateMember"), ["LAST_OWNER"]);
+    assert_eq!(owner_demotes_self.user_error_codes("changeRole"), ["LAST_OWNER"]);
+    assert_eq!(owner_deactivates_self.user_error_codes("deactivateMember"), ["LAST_OWNER"]);
     assert_eq!(admin_promotes_staff.data()["changeRole"]["member"]["role"], "ADMIN");
     assert_eq!(staff.gql(ME, json!({})).await.data()["me"]["member"]["role"], "ADMIN", "roles apply at once");
 }
@@ -247,7 +238,7 @@ async fn two_owners_deactivating_each_other_at_once_leave_exactly_one() {
 async fn an_api_key_has_exactly_its_permissions_until_revoked() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let (key, key_id) = shop.api_key(&["MEMBERS_READ", "PROFILE_READ"]).await;
+    let keel_tests::ApiKey { client: key, id: key_id, .. } = shop.api_key(&["MEMBERS_READ", "PROFILE_READ"]).await;
 
     let me = key.gql(ME, json!({})).await;
     let members = key.gql("{ members { edges { node { email } } } }", json!({})).await;
@@ -281,12 +272,8 @@ async fn an_api_key_has_exactly_its_permissions_until_revoked() {
 async fn a_tampered_api_key_is_unauthenticated_not_anonymous() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let (_, _) = shop.api_key(&["PROFILE_READ"]).await;
-    let created = shop
-        .owner
-        .gql("mutation { createApiKey(input: { name: \"k\", permissions: [PROFILE_READ] }) { secret } }", json!({}))
-        .await;
-    let secret = created.data()["createApiKey"]["secret"].as_str().expect("secret").to_owned();
+    shop.api_key(&["PROFILE_READ"]).await;
+    let secret = shop.api_key(&["PROFILE_READ"]).await.secret;
     let tampered = format!("{}{}", &secret[..secret.len() - 1], if secret.ends_with('A') { 'B' } else { 'A' });
 
     let response = app.with_bearer(&tampered).gql("{ apiVersion }", json!({})).await;
@@ -298,7 +285,7 @@ async fn a_tampered_api_key_is_unauthenticated_not_anonymous() {
 async fn an_api_key_cannot_carry_more_than_its_creator_holds() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let (admin_key, _) = shop.api_key(&["API_KEYS_MANAGE", "PROFILE_READ"]).await;
+    let admin_key = shop.api_key(&["API_KEYS_MANAGE", "PROFILE_READ"]).await.client;
 
     let escalated = admin_key.gql("mutation { createApiKey(input: { name: \"k\", permissions: [PAYMENTS_REFUND] }) { secret userErrors { field code } } }", json!({})).await;
     let empty = shop
@@ -330,7 +317,7 @@ async fn the_audit_log_records_sign_ins_and_changes_with_actor_and_address() {
             json!({ "id": staff_id }),
         )
         .await;
-    let (_, key_id) = shop.api_key(&["PROFILE_READ"]).await;
+    let key_id = shop.api_key(&["PROFILE_READ"]).await.id;
     shop.owner
         .gql("mutation($id: ID!) { revokeApiKey(input: { apiKeyId: $id }) { apiKey { id } } }", json!({ "id": key_id }))
         .await;
@@ -351,9 +338,8 @@ async fn the_audit_log_records_sign_ins_and_changes_with_actor_and_address() {
         .gql("{ auditLog { edges { node { action } } } }", json!({}))
         .await;
 
-    let entries: Vec<Value> =
-        log.data()["auditLog"]["edges"].as_array().into_iter().flatten().map(|e| e["node"].clone()).collect();
-    let actions: Vec<&str> = entries.iter().filter_map(|e| e["action"].as_str()).collect();
+    let entries = log.nodes("auditLog");
+    let actions = log.node_strings("auditLog", "action");
     assert_eq!(
         actions,
         [
@@ -397,14 +383,7 @@ async fn pages_of_members_follow_relay_rules_in_both_directions() {
     let too_many = shop.owner.gql(page, json!({ "first": 101 })).await;
     let bad_cursor = shop.owner.gql(page, json!({ "first": 1, "after": "not-a-cursor" })).await;
 
-    let emails = |r: &keel_tests::GqlResponse| -> Vec<String> {
-        r.data()["members"]["edges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["node"]["email"].as_str().map(str::to_owned))
-            .collect()
-    };
+    let emails = |r: &keel_tests::GqlResponse| r.node_strings("members", "email");
     assert_eq!(emails(&first), ["owner@acme.test", "m0@acme.test"]);
     assert_eq!(first.data()["members"]["pageInfo"]["hasNextPage"], true);
     assert_eq!(first.data()["members"]["pageInfo"]["hasPreviousPage"], false);
@@ -435,45 +414,28 @@ async fn anonymous_callers_are_unauthenticated_for_everything_tenant_owned() {
 #[tokio::test]
 async fn operators_create_tenants_from_the_command_line_even_when_registration_is_closed() {
     let database = TestDatabase::create().await;
-    let url = database.url();
-    let production = ["keel", "--env", "production", "--database-url", url.as_str()];
-    let cli = <api::config::Cli as clap::Parser>::try_parse_from(
-        [
-            &production[..],
-            &[
-                "tenant",
-                "create",
-                "--slug",
-                "acme",
-                "--name",
-                "Acme",
-                "--currency",
-                "EUR",
-                "--owner-email",
-                "o@acme.test",
-            ],
-        ]
-        .concat(),
-    )
-    .expect("arguments parse");
-    let Some(api::config::Command::Tenant { action }) = cli.command else { panic!("tenant command") };
-    api::app::migrate(&cli.global, api::config::MigrateAction::Up).await.expect("migrated");
+    database.keel(&["--env", "production", "migrate", "up"]).await;
 
-    api::app::tenant(&cli.global, action, || Ok(PASSWORD.to_owned())).await.expect("created");
+    database
+        .keel(&[
+            "--env",
+            "production",
+            "tenant",
+            "create",
+            "--slug",
+            "acme",
+            "--name",
+            "Acme",
+            "--currency",
+            "EUR",
+            "--owner-email",
+            "o@acme.test",
+        ])
+        .await;
 
-    let app = TestApp::spawn_with(database, &["--env", "production", "--jwt-secret", STRONG_SECRET]).await;
+    let app = TestApp::spawn_with(database, &["--env", "production", "--jwt-secret", PRODUCTION_JWT_SECRET]).await;
     let login = app.anonymous().login("acme", "o@acme.test", PASSWORD).await;
     assert!(login.data()["login"]["accessToken"].is_string(), "{}", login.text);
-}
-
-async fn operator(database: &TestDatabase, args: &[&str]) {
-    let url = database.url();
-    let cli = <api::config::Cli as clap::Parser>::try_parse_from(
-        [&["keel", "--database-url", url.as_str(), "tenant"][..], args].concat(),
-    )
-    .expect("arguments parse");
-    let Some(api::config::Command::Tenant { action }) = cli.command else { panic!("tenant command") };
-    api::app::tenant(&cli.global, action, || Ok(PASSWORD.to_owned())).await.expect("operator command runs");
 }
 
 #[tokio::test]
@@ -481,19 +443,19 @@ async fn suspending_a_tenant_stops_its_tokens_keys_and_sign_ins_until_reactivate
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     let other = app.shop("globex").await;
-    let (key, _) = shop.api_key(&["PROFILE_READ"]).await;
+    let key = shop.api_key(&["PROFILE_READ"]).await.client;
 
-    operator(app.database(), &["suspend", "--slug", "acme"]).await;
+    app.database().keel(&["tenant", "suspend", "--slug", "acme"]).await;
     let token = shop.owner.gql(ME, json!({})).await;
     let api_key = key.gql(ME, json!({})).await;
     let login = app.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
     let unaffected = other.owner.gql(ME, json!({})).await;
-    operator(app.database(), &["activate", "--slug", "acme"]).await;
+    app.database().keel(&["tenant", "activate", "--slug", "acme"]).await;
     let restored = shop.owner.gql(ME, json!({})).await;
 
     assert_eq!((token.status, token.error_code()), (401, Some("UNAUTHENTICATED")));
     assert_eq!((api_key.status, api_key.error_code()), (401, Some("UNAUTHENTICATED")));
-    assert_eq!(user_error_codes(&login, "login"), ["ACCOUNT_DISABLED"]);
+    assert_eq!(login.user_error_codes("login"), ["ACCOUNT_DISABLED"]);
     assert_eq!(unaffected.data()["me"]["tenant"]["slug"], "globex");
     assert_eq!(restored.data()["me"]["tenant"]["slug"], "acme");
 }

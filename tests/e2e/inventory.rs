@@ -1,7 +1,7 @@
 //! Stock as clients meet it: levels that never go negative under any concurrency, a ledger
 //! that explains every number, atomic transfers.
 
-use keel_tests::{Client, GqlResponse, Shop, TestApp};
+use keel_tests::{Shop, TestApp, global_id, unknown_id};
 use serde_json::{Value, json};
 
 const RECEIVE: &str = "mutation($input: ReceiveStockInput!) { receiveStock(input: $input) {
@@ -15,6 +15,7 @@ const LEVEL: &str =
 const LEDGER: &str = "query($p: ID!, $l: ID!) { stockMovements(productId: $p, locationId: $l, first: 100) {
     edges { node { reason deltaOnHand deltaReserved note actorKind } } } }";
 
+/// One product with no stock yet, and two locations to keep it at.
 struct Stocked {
     product: String,
     main: String,
@@ -22,35 +23,11 @@ struct Stocked {
 }
 
 async fn stocked(shop: &Shop) -> Stocked {
-    let product = shop
-        .owner
-        .gql("mutation { createProduct(input: { sku: \"TEE-1\", name: \"Tee\", price: { amount: \"10.00\", currencyCode: \"USD\" } }) { product { id } } }", json!({}))
-        .await;
-    let location = |code: &'static str| {
-        let owner = shop.owner.clone();
-        async move {
-            let created = owner.gql("mutation($code: String!) { createLocation(input: { code: $code, name: $code }) { location { id } } }", json!({ "code": code })).await;
-            created.data()["createLocation"]["location"]["id"].as_str().expect("location").to_owned()
-        }
-    };
     Stocked {
-        product: product.data()["createProduct"]["product"]["id"].as_str().expect("product").to_owned(),
-        main: location("MAIN").await,
-        backup: location("BACKUP").await,
+        product: shop.owner.create_product("TEE-1", "Tee", "10.00").await,
+        main: shop.owner.create_location("MAIN", "MAIN").await,
+        backup: shop.owner.create_location("BACKUP", "BACKUP").await,
     }
-}
-
-async fn level(client: &Client, product: &str, location: &str) -> Value {
-    client.gql(LEVEL, json!({ "p": product, "l": location })).await.data()["stockLevel"].clone()
-}
-
-fn codes(response: &GqlResponse, field: &str) -> Vec<String> {
-    response.data()[field]["userErrors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["code"].as_str().map(str::to_owned))
-        .collect()
 }
 
 #[tokio::test]
@@ -86,15 +63,17 @@ async fn receiving_and_adjusting_keep_the_ledger_equal_to_the_level() {
     assert_eq!(received.data()["receiveStock"]["stockLevel"], json!({ "onHand": 10, "reserved": 0, "available": 10 }));
     assert_eq!(damaged.data()["adjustStock"]["stockLevel"]["onHand"], 7);
     assert_eq!(returned.data()["adjustStock"]["stockLevel"]["onHand"], 8);
-    assert_eq!(codes(&too_much, "adjustStock"), ["INSUFFICIENT_STOCK"]);
-    let movements: Vec<Value> =
-        ledger.data()["stockMovements"]["edges"].as_array().into_iter().flatten().map(|e| e["node"].clone()).collect();
-    let reasons: Vec<&str> = movements.iter().filter_map(|m| m["reason"].as_str()).collect();
+    assert_eq!(too_much.user_error_codes("adjustStock"), ["INSUFFICIENT_STOCK"]);
+    let movements = ledger.nodes("stockMovements");
+    let reasons = ledger.node_strings("stockMovements", "reason");
     assert_eq!(reasons, ["RETURNED", "ADJUSTED", "RECEIVED"], "newest first, the refused change absent");
     let sum: i64 = movements.iter().filter_map(|m| m["deltaOnHand"].as_i64()).sum();
     assert_eq!(sum, 8, "the ledger explains the level");
     assert_eq!(movements[1]["note"], "water damage");
-    assert_eq!(level(&shop.owner, &s.product, &s.main).await, json!({ "onHand": 8, "reserved": 0, "available": 8 }));
+    assert_eq!(
+        shop.owner.stock_level(&s.product, &s.main).await,
+        json!({ "onHand": 8, "reserved": 0, "available": 8 })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -102,7 +81,7 @@ async fn a_hundred_concurrent_removals_from_fifty_leave_exactly_zero() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     let s = stocked(&shop).await;
-    shop.owner.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 50 } })).await;
+    shop.owner.receive_stock(&s.product, &s.main, 50).await;
 
     let mut removers = tokio::task::JoinSet::new();
     for _ in 0..100 {
@@ -114,21 +93,19 @@ async fn a_hundred_concurrent_removals_from_fifty_leave_exactly_zero() {
     let answers = removers.join_all().await;
 
     let succeeded = answers.iter().filter(|r| r.data()["adjustStock"]["stockLevel"].is_object()).count();
-    let refused = answers.iter().filter(|r| codes(r, "adjustStock") == ["INSUFFICIENT_STOCK"]).count();
+    let refused = answers.iter().filter(|r| r.user_error_codes("adjustStock") == ["INSUFFICIENT_STOCK"]).count();
     assert_eq!(
         (succeeded, refused),
         (50, 50),
         "{:?}",
         answers.iter().find(|r| r.data()["adjustStock"].is_null()).map(|r| &r.text)
     );
-    assert_eq!(level(&shop.owner, &s.product, &s.main).await, json!({ "onHand": 0, "reserved": 0, "available": 0 }));
+    assert_eq!(
+        shop.owner.stock_level(&s.product, &s.main).await,
+        json!({ "onHand": 0, "reserved": 0, "available": 0 })
+    );
     let ledger = shop.owner.gql(LEDGER, json!({ "p": s.product, "l": s.main })).await;
-    let adjustments = ledger.data()["stockMovements"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["node"]["reason"] == "ADJUSTED")
-        .count();
+    let adjustments = ledger.nodes("stockMovements").iter().filter(|n| n["reason"] == "ADJUSTED").count();
     assert_eq!(adjustments, 50, "exactly one movement per accepted removal");
 }
 
@@ -137,20 +114,20 @@ async fn a_transfer_moves_both_sides_or_neither() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     let s = stocked(&shop).await;
-    shop.owner.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 5 } })).await;
+    shop.owner.receive_stock(&s.product, &s.main, 5).await;
 
     let too_much = shop.owner.gql(TRANSFER, json!({ "input": { "productId": s.product, "fromLocationId": s.main, "toLocationId": s.backup, "quantity": 6 } })).await;
     let after_refusal =
-        (level(&shop.owner, &s.product, &s.main).await, level(&shop.owner, &s.product, &s.backup).await);
+        (shop.owner.stock_level(&s.product, &s.main).await, shop.owner.stock_level(&s.product, &s.backup).await);
     let moved = shop.owner.gql(TRANSFER, json!({ "input": { "productId": s.product, "fromLocationId": s.main, "toLocationId": s.backup, "quantity": 2 } })).await;
     let same_place = shop.owner.gql(TRANSFER, json!({ "input": { "productId": s.product, "fromLocationId": s.main, "toLocationId": s.main, "quantity": 1 } })).await;
 
-    assert_eq!(codes(&too_much, "transferStock"), ["INSUFFICIENT_STOCK"]);
+    assert_eq!(too_much.user_error_codes("transferStock"), ["INSUFFICIENT_STOCK"]);
     assert_eq!(after_refusal.0["onHand"], 5);
     assert_eq!(after_refusal.1["onHand"], 0, "the destination gained nothing");
     assert_eq!(moved.data()["transferStock"]["from"], json!({ "onHand": 3, "available": 3 }));
     assert_eq!(moved.data()["transferStock"]["to"], json!({ "onHand": 2, "available": 2 }));
-    assert_eq!(codes(&same_place, "transferStock"), ["INVALID"]);
+    assert_eq!(same_place.user_error_codes("transferStock"), ["INVALID"]);
 }
 
 #[tokio::test]
@@ -158,10 +135,7 @@ async fn bad_quantities_and_unknown_ids_write_nothing() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     let s = stocked(&shop).await;
-    let unknown = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        format!("Product:{}", uuid::Uuid::now_v7().simple()),
-    );
+    let unknown = unknown_id("Product");
 
     let mut fields = Vec::new();
     for quantity in [0, -5, 1_000_001, i64::from(i32::MAX) * 4] {
@@ -186,7 +160,7 @@ async fn bad_quantities_and_unknown_ids_write_nothing() {
     assert!(fields.iter().all(|f| *f == json!(["quantity"])), "{fields:?}");
     assert_eq!(zero_delta.data()["adjustStock"]["userErrors"][0]["field"], json!(["delta"]));
     assert_eq!(unknown_product.error_code(), Some("NOT_FOUND"));
-    assert_eq!(level(&shop.owner, &s.product, &s.main).await["onHand"], 0);
+    assert_eq!(shop.owner.stock_level(&s.product, &s.main).await["onHand"], 0);
 }
 
 #[tokio::test]
@@ -215,53 +189,44 @@ async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
     let mine = stocked(&acme).await;
     let theirs = stocked(&globex).await;
-    globex
-        .owner
-        .gql(RECEIVE, json!({ "input": { "productId": theirs.product, "locationId": theirs.main, "quantity": 7 } }))
-        .await;
-    let unknown = |kind: &str| {
-        base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            format!("{kind}:{}", uuid::Uuid::now_v7().simple()),
-        )
-    };
+    globex.owner.receive_stock(&theirs.product, &theirs.main, 7).await;
 
     let cases = [
         (
             "receiveStock(product)",
             RECEIVE,
             json!({ "input": { "productId": theirs.product, "locationId": mine.main, "quantity": 1 } }),
-            json!({ "input": { "productId": unknown("Product"), "locationId": mine.main, "quantity": 1 } }),
+            json!({ "input": { "productId": unknown_id("Product"), "locationId": mine.main, "quantity": 1 } }),
         ),
         (
             "receiveStock(location)",
             RECEIVE,
             json!({ "input": { "productId": mine.product, "locationId": theirs.main, "quantity": 1 } }),
-            json!({ "input": { "productId": mine.product, "locationId": unknown("Location"), "quantity": 1 } }),
+            json!({ "input": { "productId": mine.product, "locationId": unknown_id("Location"), "quantity": 1 } }),
         ),
         (
             "adjustStock",
             ADJUST,
             json!({ "input": { "productId": theirs.product, "locationId": theirs.main, "delta": -1, "reason": "ADJUSTED" } }),
-            json!({ "input": { "productId": unknown("Product"), "locationId": unknown("Location"), "delta": -1, "reason": "ADJUSTED" } }),
+            json!({ "input": { "productId": unknown_id("Product"), "locationId": unknown_id("Location"), "delta": -1, "reason": "ADJUSTED" } }),
         ),
         (
             "transferStock",
             TRANSFER,
             json!({ "input": { "productId": theirs.product, "fromLocationId": theirs.main, "toLocationId": mine.main, "quantity": 1 } }),
-            json!({ "input": { "productId": unknown("Product"), "fromLocationId": unknown("Location"), "toLocationId": mine.main, "quantity": 1 } }),
+            json!({ "input": { "productId": unknown_id("Product"), "fromLocationId": unknown_id("Location"), "toLocationId": mine.main, "quantity": 1 } }),
         ),
         (
             "stockLevel",
             LEVEL,
             json!({ "p": theirs.product, "l": theirs.main }),
-            json!({ "p": unknown("Product"), "l": unknown("Location") }),
+            json!({ "p": unknown_id("Product"), "l": unknown_id("Location") }),
         ),
         (
             "stockMovements",
             LEDGER,
             json!({ "p": theirs.product, "l": theirs.main }),
-            json!({ "p": unknown("Product"), "l": unknown("Location") }),
+            json!({ "p": unknown_id("Product"), "l": unknown_id("Location") }),
         ),
     ];
     for (operation, document, foreign, random) in cases {
@@ -272,7 +237,11 @@ async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
         assert_eq!(foreign_answer.data(), unknown_answer.data(), "{operation}");
         assert_eq!(foreign_answer.errors()[0]["message"], unknown_answer.errors()[0]["message"], "{operation}");
     }
-    assert_eq!(level(&globex.owner, &theirs.product, &theirs.main).await["onHand"], 7, "globex's stock is untouched");
+    assert_eq!(
+        globex.owner.stock_level(&theirs.product, &theirs.main).await["onHand"],
+        7,
+        "globex's stock is untouched"
+    );
     let their_level = globex
         .owner
         .gql(
@@ -281,10 +250,8 @@ async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
         )
         .await;
     let their_level_id = their_level.data()["stockLevel"]["id"].clone();
-    let random_level_id = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        format!("StockLevel:{}:{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::now_v7().simple()),
-    );
+    let random_level_id =
+        global_id("StockLevel", &format!("{}:{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::now_v7().simple()));
     let node = "query($id: ID!) { node(id: $id) { id ... on StockLevel { onHand } } }";
     let own = globex.owner.gql(node, json!({ "id": their_level_id })).await;
     let foreign = acme.owner.gql(node, json!({ "id": their_level_id })).await;
@@ -299,16 +266,10 @@ async fn a_page_of_products_shows_its_stock_and_filters_low_stock() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
     let s = stocked(&shop).await;
-    let other = shop
-        .owner
-        .gql("mutation { createProduct(input: { sku: \"MUG-1\", name: \"Mug\", price: { amount: \"4.00\", currencyCode: \"USD\" } }) { product { id } } }", json!({}))
-        .await;
-    let mug = other.data()["createProduct"]["product"]["id"].as_str().expect("mug").to_owned();
-    shop.owner.gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.main, "quantity": 8 } })).await;
-    shop.owner
-        .gql(RECEIVE, json!({ "input": { "productId": s.product, "locationId": s.backup, "quantity": 4 } }))
-        .await;
-    shop.owner.gql(RECEIVE, json!({ "input": { "productId": mug, "locationId": s.main, "quantity": 2 } })).await;
+    let mug = shop.owner.create_product("MUG-1", "Mug", "4.00").await;
+    shop.owner.receive_stock(&s.product, &s.main, 8).await;
+    shop.owner.receive_stock(&s.product, &s.backup, 4).await;
+    shop.owner.receive_stock(&mug, &s.main, 2).await;
     let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
     let page = "query($below: Int) { products(first: 100, filter: { availableBelow: $below }) { edges { node { sku stockLevels { onHand available } } } } }";
 
@@ -316,16 +277,15 @@ async fn a_page_of_products_shows_its_stock_and_filters_low_stock() {
     let low = shop.owner.gql(page, json!({ "below": 5 })).await;
     let customer_low = customer.gql(page, json!({ "below": 5 })).await;
 
-    let skus_and_totals: Vec<(String, i64)> = all.data()["products"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let total =
-                e["node"]["stockLevels"].as_array().into_iter().flatten().filter_map(|l| l["available"].as_i64()).sum();
-            (e["node"]["sku"].as_str().unwrap_or_default().to_owned(), total)
+    let totals: Vec<i64> = all
+        .nodes("products")
+        .iter()
+        .map(|product| {
+            let levels = product["stockLevels"].as_array().unwrap_or_else(|| panic!("no stockLevels: {}", all.text));
+            levels.iter().map(|l| l["available"].as_i64().unwrap_or_else(|| panic!("no available: {}", all.text))).sum()
         })
         .collect();
+    let skus_and_totals: Vec<(String, i64)> = all.node_strings("products", "sku").into_iter().zip(totals).collect();
     assert_eq!(skus_and_totals, [("TEE-1".to_owned(), 12), ("MUG-1".to_owned(), 2)]);
     assert_eq!(
         low.data()["products"]["edges"],
@@ -365,12 +325,7 @@ async fn an_idempotency_key_applies_a_change_once_however_often_and_concurrently
     assert_eq!(other_operation.data()["adjustStock"]["stockLevel"]["onHand"], 9, "keys are per operation");
     assert_eq!(bad_key.data()["receiveStock"]["userErrors"][0]["field"], json!(["idempotencyKey"]));
     let ledger = shop.owner.gql(LEDGER, json!({ "p": s.product, "l": s.main })).await;
-    let received = ledger.data()["stockMovements"]["edges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["node"]["reason"] == "RECEIVED")
-        .count();
+    let received = ledger.nodes("stockMovements").iter().filter(|n| n["reason"] == "RECEIVED").count();
     assert_eq!(received, 1, "twenty sends, one movement");
-    assert_eq!(level(&shop.owner, &s.product, &s.main).await["onHand"], 9);
+    assert_eq!(shop.owner.stock_level(&s.product, &s.main).await["onHand"], 9);
 }

@@ -2,19 +2,19 @@
 
 use std::time::Duration;
 
-use api::config::{Cli, MigrateAction};
+use api::config::Cli;
 use clap::Parser;
-use keel_tests::{TestApp, TestDatabase};
+use keel_tests::{PRODUCTION_JWT_SECRET, TestApp, TestDatabase};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const STRONG_SECRET: &str = "0123456789abcdef0123456789abcdef-strong";
-
-async fn migrate(database: &TestDatabase, action: MigrateAction) {
-    let url = database.url();
-    let cli = Cli::try_parse_from(["keel", "--database-url", url.as_str()]).expect("arguments parse");
-    api::app::migrate(&cli.global, action).await.expect("migration runs");
+/// The one-line error with which a server on `database` refuses to start.
+async fn startup_error(database: &TestDatabase, extra_args: &[&str]) -> String {
+    match TestApp::build(database, extra_args).await {
+        Ok(_) => panic!("a server started with {extra_args:?}, which it must refuse"),
+        Err(err) => format!("{err:#}"),
+    }
 }
 
 #[tokio::test]
@@ -32,13 +32,13 @@ async fn healthz_answers_and_readyz_is_ready_on_a_migrated_database() {
 async fn readyz_is_503_while_a_migration_is_pending_and_recovers_when_applied() {
     let app = TestApp::spawn().await;
 
-    migrate(app.database(), MigrateAction::Down { steps: 1 }).await;
+    app.database().keel(&["migrate", "down", "--steps", "1"]).await;
     let pending = app.send(app.client.get(app.url("/readyz"))).await;
-    migrate(app.database(), MigrateAction::Up).await;
+    app.database().keel(&["migrate", "up"]).await;
     let ready = app.send(app.client.get(app.url("/readyz"))).await;
 
     assert_eq!(pending.status, 503);
-    assert!(pending.body["reason"].as_str().unwrap_or_default().contains("pending migration"), "{}", pending.text);
+    assert!(pending.expect_str("/reason").contains("pending migration"), "{}", pending.text);
     assert_eq!(ready.status, 200);
 }
 
@@ -80,7 +80,10 @@ async fn an_unreachable_database_is_a_one_line_error_naming_the_setting_without_
 async fn an_unsupported_database_url_is_refused_when_parsing_settings() {
     let refused = Cli::try_parse_from(["keel", "--database-url", "mysql://root@127.0.0.1/keel"]);
 
-    let message = refused.err().map(|err| err.to_string()).unwrap_or_default();
+    let message = match refused {
+        Ok(_) => panic!("a mysql:// URL was accepted"),
+        Err(err) => err.to_string(),
+    };
     assert!(message.contains("--database-url"), "{message}");
     assert!(message.contains("unsupported scheme"), "{message}");
 }
@@ -89,29 +92,23 @@ async fn an_unsupported_database_url_is_refused_when_parsing_settings() {
 async fn production_refuses_a_missing_or_development_jwt_secret() {
     let database = TestDatabase::create().await;
 
-    let missing = TestApp::build(&database, &["--env", "production"]).await.err().map(|e| format!("{e:#}"));
+    let missing = startup_error(&database, &["--env", "production"]).await;
     let development =
-        TestApp::build(&database, &["--env", "production", "--jwt-secret", api::config::DEVELOPMENT_JWT_SECRET])
-            .await
-            .err()
-            .map(|e| format!("{e:#}"));
+        startup_error(&database, &["--env", "production", "--jwt-secret", api::config::DEVELOPMENT_JWT_SECRET]).await;
 
-    assert!(missing.unwrap_or_default().contains("KEEL_JWT_SECRET"));
-    assert!(development.unwrap_or_default().contains("development secret"));
+    assert!(missing.contains("KEEL_JWT_SECRET"), "{missing}");
+    assert!(development.contains("development secret"), "{development}");
 }
 
 #[tokio::test]
 async fn production_refuses_an_unmigrated_database_and_starts_once_migrated() {
     let database = TestDatabase::create().await;
 
-    let unmigrated = TestApp::build(&database, &["--env", "production", "--jwt-secret", STRONG_SECRET])
-        .await
-        .err()
-        .map(|e| format!("{e:#}"));
-    migrate(&database, MigrateAction::Up).await;
-    let migrated = TestApp::build(&database, &["--env", "production", "--jwt-secret", STRONG_SECRET]).await;
+    let unmigrated = startup_error(&database, &["--env", "production", "--jwt-secret", PRODUCTION_JWT_SECRET]).await;
+    database.keel(&["migrate", "up"]).await;
+    let migrated = TestApp::build(&database, &["--env", "production", "--jwt-secret", PRODUCTION_JWT_SECRET]).await;
 
-    assert!(unmigrated.unwrap_or_default().contains("keel migrate up"));
+    assert!(unmigrated.contains("keel migrate up"), "{unmigrated}");
     assert!(migrated.is_ok(), "a migrated database starts in production");
 }
 
@@ -149,7 +146,7 @@ async fn production_refuses_a_database_role_that_bypasses_row_level_security() {
         return; // Row-level security exists only on PostgreSQL; the SQLite run has nothing to check.
     };
     let database = TestDatabase::create().await;
-    migrate(&database, MigrateAction::Up).await;
+    database.keel(&["migrate", "up"]).await;
     let mut superuser = url::Url::parse(&admin_url).expect("admin URL");
     superuser.set_path(url::Url::parse(&database.url()).expect("database URL").path());
     let url = superuser.to_string();
@@ -159,7 +156,7 @@ async fn production_refuses_a_database_role_that_bypasses_row_level_security() {
         "--env",
         "production",
         "--jwt-secret",
-        STRONG_SECRET,
+        PRODUCTION_JWT_SECRET,
         "--listen",
         "127.0.0.1:0",
         "--database-url",

@@ -9,7 +9,7 @@ async fn a_login_a_refresh_and_a_key_creation_log_no_secret() {
     let capture = logs::capture();
     let app = TestApp::spawn().await;
     let shop = app.shop("logged").await;
-    let login = app.anonymous().login("logged", "owner@logged.test", PASSWORD).await;
+    let access_token = app.anonymous().sign_in("logged", "owner@logged.test", PASSWORD).await;
     let failed = app.anonymous().login("logged", "owner@logged.test", "a-wrong-password-123").await;
     let refreshed = shop
         .app
@@ -18,12 +18,9 @@ async fn a_login_a_refresh_and_a_key_creation_log_no_secret() {
             json!({ "t": shop.refresh_token }),
         )
         .await;
-    let key = shop
-        .owner
-        .gql("mutation { createApiKey(input: { name: \"ci\", permissions: [PROFILE_READ] }) { secret } }", json!({}))
-        .await;
-    let secret = key.data()["createApiKey"]["secret"].as_str().expect("secret").to_owned();
-    app.with_bearer(&secret).gql("{ me { permissions } }", json!({})).await;
+    let key = shop.api_key(&["PROFILE_READ"]).await;
+    key.client.gql("{ me { permissions } }", json!({})).await;
+    let secret = key.secret;
 
     let logged = capture.text();
 
@@ -32,12 +29,9 @@ async fn a_login_a_refresh_and_a_key_creation_log_no_secret() {
     let secrets = [
         ("the password", PASSWORD.to_owned()),
         ("a wrong password", "a-wrong-password-123".to_owned()),
-        ("an access token", login.data()["login"]["accessToken"].as_str().expect("token").to_owned()),
+        ("an access token", access_token),
         ("a refresh token", shop.refresh_token.clone()),
-        (
-            "a rotated refresh token",
-            refreshed.data()["refreshToken"]["refreshToken"].as_str().expect("token").to_owned(),
-        ),
+        ("a rotated refresh token", refreshed.expect_str("/data/refreshToken/refreshToken")),
         ("an API key secret", secret.clone()),
         // `keel_sk_<tenant>_<key id>_<secret>`: the secret is base64url and may itself hold
         // `_`, so it is everything after the fourth underscore (splitting at the last one

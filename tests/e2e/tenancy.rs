@@ -2,16 +2,10 @@
 //! never include another tenant's rows, and on PostgreSQL row-level security hides them even
 //! from a query that forgets the tenant filter.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keel_tests::{Shop, TestApp};
+use keel_tests::{Shop, TestApp, global_id_key, unknown_id};
 use serde_json::{Value, json};
 
-/// A well-formed global id of `kind` that exists nowhere.
-fn unknown_id(kind: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{kind}:{}", uuid::Uuid::now_v7().simple()))
-}
-
+/// What a shop holds that another tenant might try to reach.
 struct Theirs {
     member: String,
     api_key: String,
@@ -23,35 +17,11 @@ struct Theirs {
 
 async fn theirs(shop: &Shop) -> Theirs {
     let (_, member) = shop.member("STAFF", &format!("staff@{}.test", shop.slug)).await;
-    let (_, api_key) = shop.api_key(&["PROFILE_READ"]).await;
-    let product = shop
-        .owner
-        .gql(
-            "mutation($sku: String!) { createProduct(input: { sku: $sku, name: \"Theirs\", price: { amount: \"1.00\", currencyCode: \"USD\" } }) { product { id } } }",
-            json!({ "sku": format!("{}-ONLY", shop.slug) }),
-        )
-        .await;
-    let location = shop
-        .owner
-        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
-        .await;
-    let product = product.data()["createProduct"]["product"]["id"].as_str().unwrap_or_default().to_owned();
-    let location = location.data()["createLocation"]["location"]["id"].as_str().unwrap_or_default().to_owned();
-    shop.owner
-        .gql(
-            "mutation($p: ID!, $l: ID!) { receiveStock(input: { productId: $p, locationId: $l, quantity: 5 }) { userErrors { code } } }",
-            json!({ "p": product, "l": location }),
-        )
-        .await;
-    let order = shop
-        .owner
-        .gql(
-            "mutation($p: ID!) { placeOrder(input: { lines: [{ productId: $p, quantity: 1 }], customerEmail: \"x@y.test\" }) { order { id } } }",
-            json!({ "p": product }),
-        )
-        .await;
-    let order =
-        order.data()["placeOrder"]["order"]["id"].as_str().unwrap_or_else(|| panic!("{}", order.text)).to_owned();
+    let api_key = shop.api_key(&["PROFILE_READ"]).await.id;
+    let product = shop.owner.create_product(&format!("{}-ONLY", shop.slug), "Theirs", "1.00").await;
+    let location = shop.owner.create_location("MAIN", "Main").await;
+    shop.owner.receive_stock(&product, &location, 5).await;
+    let order = shop.owner.place_order(json!([{ "productId": product, "quantity": 1 }])).await;
     Theirs { member, api_key, tenant: shop.tenant_id.clone(), product, location, order }
 }
 
@@ -59,7 +29,7 @@ async fn theirs(shop: &Shop) -> Theirs {
 async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
     let app = TestApp::spawn().await;
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
-    let (acme_key, _) = acme
+    let acme_key = acme
         .api_key(&[
             "MEMBERS_READ",
             "MEMBERS_MANAGE",
@@ -72,7 +42,8 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             "ORDERS_WRITE",
             "ORDERS_MANAGE",
         ])
-        .await;
+        .await
+        .client;
     let foreign = theirs(&globex).await;
 
     // One row per operation that takes an id: (name, document, foreign id, kind of id).
@@ -177,9 +148,7 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
     // Operations that report unknown ids as user errors must report foreign ones identically.
     let place_with = |product: &str, location: Option<&str>| json!({ "input": { "lines": [{ "productId": product, "quantity": 1 }], "customerEmail": "x@y.test", "locationId": location } });
     let place = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } userErrors { field code message } } }";
-    acme.owner
-        .gql("mutation { createLocation(input: { code: \"MAIN\", name: \"Main\" }) { location { id } } }", json!({}))
-        .await;
+    acme.owner.create_location("MAIN", "Main").await;
     for caller in [&acme.owner, &acme_key] {
         let foreign_product = caller.gql(place, place_with(&foreign.product, None)).await;
         let unknown_product = caller.gql(place, place_with(&unknown_id("Product"), None)).await;
@@ -248,15 +217,7 @@ async fn lists_never_include_another_tenants_rows() {
         let acme_rows = acme.owner.gql(&document, json!({})).await;
         let globex_rows = globex.owner.gql(&document, json!({})).await;
 
-        let ids = |r: &keel_tests::GqlResponse| -> Vec<String> {
-            r.data()[list]["edges"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
-                .collect()
-        };
-        let (mine, others) = (ids(&acme_rows), ids(&globex_rows));
+        let (mine, others) = (acme_rows.node_strings(list, "id"), globex_rows.node_strings(list, "id"));
         assert!(!mine.is_empty() && !others.is_empty(), "{list} has rows in both tenants");
         assert!(mine.iter().all(|id| !others.contains(id)), "{list} leaked across tenants");
         assert!(!acme_rows.text.contains("globex"), "{list} shows globex data to acme: {}", acme_rows.text);
@@ -267,21 +228,15 @@ async fn lists_never_include_another_tenants_rows() {
 async fn a_token_of_one_tenant_cannot_be_pointed_at_another() {
     let app = TestApp::spawn().await;
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
-    let (key, _) = acme.api_key(&["PROFILE_READ"]).await;
-    let created = acme
-        .owner
-        .gql("mutation { createApiKey(input: { name: \"k\", permissions: [PROFILE_READ] }) { secret } }", json!({}))
-        .await;
-    let secret = created.data()["createApiKey"]["secret"].as_str().expect("secret").to_owned();
+    let key = acme.api_key(&["PROFILE_READ"]).await;
     // keel_sk_<tenant>_<key>_<secret>: swap in globex's tenant id, keep acme's key and secret.
-    let globex_tenant = String::from_utf8(URL_SAFE_NO_PAD.decode(&globex.tenant_id).expect("id")).expect("utf8");
-    let globex_hex = globex_tenant.split_once(':').map(|(_, hex)| hex.to_owned()).expect("typed id");
-    let forged = format!("keel_sk_{globex_hex}_{}", &secret["keel_sk_".len() + 33..]);
+    let globex_hex = global_id_key(&globex.tenant_id);
+    let forged = format!("keel_sk_{globex_hex}_{}", &key.secret["keel_sk_".len() + 33..]);
 
     let response = app.with_bearer(&forged).gql("{ me { tenant { slug } } }", json!({})).await;
 
     assert_eq!(response.error_code(), Some("UNAUTHENTICATED"), "{}", response.text);
-    assert_eq!(key.gql("{ me { tenant { slug } } }", json!({})).await.data()["me"]["tenant"]["slug"], "acme");
+    assert_eq!(key.client.gql("{ me { tenant { slug } } }", json!({})).await.data()["me"]["tenant"]["slug"], "acme");
 }
 
 #[tokio::test]
@@ -321,8 +276,8 @@ async fn on_postgres_row_level_security_hides_other_tenants_from_unfiltered_quer
 
 /// The tenant a shop's global tenant id stands for.
 fn tenant_uuid(shop: &Shop) -> uuid::Uuid {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&shop.tenant_id).expect("id")).expect("utf8");
-    uuid::Uuid::try_parse(raw.split_once(':').expect("typed").1).expect("uuid")
+    let key = global_id_key(&shop.tenant_id);
+    uuid::Uuid::try_parse(&key).unwrap_or_else(|err| panic!("tenant id {} holds {key}: {err}", shop.tenant_id))
 }
 
 /// A session of the shop's owner: (user id, session id), read as the shop's tenant.

@@ -12,11 +12,13 @@ const ME: &str = "{ me { member { email } } }";
 const SECRET_ONE: &str = "first-secret-with-at-least-32-bytes-of-entropy";
 const SECRET_TWO: &str = "second-secret-with-at-least-32-bytes-of-entropy";
 
+/// The header and claims of a JWT.
 fn parts(token: &str) -> (Value, Value) {
     let mut segments = token.split('.');
     let mut next = || -> Value {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segments.next().unwrap_or_default()).expect("base64url"))
-            .expect("json")
+        let segment = segments.next().unwrap_or_else(|| panic!("{token} is not a JWT"));
+        let json = URL_SAFE_NO_PAD.decode(segment).unwrap_or_else(|err| panic!("{token}: {err}"));
+        serde_json::from_slice(&json).unwrap_or_else(|err| panic!("{token}: {err}"))
     };
     (next(), next())
 }
@@ -35,12 +37,11 @@ async fn status_and_code(app: &TestApp, token: &str) -> (u16, Option<String>) {
 async fn forged_expired_and_misdirected_tokens_are_unauthenticated() {
     let app = TestApp::spawn().await;
     let shop = app.shop("acme").await;
-    let login = app.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
-    let token = login.data()["login"]["accessToken"].as_str().expect("token").to_owned();
+    let token = app.anonymous().sign_in("acme", "owner@acme.test", PASSWORD).await;
     let (header, claims) = parts(&token);
-    let kid = header["kid"].as_str().expect("a kid").to_owned();
+    let kid = header["kid"].as_str().unwrap_or_else(|| panic!("no kid in {header}")).to_owned();
     let secret = api::config::DEVELOPMENT_JWT_SECRET;
-    let now = claims["iat"].as_i64().expect("iat");
+    let now = claims["iat"].as_i64().unwrap_or_else(|| panic!("no iat in {claims}"));
     let with = |key: &str, value: Value| {
         let mut changed = claims.clone();
         changed[key] = value;
@@ -49,7 +50,7 @@ async fn forged_expired_and_misdirected_tokens_are_unauthenticated() {
     let unsigned = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT", "kid": kid }).to_string()),
-        token.split('.').nth(1).unwrap_or_default()
+        token.split('.').nth(1).unwrap_or_else(|| panic!("{token} has no claims"))
     );
 
     let control = sign(Algorithm::HS256, &kid, &claims, secret);
@@ -100,15 +101,13 @@ async fn a_rotated_secret_keeps_old_tokens_valid_until_it_is_removed() {
     let shop = first.shop("acme").await;
     let old_token = shop.owner.gql(ME, json!({})).await;
     assert_eq!(old_token.status, 200);
-    let login = first.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
-    let old = login.data()["login"]["accessToken"].as_str().expect("token").to_owned();
+    let old = first.anonymous().sign_in("acme", "owner@acme.test", PASSWORD).await;
     let database = first.into_database().await;
 
     let rotated =
         TestApp::spawn_with(database, &["--jwt-secret", SECRET_TWO, "--jwt-previous-secrets", SECRET_ONE]).await;
     let still_valid = status_and_code(&rotated, &old).await;
-    let relogin = rotated.anonymous().login("acme", "owner@acme.test", PASSWORD).await;
-    let new = relogin.data()["login"]["accessToken"].as_str().expect("token").to_owned();
+    let new = rotated.anonymous().sign_in("acme", "owner@acme.test", PASSWORD).await;
     let database = rotated.into_database().await;
     let removed = TestApp::spawn_with(database, &["--jwt-secret", SECRET_TWO]).await;
 

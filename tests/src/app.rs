@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 
 use crate::{GqlResponse, TestDatabase};
 
+/// A JWT secret that production accepts: chosen by the operator, at least 32 bytes.
+pub const PRODUCTION_JWT_SECRET: &str = "an-operator-chosen-secret-of-at-least-32-bytes";
+
 /// The task serving HTTP; it ends with the server's exit result.
 pub type ServerTask = JoinHandle<Result<(), String>>;
 
@@ -35,6 +38,9 @@ impl TestApp {
     }
 
     /// Boots a server on `database` with extra command-line arguments (`--env production`, …).
+    ///
+    /// # Panics
+    /// When the server refuses to start, with its startup error.
     pub async fn spawn_with(database: TestDatabase, extra_args: &[&str]) -> TestApp {
         let server =
             TestApp::build(&database, extra_args).await.unwrap_or_else(|err| panic!("server failed to start: {err:#}"));
@@ -78,7 +84,7 @@ impl TestApp {
     /// POSTs `{query, variables}` to `/graphql` as a typical client does (JSON in, JSON out).
     pub async fn gql(&self, query: &str, variables: Value) -> GqlResponse {
         let request = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
-        GqlResponse::read(request.send().await.expect("request sent")).await
+        self.send(request).await
     }
 
     /// A client with no credential.
@@ -96,28 +102,22 @@ impl TestApp {
         GqlResponse::read(request.send().await.expect("request sent")).await
     }
 
-    /// Stops the server the way SIGTERM does and waits until it has exited.
-    pub async fn stop(mut self) -> Result<(), String> {
-        self.stop_server().await
-    }
-
-    /// Asks the server to shut down gracefully, without waiting.
+    /// Asks the server to shut down gracefully, the way SIGTERM does, without waiting.
     pub fn begin_shutdown(&mut self) -> Option<ServerTask> {
         let (stop, handle) = self.server.take()?;
         let _ = stop.send(());
         Some(handle)
     }
 
-    async fn stop_server(&mut self) -> Result<(), String> {
-        match self.begin_shutdown() {
-            Some(handle) => handle.await.map_err(|err| err.to_string())?,
-            None => Ok(()),
-        }
-    }
-
     /// Stops the server and hands back its database, to start another server on it.
+    ///
+    /// # Panics
+    /// When the server did not exit cleanly.
     pub async fn into_database(mut self) -> TestDatabase {
-        self.stop_server().await.expect("server stopped cleanly");
+        if let Some(handle) = self.begin_shutdown() {
+            let exit = handle.await.map_err(|err| err.to_string()).and_then(|exit| exit);
+            exit.unwrap_or_else(|err| panic!("the server did not stop cleanly: {err}"));
+        }
         std::mem::replace(&mut self.database, TestDatabase::Detached)
     }
 }
@@ -153,7 +153,8 @@ impl Client {
         Client { bearer: Some(credential.to_owned()), ..self.clone() }
     }
 
-    /// Signs in to `slug` and returns the login payload.
+    /// Signs in to `slug` and returns the login payload, whether or not it succeeded (see
+    /// [`Client::sign_in`] for a login that must).
     pub async fn login(&self, slug: &str, email: &str, password: &str) -> GqlResponse {
         self.gql(
             "mutation($input: LoginInput!) { login(input: $input) {

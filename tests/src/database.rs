@@ -1,11 +1,15 @@
-//! The database behind a test server ([`TestDatabase`]).
+//! The database behind a test server ([`TestDatabase`]) and the `keel` commands an operator runs
+//! on it.
 //!
 //! SQLite (a file in a temporary directory) unless [`POSTGRES_URL_VAR`] names a PostgreSQL
 //! server the harness may administer.
 
-use crate::postgres;
+use api::config::{Cli, Command};
+use clap::Parser;
 
-/// The environment variable that switches the suite to PostgreSQL.
+use crate::{PASSWORD, postgres};
+
+/// The environment variable that switches the suite to PostgreSQL: a superuser URL.
 pub const POSTGRES_URL_VAR: &str = "KEEL_TEST_POSTGRES_URL";
 
 /// A database a test server runs on; dropped with the test.
@@ -23,11 +27,9 @@ pub enum TestDatabase {
 impl TestDatabase {
     /// A fresh database of the configured backend.
     pub async fn create() -> TestDatabase {
-        match std::env::var(POSTGRES_URL_VAR) {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                TestDatabase::Postgres(postgres::Throwaway::create(&admin_url).await)
-            }
-            _ => TestDatabase::Sqlite(tempfile::tempdir().expect("temporary directory")),
+        match configured_postgres() {
+            Some(admin_url) => TestDatabase::Postgres(postgres::Throwaway::create(&admin_url).await),
+            None => TestDatabase::Sqlite(tempfile::tempdir().expect("temporary directory")),
         }
     }
 
@@ -49,4 +51,26 @@ impl TestDatabase {
             TestDatabase::Sqlite(_) | TestDatabase::Detached => false,
         }
     }
+
+    /// Runs `keel --database-url <this database> <args>` as an operator would, where `args` is
+    /// any global flags followed by a `migrate` or `tenant` command (`["migrate", "up"]`);
+    /// `tenant create` is given [`PASSWORD`] as the owner's password.
+    ///
+    /// # Panics
+    /// When the arguments do not parse, name another command, or the command fails.
+    pub async fn keel(&self, args: &[&str]) {
+        let url = self.url();
+        let cli = Cli::try_parse_from([&["keel", "--database-url", url.as_str()][..], args].concat())
+            .unwrap_or_else(|err| panic!("keel {args:?} does not parse: {err}"));
+        let done = match cli.command {
+            Some(Command::Migrate { action }) => api::app::migrate(&cli.global, action).await,
+            Some(Command::Tenant { action }) => api::app::tenant(&cli.global, action, || Ok(PASSWORD.to_owned())).await,
+            _ => panic!("keel {args:?} is not a migrate or tenant command"),
+        };
+        done.unwrap_or_else(|err| panic!("keel {args:?} failed: {err:#}"));
+    }
+}
+
+fn configured_postgres() -> Option<String> {
+    std::env::var(POSTGRES_URL_VAR).ok().filter(|url| !url.is_empty())
 }

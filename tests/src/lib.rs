@@ -6,23 +6,31 @@
 //! owned by a throwaway non-superuser role (superusers bypass row-level security), both dropped
 //! when the app is dropped. Nothing here reaches into `domain` or `persistence`.
 //!
+//! Every helper the end-to-end tests share lives here, once; a helper only one test file uses
+//! stays in that file.
+//!
 //! # Layout
 //!
 //! - `app.rs`: [`TestApp`], one running server, and [`Client`], a GraphQL client of it.
-//! - `database.rs`: [`TestDatabase`], the throwaway database behind a server.
+//! - `database.rs`: [`TestDatabase`], the throwaway database behind a server, and the `keel`
+//!   commands an operator runs on it.
 //! - [`postgres`]: throwaway PostgreSQL databases and roles.
-//! - `response.rs`: [`GqlResponse`], a parsed HTTP answer with GraphQL helpers.
-//! - `fixtures.rs`: [`Shop`], a tenant and its signed-in owner, with members and API keys.
+//! - `response.rs`: [`GqlResponse`], a parsed HTTP answer, read by accessors that fail loudly.
+//! - `fixtures.rs`: [`Shop`] (a tenant and its owner), members, [`ApiKey`]s, products,
+//!   locations, stock and orders, made through the API.
+//! - `ids.rs`: global ids ([`unknown_id`], [`global_id`], [`global_id_key`]).
 //! - [`logs`]: capturing what servers log.
 
 mod app;
 mod database;
 mod fixtures;
+mod ids;
 pub mod logs;
 pub mod postgres;
 mod response;
 
-pub use app::{Client, ServerTask, TestApp};
+pub use app::{Client, PRODUCTION_JWT_SECRET, ServerTask, TestApp};
 pub use database::{POSTGRES_URL_VAR, TestDatabase};
-pub use fixtures::{PASSWORD, Shop};
+pub use fixtures::{ApiKey, PASSWORD, Shop};
+pub use ids::{global_id, global_id_key, unknown_id};
 pub use response::GqlResponse;
