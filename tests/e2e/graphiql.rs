@@ -11,7 +11,7 @@ async fn a_browser_gets_graphiql_whose_assets_all_come_from_keel() {
 
     assert_eq!(page.status, 200);
     assert!(page.content_type().starts_with("text/html"));
-    let csp = page.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let csp = page.header("content-security-policy").unwrap_or_else(|| panic!("no CSP: {:?}", page.headers));
     assert!(csp.contains("script-src 'self'"), "CSP confines scripts to this origin: {csp}");
     let assets: Vec<&str> =
         page.text.split(['"', '\'']).filter(|part| part.ends_with(".js") || part.ends_with(".css")).collect();

@@ -3,7 +3,7 @@
 #[test]
 fn schema_graphql_matches_the_schema_the_code_builds() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
-    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    let checked_in = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
 
     let built = api::graphql::sdl();
 
