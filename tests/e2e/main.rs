@@ -1,5 +1,7 @@
 //! End-to-end tests: each boots the real server ([`keel_tests::TestApp`]) and talks to it over
 //! HTTP as clients do. They run on SQLite, or on PostgreSQL when `KEEL_TEST_POSTGRES_URL` is set.
+//! The few that check a PostgreSQL-only feature (row-level security) are `#[ignore]`d, so a
+//! SQLite run lists them as ignored; the PostgreSQL pass runs them with `--include-ignored`.
 
 mod catalog;
 mod graphiql;

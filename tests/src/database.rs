@@ -2,7 +2,9 @@
 //! on it.
 //!
 //! SQLite (a file in a temporary directory) unless [`POSTGRES_URL_VAR`] names a PostgreSQL
-//! server the harness may administer.
+//! server the harness may administer. Tests of a PostgreSQL-only feature are `#[ignore]`d, so
+//! that a SQLite run reports them as not run rather than passed, and ask for
+//! [`TestDatabase::create_postgres`], which refuses to stand in SQLite.
 
 use api::config::{Cli, Command};
 use clap::Parser;
@@ -33,6 +35,14 @@ impl TestDatabase {
         }
     }
 
+    /// A fresh PostgreSQL database, for a test of a PostgreSQL-only feature.
+    ///
+    /// # Panics
+    /// When [`POSTGRES_URL_VAR`] is not set (see [`postgres_admin_url`]).
+    pub async fn create_postgres() -> TestDatabase {
+        TestDatabase::Postgres(postgres::Throwaway::create(&postgres_admin_url()).await)
+    }
+
     /// The URL the server connects with.
     pub fn url(&self) -> String {
         match self {
@@ -40,15 +50,6 @@ impl TestDatabase {
             TestDatabase::Postgres(db) => db.url(),
             TestDatabase::Detached => String::from("sqlite://detached.db"),
             TestDatabase::Shared(url) => url.clone(),
-        }
-    }
-
-    /// Whether this is PostgreSQL.
-    pub fn is_postgres(&self) -> bool {
-        match self {
-            TestDatabase::Postgres(_) => true,
-            TestDatabase::Shared(url) => url.starts_with("postgres"),
-            TestDatabase::Sqlite(_) | TestDatabase::Detached => false,
         }
     }
 
@@ -69,6 +70,20 @@ impl TestDatabase {
         };
         done.unwrap_or_else(|err| panic!("keel {args:?} failed: {err:#}"));
     }
+}
+
+/// The superuser URL of the PostgreSQL server tests may administer.
+///
+/// # Panics
+/// When [`POSTGRES_URL_VAR`] is not set: the calling test needs PostgreSQL, and must not pass
+/// on SQLite by checking nothing.
+pub fn postgres_admin_url() -> String {
+    configured_postgres().unwrap_or_else(|| {
+        panic!(
+            "this test needs PostgreSQL: set {POSTGRES_URL_VAR} to a superuser URL \
+             (e.g. postgres://postgres@127.0.0.1:5432/postgres); the PostgreSQL pass of .ci/run does"
+        )
+    })
 }
 
 fn configured_postgres() -> Option<String> {

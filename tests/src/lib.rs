@@ -12,8 +12,8 @@
 //! # Layout
 //!
 //! - `app.rs`: [`TestApp`], one running server, and [`Client`], a GraphQL client of it.
-//! - `database.rs`: [`TestDatabase`], the throwaway database behind a server, and the `keel`
-//!   commands an operator runs on it.
+//! - `database.rs`: [`TestDatabase`], the throwaway database behind a server, the `keel`
+//!   commands an operator runs on it, and [`postgres_admin_url`] for PostgreSQL-only tests.
 //! - [`postgres`]: throwaway PostgreSQL databases and roles.
 //! - `response.rs`: [`GqlResponse`], a parsed HTTP answer, read by accessors that fail loudly.
 //! - `fixtures.rs`: [`Shop`] (a tenant and its owner), members, [`ApiKey`]s, products,
@@ -30,7 +30,7 @@ pub mod postgres;
 mod response;
 
 pub use app::{Client, PRODUCTION_JWT_SECRET, ServerTask, TestApp};
-pub use database::{POSTGRES_URL_VAR, TestDatabase};
+pub use database::{POSTGRES_URL_VAR, TestDatabase, postgres_admin_url};
 pub use fixtures::{ApiKey, PASSWORD, Shop};
 pub use ids::{global_id, global_id_key, unknown_id};
 pub use response::GqlResponse;
