@@ -200,7 +200,7 @@ async fn products_are_searched_and_paged_by_keyset() {
     let percent = shop.owner.gql(query, json!({ "filter": { "search": "100%" } })).await;
     let underscore = shop.owner.gql(query, json!({ "filter": { "search": "_" } })).await;
     let page_one = shop.owner.gql(query, json!({ "first": 3 })).await;
-    let after = page_one.data()["products"]["pageInfo"]["endCursor"].clone();
+    let after = page_one.expect_str("/data/products/pageInfo/endCursor");
     let page_two = shop.owner.gql(query, json!({ "first": 3, "after": after })).await;
     let too_big = shop.owner.gql(query, json!({ "first": 1000 })).await;
 
@@ -361,8 +361,8 @@ async fn a_cursor_belongs_to_its_sort_key_but_not_to_its_direction() {
     let by_default = shop.owner.gql("{ products(first: 1) { pageInfo { endCursor } } }", json!({})).await;
     let location = shop.owner.gql("{ locations(first: 1) { pageInfo { endCursor } } }", json!({})).await;
     let name_cursor = by_name.end.clone();
-    let default_cursor = by_default.data()["products"]["pageInfo"]["endCursor"].clone();
-    let location_cursor = location.data()["locations"]["pageInfo"]["endCursor"].clone();
+    let default_cursor = json!(by_default.expect_str("/data/products/pageInfo/endCursor"));
+    let location_cursor = json!(location.expect_str("/data/locations/pageInfo/endCursor"));
     let products_after = |sort_key: &'static str, cursor: Value| {
         let owner = shop.owner.clone();
         async move {

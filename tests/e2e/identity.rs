@@ -377,7 +377,7 @@ async fn pages_of_members_follow_relay_rules_in_both_directions() {
         edges { cursor node { email } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
 
     let first = shop.owner.gql(page, json!({ "first": 2 })).await;
-    let end = first.data()["members"]["pageInfo"]["endCursor"].clone();
+    let end = first.expect_str("/data/members/pageInfo/endCursor");
     let second = shop.owner.gql(page, json!({ "first": 2, "after": end })).await;
     let last = shop.owner.gql(page, json!({ "last": 2 })).await;
     let too_many = shop.owner.gql(page, json!({ "first": 101 })).await;

@@ -249,7 +249,7 @@ async fn stock_operations_on_another_tenants_ids_answer_like_unknown_ids() {
             json!({ "p": theirs.product, "l": theirs.main }),
         )
         .await;
-    let their_level_id = their_level.data()["stockLevel"]["id"].clone();
+    let their_level_id = their_level.expect_str("/data/stockLevel/id");
     let random_level_id =
         global_id("StockLevel", &format!("{}:{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::now_v7().simple()));
     let node = "query($id: ID!) { node(id: $id) { id ... on StockLevel { onHand } } }";
