@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_graphql::Context;
 use domain::auth::Caller;
 
-use crate::app::AppPorts;
+use crate::app::ports::AppPorts;
 use crate::auth::tokens::AccessTokens;
 use crate::error::{ApiError, ErrorCode};
 
