@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request, sorted_connection, sorted_page_request};
 use super::context::{RequestContext, nullable};
+use super::global_id::{self, Kind};
 use super::inventory::{AvailableQuantityLoader, StockLevelObject, StockLevelsLoader};
-use super::node::{self, Kind, Node};
 use crate::error::{ApiError, ErrorCode, UserError, payload};
 
 /// A decimal number as a string, e.g. `"12.50"`: exact, never a float. Money amounts have at
@@ -79,7 +79,7 @@ pub struct ProductObject(pub Product);
 impl ProductObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Product, self.0.id.uuid())
+        global_id::encode(Kind::Product, self.0.id.uuid())
     }
     /// Stock-keeping unit, unique in the tenant (upper-case).
     async fn sku(&self) -> &str {
@@ -142,7 +142,7 @@ pub struct LocationObject(pub Location);
 impl LocationObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Location, self.0.id.uuid())
+        global_id::encode(Kind::Location, self.0.id.uuid())
     }
     /// Short code, unique in the tenant.
     async fn code(&self) -> &str {
@@ -211,7 +211,7 @@ impl CatalogQuery {
     /// id (or another tenant's) is `null` with a `NOT_FOUND` error; sibling fields still answer.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let id = ProductId::from_uuid(node::decode(Kind::Product, &id)?);
+        let id = ProductId::from_uuid(global_id::decode(Kind::Product, &id)?);
         Ok(Some(ProductObject(catalog::product(&req.services.ports, req.caller, id).await?)))
     }
 
@@ -266,20 +266,14 @@ impl CatalogQuery {
     }
 }
 
-/// Resolves `node(id:)` for catalog objects; `None` for unknown, foreign or hidden ones.
-pub async fn catalog_node(req: &RequestContext<'_>, kind: Kind, id: uuid::Uuid) -> Option<Node> {
-    let ports = &req.services.ports;
-    match kind {
-        Kind::Product => catalog::product(ports, req.caller, ProductId::from_uuid(id))
-            .await
-            .ok()
-            .map(|p| Node::Product(ProductObject(p))),
-        Kind::Location => catalog::location(ports, req.caller, LocationId::from_uuid(id))
-            .await
-            .ok()
-            .map(|l| Node::Location(LocationObject(l))),
-        _ => None,
-    }
+/// Resolves `node(id:)` for a product; `None` for unknown, foreign or hidden ones.
+pub async fn product_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<ProductObject> {
+    catalog::product(&req.services.ports, req.caller, ProductId::from_uuid(id)).await.ok().map(ProductObject)
+}
+
+/// Resolves `node(id:)` for a location; `None` for unknown, foreign or hidden ones.
+pub async fn location_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<LocationObject> {
+    catalog::location(&req.services.ports, req.caller, LocationId::from_uuid(id)).await.ok().map(LocationObject)
 }
 
 /// A new product.
@@ -409,7 +403,7 @@ impl CatalogMutation {
     ) -> Result<Option<ProductPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+            let id = ProductId::from_uuid(global_id::decode(Kind::Product, &input.id)?);
             let command = UpdateProduct {
                 expected_version: input.expected_version,
                 name: input.name,
@@ -430,7 +424,7 @@ impl CatalogMutation {
     ) -> Result<Option<ProductPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+            let id = ProductId::from_uuid(global_id::decode(Kind::Product, &input.id)?);
             let command =
                 UpdateProduct { expected_version: input.expected_version, active: Some(false), ..Default::default() };
             product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
@@ -459,7 +453,7 @@ impl CatalogMutation {
     ) -> Result<Option<LocationPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = LocationId::from_uuid(node::decode(Kind::Location, &input.id)?);
+            let id = LocationId::from_uuid(global_id::decode(Kind::Location, &input.id)?);
             location_payload(catalog::update_location(&req.services.ports, req.caller, id, &input.name).await)
         })
         .await

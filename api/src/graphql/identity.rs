@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
-use super::node::{self, Kind};
+use super::global_id::{self, Kind};
 use crate::error::{ApiError, UserError, payload};
 
 // ---- enums -------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ impl From<ActorRef> for ActorKindEnum {
 /// The global id of the member behind `actor`, if a member acted.
 pub fn member_id_of(actor: ActorRef) -> Option<ID> {
     match actor {
-        ActorRef::User(id) => Some(node::encode(Kind::Member, id.uuid())),
+        ActorRef::User(id) => Some(global_id::encode(Kind::Member, id.uuid())),
         _ => None,
     }
 }
@@ -227,7 +227,7 @@ pub struct TenantObject(pub Tenant);
 impl TenantObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Tenant, self.0.id.uuid())
+        global_id::encode(Kind::Tenant, self.0.id.uuid())
     }
     /// Unique handle, used to sign in.
     async fn slug(&self) -> &str {
@@ -262,7 +262,7 @@ pub struct MemberObject(pub User);
 impl MemberObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Member, self.0.id.uuid())
+        global_id::encode(Kind::Member, self.0.id.uuid())
     }
     /// Email, unique in the tenant.
     async fn email(&self) -> &str {
@@ -298,7 +298,7 @@ pub struct ApiKeyObject(pub ApiKey);
 impl ApiKeyObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::ApiKey, self.0.id.uuid())
+        global_id::encode(Kind::ApiKey, self.0.id.uuid())
     }
     /// Label.
     async fn name(&self) -> &str {
@@ -338,7 +338,7 @@ pub struct AuditEntryObject(pub AuditEntry);
 impl AuditEntryObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::AuditEntry, self.0.id.uuid())
+        global_id::encode(Kind::AuditEntry, self.0.id.uuid())
     }
     /// What happened.
     async fn action(&self) -> AuditActionEnum {
@@ -355,7 +355,7 @@ impl AuditEntryObject {
     /// The API key that acted, if one did.
     async fn api_key_id(&self) -> Option<ID> {
         match self.0.actor {
-            ActorRef::ApiKey(id) => Some(node::encode(Kind::ApiKey, id.uuid())),
+            ActorRef::ApiKey(id) => Some(global_id::encode(Kind::ApiKey, id.uuid())),
             _ => None,
         }
     }
@@ -459,29 +459,23 @@ impl IdentityQuery {
     }
 }
 
-/// Resolves `node(id:)` for identity objects; `None` for unknown and foreign ids alike.
-pub async fn identity_node(
-    req: &RequestContext<'_>,
-    kind: Kind,
-    id: uuid::Uuid,
-) -> Result<Option<super::node::Node>, ApiError> {
-    use super::node::Node;
-    let ports = &req.services.ports;
-    let found = match kind {
-        Kind::Tenant => {
-            let profile = members::me(ports, req.caller).await?;
-            (profile.tenant.id.uuid() == id).then_some(Node::Tenant(TenantObject(profile.tenant)))
-        }
-        Kind::Member => {
-            members::member(ports, req.caller, UserId::from_uuid(id)).await.map(|u| Node::Member(MemberObject(u))).ok()
-        }
-        Kind::ApiKey => api_keys::api_key(ports, req.caller, ApiKeyId::from_uuid(id))
-            .await
-            .map(|k| Node::ApiKey(ApiKeyObject(k)))
-            .ok(),
-        Kind::AuditEntry | Kind::Product | Kind::Location | Kind::StockMovement | Kind::Order => None,
-    };
-    Ok(found)
+/// Resolves `node(id:)` for a tenant: only the caller's own; `None` for any other.
+///
+/// # Errors
+/// When the caller's profile cannot be read (no credential, a storage failure).
+pub async fn tenant_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<Option<TenantObject>, ApiError> {
+    let profile = members::me(&req.services.ports, req.caller).await?;
+    Ok((profile.tenant.id.uuid() == id).then_some(TenantObject(profile.tenant)))
+}
+
+/// Resolves `node(id:)` for a member; `None` for unknown, foreign or hidden ones.
+pub async fn member_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<MemberObject> {
+    members::member(&req.services.ports, req.caller, UserId::from_uuid(id)).await.ok().map(MemberObject)
+}
+
+/// Resolves `node(id:)` for an API key; `None` for unknown, foreign or hidden ones.
+pub async fn api_key_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<ApiKeyObject> {
+    api_keys::api_key(&req.services.ports, req.caller, ApiKeyId::from_uuid(id)).await.ok().map(ApiKeyObject)
 }
 
 // ---- mutations ---------------------------------------------------------------------------
@@ -773,7 +767,7 @@ impl IdentityMutation {
     async fn change_role(&self, ctx: &Context<'_>, input: ChangeRoleInput) -> Result<Option<MemberPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = UserId::from_uuid(node::decode(Kind::Member, &input.member_id)?);
+            let id = UserId::from_uuid(global_id::decode(Kind::Member, &input.member_id)?);
             let result = members::change_role(&req.services.ports, req.caller, id, input.role.into()).await;
             payload(
                 result,
@@ -793,7 +787,7 @@ impl IdentityMutation {
     ) -> Result<Option<MemberPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = UserId::from_uuid(node::decode(Kind::Member, &input.member_id)?);
+            let id = UserId::from_uuid(global_id::decode(Kind::Member, &input.member_id)?);
             let result = members::deactivate_member(&req.services.ports, req.caller, id).await;
             payload(
                 result,
@@ -842,7 +836,7 @@ impl IdentityMutation {
     ) -> Result<Option<ApiKeyPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = ApiKeyId::from_uuid(node::decode(Kind::ApiKey, &input.api_key_id)?);
+            let id = ApiKeyId::from_uuid(global_id::decode(Kind::ApiKey, &input.api_key_id)?);
             let result = api_keys::revoke_api_key(&req.services.ports, req.caller, id).await;
             payload(
                 result,

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
+use super::global_id::{self, Kind};
 use super::identity::{ActorKindEnum, member_id_of};
-use super::node::{self, Kind};
 use crate::error::{ApiError, UserError, payload};
 
 /// Why stock changed.
@@ -64,15 +64,15 @@ pub struct StockLevelObject(pub StockLevel);
 impl StockLevelObject {
     /// Opaque global id (stands for the product and location pair).
     pub async fn id(&self) -> ID {
-        node::encode_stock_level(self.0.product.uuid(), self.0.location.uuid())
+        global_id::encode_stock_level(self.0.product.uuid(), self.0.location.uuid())
     }
     /// The product.
     async fn product_id(&self) -> ID {
-        node::encode(Kind::Product, self.0.product.uuid())
+        global_id::encode(Kind::Product, self.0.product.uuid())
     }
     /// The location.
     async fn location_id(&self) -> ID {
-        node::encode(Kind::Location, self.0.location.uuid())
+        global_id::encode(Kind::Location, self.0.location.uuid())
     }
     /// Units physically present.
     async fn on_hand(&self) -> i64 {
@@ -99,7 +99,7 @@ pub struct StockMovementObject(pub StockMovement);
 impl StockMovementObject {
     /// Opaque id.
     async fn id(&self) -> ID {
-        node::encode(Kind::StockMovement, self.0.id.uuid())
+        global_id::encode(Kind::StockMovement, self.0.id.uuid())
     }
     /// Why.
     async fn reason(&self) -> ReasonEnum {
@@ -179,10 +179,10 @@ pub async fn stock_level_node(
     req: &RequestContext<'_>,
     product: uuid::Uuid,
     location: uuid::Uuid,
-) -> Option<super::node::Node> {
+) -> Option<StockLevelObject> {
     let (product, location) = (ProductId::from_uuid(product), LocationId::from_uuid(location));
     let level = inventory::stock_level(&req.services.ports, req.caller, product, location).await.ok()?;
-    Some(super::node::Node::StockLevel(StockLevelObject(level)))
+    Some(StockLevelObject(level))
 }
 
 /// Inventory queries.
@@ -200,8 +200,8 @@ impl InventoryQuery {
         location_id: ID,
     ) -> Result<Option<StockLevelObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &product_id)?);
-        let location = LocationId::from_uuid(node::decode(Kind::Location, &location_id)?);
+        let product = ProductId::from_uuid(global_id::decode(Kind::Product, &product_id)?);
+        let location = LocationId::from_uuid(global_id::decode(Kind::Location, &location_id)?);
         Ok(Some(StockLevelObject(inventory::stock_level(&req.services.ports, req.caller, product, location).await?)))
     }
 
@@ -219,8 +219,8 @@ impl InventoryQuery {
         before: Option<String>,
     ) -> Result<Connection<String, StockMovementObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &product_id)?);
-        let location = LocationId::from_uuid(node::decode(Kind::Location, &location_id)?);
+        let product = ProductId::from_uuid(global_id::decode(Kind::Product, &product_id)?);
+        let location = LocationId::from_uuid(global_id::decode(Kind::Location, &location_id)?);
         let page = page_request(first, after, last, before)?;
         let movements = inventory::stock_movements(&req.services.ports, req.caller, product, location, &page).await?;
         Ok(connection(movements, |m| m.id.uuid(), StockMovementObject))
@@ -325,8 +325,8 @@ impl InventoryMutation {
     ) -> Result<Option<StockPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-            let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
+            let product = ProductId::from_uuid(global_id::decode(Kind::Product, &input.product_id)?);
+            let location = LocationId::from_uuid(global_id::decode(Kind::Location, &input.location_id)?);
             let (quantity, reference) = match (
                 parse_quantity("quantity", input.quantity, false),
                 parse_note("reference", input.reference.as_deref()),
@@ -349,8 +349,8 @@ impl InventoryMutation {
     async fn adjust_stock(&self, ctx: &Context<'_>, input: AdjustStockInput) -> Result<Option<StockPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-            let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
+            let product = ProductId::from_uuid(global_id::decode(Kind::Product, &input.product_id)?);
+            let location = LocationId::from_uuid(global_id::decode(Kind::Location, &input.location_id)?);
             let (delta, note) =
                 match (parse_quantity("delta", input.delta, true), parse_note("note", input.note.as_deref())) {
                     (Ok(delta), Ok(note)) => (delta, note),
@@ -378,9 +378,9 @@ impl InventoryMutation {
     ) -> Result<Option<TransferStockPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-            let from = LocationId::from_uuid(node::decode(Kind::Location, &input.from_location_id)?);
-            let to = LocationId::from_uuid(node::decode(Kind::Location, &input.to_location_id)?);
+            let product = ProductId::from_uuid(global_id::decode(Kind::Product, &input.product_id)?);
+            let from = LocationId::from_uuid(global_id::decode(Kind::Location, &input.from_location_id)?);
+            let to = LocationId::from_uuid(global_id::decode(Kind::Location, &input.to_location_id)?);
             let (quantity, key) = match (
                 parse_quantity("quantity", input.quantity, false),
                 idempotency_key(input.idempotency_key.as_deref()),

@@ -15,12 +15,15 @@
 //! - [`inventory`]: stock levels and movements, and the loaders behind `Product.stockLevels`
 //!   and `Product.availableQuantity`.
 //! - [`orders`]: orders, their lines and history; placing and moving them along.
-//! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
+//! - [`global_id`]: encoding and decoding global ids, for every area.
+//! - [`node`]: the `Node` interface and `node(id:)`, over every area; [`connection`]: Relay
+//!   connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).
 
 pub mod catalog;
 pub mod connection;
 pub mod context;
+pub mod global_id;
 pub mod identity;
 pub mod inventory;
 pub mod node;

@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, Services, nullable};
+use super::global_id::{self, Kind};
 use super::identity::{ActorKindEnum, member_id_of};
-use super::node::{self, Kind, Node};
 use crate::error::{ApiError, ErrorCode, UserError, payload};
 
 /// Where an order is in its life.
@@ -99,7 +99,7 @@ fn include(selection: async_graphql::Lookahead<'_>) -> Include {
 impl OrderObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Order, self.order.id.uuid())
+        global_id::encode(Kind::Order, self.order.id.uuid())
     }
     /// The order number, unique in the shop (`"1001"`); `orderByNumber` finds it.
     async fn number(&self) -> String {
@@ -115,7 +115,7 @@ impl OrderObject {
     }
     /// The customer member who placed it, when a customer did.
     async fn customer_id(&self) -> Option<ID> {
-        self.order.customer.map(|id| node::encode(Kind::Member, id.uuid()))
+        self.order.customer.map(|id| global_id::encode(Kind::Member, id.uuid()))
     }
     /// A note from the buyer or the shop.
     async fn note(&self) -> Option<&str> {
@@ -123,7 +123,7 @@ impl OrderObject {
     }
     /// The location stock is reserved at and shipped from.
     async fn location_id(&self) -> ID {
-        node::encode(Kind::Location, self.order.location.uuid())
+        global_id::encode(Kind::Location, self.order.location.uuid())
     }
     /// The lines, in the order they were placed (lines of the same product merged).
     async fn lines(&self) -> Vec<OrderLineObject> {
@@ -194,7 +194,7 @@ impl OrderLineObject {
     }
     /// The product's id.
     async fn product_id(&self) -> ID {
-        node::encode(Kind::Product, self.line.product.uuid())
+        global_id::encode(Kind::Product, self.line.product.uuid())
     }
     /// The product as it is now; `null` where the caller may no longer see it (customers do not
     /// see archived products). `sku`, `name` and `unitPrice` keep what was sold.
@@ -298,11 +298,11 @@ impl Loader<ProductId> for LineProductsLoader {
 }
 
 /// Resolves `node(id:)` for an order; `None` for unknown, foreign or hidden ones.
-pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<Node> {
+pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<OrderObject> {
     let everything = Include { history: true, products: true };
     let (order, related) =
         orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await.ok()?;
-    Some(Node::Order(OrderObject::with(order, Arc::new(related))))
+    Some(OrderObject::with(order, Arc::new(related)))
 }
 
 /// How `orders` is filtered.
@@ -361,7 +361,7 @@ impl OrderQuery {
     /// answer.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OrderObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let id = OrderId::from_uuid(node::decode(Kind::Order, &id)?);
+        let id = OrderId::from_uuid(global_id::decode(Kind::Order, &id)?);
         let (order, related) = orders::order(&req.services.ports, req.caller, id, include(ctx.look_ahead())).await?;
         Ok(Some(OrderObject::with(order, Arc::new(related))))
     }
@@ -453,7 +453,7 @@ pub struct OrderPayload {
 /// Decodes an id that should be of `kind`; a well-formed id of another type stands for an
 /// object that does not exist, exactly like an unknown id.
 fn decode_or_unknown(kind: Kind, id: &ID) -> Result<uuid::Uuid, ApiError> {
-    match node::decode(kind, id) {
+    match global_id::decode(kind, id) {
         Err(err) if err.code() == ErrorCode::NotFound => Ok(uuid::Uuid::nil()),
         other => other,
     }
@@ -474,7 +474,7 @@ async fn change_status(
     reason: Option<&str>,
 ) -> Result<OrderPayload, ApiError> {
     let req = RequestContext::of(ctx)?;
-    let id = OrderId::from_uuid(node::decode(Kind::Order, id)?);
+    let id = OrderId::from_uuid(global_id::decode(Kind::Order, id)?);
     order_payload(orders::change_status(&req.services.ports, req.caller, id, change, reason).await)
 }
 
