@@ -31,9 +31,9 @@ use tokio::sync::Notify;
 
 use crate::auth::tokens::AccessTokens;
 use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
-use crate::graphql::context::Services;
+use crate::graphql::field_errors::FieldTypes;
+use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
-use crate::http::field_errors::FieldTypes;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
 use jobs::OrderExpiry;
 

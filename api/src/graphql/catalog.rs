@@ -4,7 +4,6 @@
 //! its cursors carry the sort value, encoded in [`super::connection`].
 
 use async_graphql::connection::Connection;
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };
@@ -18,8 +17,9 @@ use time::OffsetDateTime;
 use super::connection::{connection, list_complexity, page_request, sorted_connection, sorted_page_request};
 use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
-use super::inventory::{AvailableQuantityLoader, StockLevelObject, StockLevelsLoader};
-use crate::error::{ApiError, ErrorCode, UserError, payload};
+use super::inventory::StockLevelObject;
+use super::loaders::{AvailableQuantityLoader, StockLevelsLoader, loader};
+use crate::error::{ApiError, UserError, payload};
 
 /// A decimal number as a string, e.g. `"12.50"`: exact, never a float. Money amounts have at
 /// most as many decimals as their currency (USD 2, JPY 0, KWD 3).
@@ -118,17 +118,13 @@ impl ProductObject {
     /// where it is held (`stockLevels`) needs `inventory:read`. Loaded for a whole page of
     /// products in one statement.
     async fn available_quantity(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
-        let loader = ctx
-            .data_opt::<DataLoader<AvailableQuantityLoader>>()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
+        let loader = loader::<AvailableQuantityLoader>(ctx)?;
         Ok(loader.load_one(self.0.id).await?.unwrap_or(0))
     }
     /// Stock at every location where some was ever recorded. Needs `inventory:read`; loaded
     /// for a whole page of products in one statement.
     async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevelObject>, ApiError> {
-        let loader = ctx
-            .data_opt::<DataLoader<StockLevelsLoader>>()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
+        let loader = loader::<StockLevelsLoader>(ctx)?;
         let levels = loader.load_one(self.0.id).await?.unwrap_or_default();
         Ok(levels.into_iter().map(StockLevelObject).collect())
     }

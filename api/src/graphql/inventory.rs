@@ -135,45 +135,6 @@ impl StockMovementObject {
     }
 }
 
-/// Batches `Product.stockLevels` for one request: one statement per page of products. Built
-/// per request from that request's caller, so batches never mix tenants.
-pub struct StockLevelsLoader {
-    /// Shared services.
-    pub services: std::sync::Arc<super::context::Services>,
-    /// The caller of this request.
-    pub caller: domain::auth::Caller,
-}
-
-impl async_graphql::dataloader::Loader<ProductId> for StockLevelsLoader {
-    type Value = Vec<StockLevel>;
-    type Error = ApiError;
-
-    async fn load(
-        &self,
-        products: &[ProductId],
-    ) -> Result<std::collections::HashMap<ProductId, Vec<StockLevel>>, ApiError> {
-        Ok(inventory::levels_of(&self.services.ports, &self.caller, products).await?)
-    }
-}
-
-/// Batches `Product.availableQuantity` for one request: one statement per page of products.
-/// Built per request from that request's caller, so batches never mix tenants.
-pub struct AvailableQuantityLoader {
-    /// Shared services.
-    pub services: std::sync::Arc<super::context::Services>,
-    /// The caller of this request.
-    pub caller: domain::auth::Caller,
-}
-
-impl async_graphql::dataloader::Loader<ProductId> for AvailableQuantityLoader {
-    type Value = i64;
-    type Error = ApiError;
-
-    async fn load(&self, products: &[ProductId]) -> Result<std::collections::HashMap<ProductId, i64>, ApiError> {
-        Ok(inventory::available_of(&self.services.ports, &self.caller, products).await?)
-    }
-}
-
 /// Resolves `node(id:)` for a stock level; `None` for unknown, foreign or hidden ones.
 pub async fn stock_level_node(
     req: &RequestContext<'_>,

@@ -23,12 +23,15 @@
 pub mod catalog;
 pub mod connection;
 pub mod context;
+pub mod field_errors;
 pub mod global_id;
 pub mod identity;
 pub mod inventory;
+pub mod loaders;
 pub mod node;
 pub mod orders;
 pub mod query;
+pub mod services;
 
 use std::sync::Arc;
 
@@ -85,7 +88,7 @@ const MAX_RECURSIVE_DEPTH: usize = 64;
 const MAX_DIRECTIVES: usize = 16;
 
 /// Builds the schema with the given limits; `services` is `None` only for printing the SDL.
-pub fn build(limits: Limits, services: Option<Arc<context::Services>>) -> KeelSchema {
+pub fn build(limits: Limits, services: Option<Arc<services::Services>>) -> KeelSchema {
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -6,14 +6,10 @@
 //! transaction, one statement each for the whole page. Orders returned by mutations load them
 //! through per-request DataLoaders instead.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::connection::Connection;
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use domain::auth::Caller;
-use domain::catalog::Product;
 use domain::idempotency::IdempotencyKey;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, ProductId};
@@ -24,9 +20,10 @@ use time::OffsetDateTime;
 
 use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
-use super::context::{RequestContext, Services, nullable};
+use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
 use super::identity::{ActorKindEnum, member_id_of};
+use super::loaders::{LineProductsLoader, OrderHistoryLoader, loader};
 use crate::error::{ApiError, ErrorCode, UserError, payload};
 
 /// Where an order is in its life.
@@ -146,7 +143,7 @@ impl OrderObject {
         let history = match &self.related.history {
             Some(histories) => histories.get(&self.order.id).cloned().unwrap_or_default(),
             None => {
-                let loader = ctx.data_opt::<DataLoader<OrderHistoryLoader>>().ok_or_else(missing_loader)?;
+                let loader = loader::<OrderHistoryLoader>(ctx)?;
                 loader.load_one(self.order.id).await?.unwrap_or_default()
             }
         };
@@ -202,7 +199,7 @@ impl OrderLineObject {
         if let Some(products) = &self.related.products {
             return Ok(products.get(&self.line.product).cloned().map(ProductObject));
         }
-        let loader = ctx.data_opt::<DataLoader<LineProductsLoader>>().ok_or_else(missing_loader)?;
+        let loader = loader::<LineProductsLoader>(ctx)?;
         Ok(loader.load_one(self.line.product).await?.map(ProductObject))
     }
     /// The SKU when the order was placed.
@@ -255,45 +252,6 @@ impl OrderTransitionObject {
     /// When.
     async fn at(&self) -> OffsetDateTime {
         self.0.at
-    }
-}
-
-fn missing_loader() -> ApiError {
-    tracing::error!("a resolver ran without its DataLoader");
-    ApiError::new(ErrorCode::Internal, "internal error")
-}
-
-/// Batches `Order.history` for one request. Built per request from that request's caller.
-pub struct OrderHistoryLoader {
-    /// Shared services.
-    pub services: Arc<Services>,
-    /// The caller of this request.
-    pub caller: Caller,
-}
-
-impl Loader<OrderId> for OrderHistoryLoader {
-    type Value = Vec<Transition>;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Vec<Transition>>, ApiError> {
-        Ok(orders::histories(&self.services.ports, &self.caller, ids).await?)
-    }
-}
-
-/// Batches `OrderLine.product` for one request. Built per request from that request's caller.
-pub struct LineProductsLoader {
-    /// Shared services.
-    pub services: Arc<Services>,
-    /// The caller of this request.
-    pub caller: Caller,
-}
-
-impl Loader<ProductId> for LineProductsLoader {
-    type Value = Product;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, Product>, ApiError> {
-        Ok(orders::line_products(&self.services.ports, &self.caller, ids).await?)
     }
 }
 
