@@ -13,10 +13,11 @@ use domain::identity::{
 use domain::ids::{ApiKeyId, UserId};
 use time::OffsetDateTime;
 
+use super::actor::{ActorKindEnum, member_id_of};
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
-use crate::error::{ApiError, UserError, payload};
+use crate::error::{ApiError, UserError, payload, user_errors};
 
 // ---- enums -------------------------------------------------------------------------------
 
@@ -178,42 +179,6 @@ impl From<AuditAction> for AuditActionEnum {
             AuditAction::ApiKeyCreated => AuditActionEnum::ApiKeyCreated,
             AuditAction::ApiKeyRevoked => AuditActionEnum::ApiKeyRevoked,
         }
-    }
-}
-
-/// Who performed an audited action.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "ActorKind")]
-pub enum ActorKindEnum {
-    /// A member (see `memberId`).
-    Member,
-    /// An API key (see `apiKeyId`).
-    ApiKey,
-    /// Someone not signed in: a login attempt or a registration.
-    Visitor,
-    /// An operator at the `keel` command line.
-    Operator,
-    /// Keel itself, applying a rule on a schedule (an unpaid order expiring).
-    System,
-}
-
-impl From<ActorRef> for ActorKindEnum {
-    fn from(actor: ActorRef) -> Self {
-        match actor {
-            ActorRef::User(_) => ActorKindEnum::Member,
-            ActorRef::ApiKey(_) => ActorKindEnum::ApiKey,
-            ActorRef::Visitor => ActorKindEnum::Visitor,
-            ActorRef::Operator => ActorKindEnum::Operator,
-            ActorRef::System => ActorKindEnum::System,
-        }
-    }
-}
-
-/// The global id of the member behind `actor`, if a member acted.
-pub fn member_id_of(actor: ActorRef) -> Option<ID> {
-    match actor {
-        ActorRef::User(id) => Some(global_id::encode(Kind::Member, id.uuid())),
-        _ => None,
     }
 }
 
@@ -649,10 +614,6 @@ pub struct ApiKeyPayload {
     pub api_key: Option<ApiKeyObject>,
     /// Why nothing happened, if nothing did.
     pub user_errors: Vec<UserError>,
-}
-
-fn user_errors(invalid: Vec<domain::Invalid>) -> Vec<UserError> {
-    invalid.into_iter().map(UserError::from).collect()
 }
 
 /// Identity mutations.

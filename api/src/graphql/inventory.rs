@@ -8,10 +8,10 @@ use domain::ids::{LocationId, ProductId};
 use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_note, parse_quantity};
 use time::OffsetDateTime;
 
+use super::actor::{ActorKindEnum, member_id_of};
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
-use super::identity::{ActorKindEnum, member_id_of};
 use crate::error::{ApiError, UserError, payload};
 
 /// Why stock changed.

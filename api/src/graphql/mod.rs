@@ -20,6 +20,7 @@
 //!   connections.
 //! - [`context`]: what resolvers reach ([`context::Services`], the caller).
 
+pub mod actor;
 pub mod catalog;
 pub mod connection;
 pub mod context;

@@ -18,13 +18,13 @@ use domain::orders::{
 };
 use time::OffsetDateTime;
 
+use super::actor::{ActorKindEnum, member_id_of};
 use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
-use super::identity::{ActorKindEnum, member_id_of};
 use super::loaders::{LineProductsLoader, OrderHistoryLoader, loader};
-use crate::error::{ApiError, ErrorCode, UserError, payload};
+use crate::error::{ApiError, ErrorCode, UserError, payload, user_errors};
 
 /// Where an order is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -475,7 +475,7 @@ impl OrderMutation {
                 location.map(LocationId::from_uuid),
             ) {
                 Ok(command) => command,
-                Err(problems) => return Ok(rejected(problems.into_iter().map(UserError::from).collect())),
+                Err(problems) => return Ok(rejected(user_errors(problems))),
             };
             payload(
                 orders::place_order(&req.services.ports, req.caller, command, key).await,
