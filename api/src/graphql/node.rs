@@ -9,9 +9,10 @@ use async_graphql::{ID, Interface};
 use super::catalog::{self, LocationObject, ProductObject};
 use super::context::RequestContext;
 use super::global_id::{Kind, decode_any, decode_stock_level};
-use super::identity::{
-    ApiKeyObject, AuditEntryObject, MemberObject, TenantObject, api_key_node, member_node, tenant_node,
-};
+use super::identity::api_keys::{ApiKeyObject, api_key_node};
+use super::identity::audit::AuditEntryObject;
+use super::identity::members::{MemberObject, member_node};
+use super::identity::tenants::{TenantObject, tenant_node};
 use super::inventory::{StockLevelObject, stock_level_node};
 use super::orders::{OrderObject, order_node};
 use crate::error::ApiError;
