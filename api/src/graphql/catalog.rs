@@ -7,9 +7,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{
     Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };
-use domain::catalog::{
-    self, CreateProduct, Location, Product, ProductFilter, ProductSort, ProductSortKey, UpdateProduct,
-};
+use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, ProductSort, UpdateProduct};
 use domain::ids::{LocationId, ProductId};
 use domain::money::Money;
 use time::OffsetDateTime;
@@ -169,7 +167,7 @@ pub struct ProductFilterInput {
 /// What a product list is sorted by. Every order breaks ties by id, so pages never skip or
 /// repeat a product; `reverse: true` runs it the other way.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-#[graphql(name = "ProductSortKey")]
+#[graphql(name = "ProductSortKey", remote = "domain::catalog::ProductSortKey")]
 pub enum ProductSortKeyEnum {
     /// Creation time, oldest first.
     #[default]
@@ -183,18 +181,6 @@ pub enum ProductSortKeyEnum {
     Sku,
     /// Unit price, cheapest first.
     Price,
-}
-
-impl From<ProductSortKeyEnum> for ProductSortKey {
-    fn from(key: ProductSortKeyEnum) -> Self {
-        match key {
-            ProductSortKeyEnum::CreatedAt => ProductSortKey::CreatedAt,
-            ProductSortKeyEnum::UpdatedAt => ProductSortKey::UpdatedAt,
-            ProductSortKeyEnum::Name => ProductSortKey::Name,
-            ProductSortKeyEnum::Sku => ProductSortKey::Sku,
-            ProductSortKeyEnum::Price => ProductSortKey::Price,
-        }
-    }
 }
 
 /// Catalog queries.

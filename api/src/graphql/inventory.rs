@@ -16,7 +16,7 @@ use crate::error::{ApiError, UserError, payload};
 
 /// Why stock changed.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "StockMovementReason")]
+#[graphql(name = "StockMovementReason", remote = "domain::inventory::Reason")]
 pub enum ReasonEnum {
     /// Goods arrived.
     Received,
@@ -34,20 +34,6 @@ pub enum ReasonEnum {
     Transferred,
 }
 
-impl From<Reason> for ReasonEnum {
-    fn from(reason: Reason) -> Self {
-        match reason {
-            Reason::Received => ReasonEnum::Received,
-            Reason::Adjusted => ReasonEnum::Adjusted,
-            Reason::Reserved => ReasonEnum::Reserved,
-            Reason::Released => ReasonEnum::Released,
-            Reason::Shipped => ReasonEnum::Shipped,
-            Reason::Returned => ReasonEnum::Returned,
-            Reason::Transferred => ReasonEnum::Transferred,
-        }
-    }
-}
-
 /// Why stock is adjusted by hand.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AdjustmentReason {
@@ -55,6 +41,15 @@ pub enum AdjustmentReason {
     Adjusted,
     /// Goods came back from a customer.
     Returned,
+}
+
+impl From<AdjustmentReason> for Reason {
+    fn from(reason: AdjustmentReason) -> Self {
+        match reason {
+            AdjustmentReason::Adjusted => Reason::Adjusted,
+            AdjustmentReason::Returned => Reason::Returned,
+        }
+    }
 }
 
 /// A product's stock at one location.
@@ -317,15 +312,11 @@ impl InventoryMutation {
                     (Ok(delta), Ok(note)) => (delta, note),
                     (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
                 };
-            let reason = match input.reason {
-                AdjustmentReason::Adjusted => Reason::Adjusted,
-                AdjustmentReason::Returned => Reason::Returned,
-            };
             let key = match idempotency_key(input.idempotency_key.as_deref()) {
                 Ok(key) => key,
                 Err(invalid) => return Ok(rejected(invalid)),
             };
-            let command = StockCommand::Adjust { product, location, delta, reason, note };
+            let command = StockCommand::Adjust { product, location, delta, reason: input.reason.into(), note };
             stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
         })
         .await

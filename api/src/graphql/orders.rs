@@ -28,7 +28,7 @@ use crate::error::{ApiError, ErrorCode, UserError, payload, user_errors};
 
 /// Where an order is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "OrderStatus")]
+#[graphql(name = "OrderStatus", remote = "domain::orders::OrderStatus")]
 pub enum OrderStatusEnum {
     /// Placed, stock reserved, waiting for payment; cancelled automatically when unpaid past
     /// the payment timeout (see `Order.expiresAt`).
@@ -43,27 +43,6 @@ pub enum OrderStatusEnum {
     PartiallyRefunded,
     /// The whole payment was refunded.
     Refunded,
-}
-
-const STATUSES: [(OrderStatusEnum, OrderStatus); 6] = [
-    (OrderStatusEnum::PendingPayment, OrderStatus::PendingPayment),
-    (OrderStatusEnum::Paid, OrderStatus::Paid),
-    (OrderStatusEnum::Fulfilled, OrderStatus::Fulfilled),
-    (OrderStatusEnum::Cancelled, OrderStatus::Cancelled),
-    (OrderStatusEnum::PartiallyRefunded, OrderStatus::PartiallyRefunded),
-    (OrderStatusEnum::Refunded, OrderStatus::Refunded),
-];
-
-impl From<OrderStatus> for OrderStatusEnum {
-    fn from(status: OrderStatus) -> Self {
-        STATUSES.iter().find(|(_, s)| *s == status).map_or(OrderStatusEnum::PendingPayment, |(e, _)| *e)
-    }
-}
-
-impl From<OrderStatusEnum> for OrderStatus {
-    fn from(status: OrderStatusEnum) -> Self {
-        STATUSES.iter().find(|(e, _)| *e == status).map_or(OrderStatus::PendingPayment, |(_, s)| *s)
-    }
 }
 
 /// An order, with what was read along with it.

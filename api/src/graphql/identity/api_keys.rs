@@ -49,31 +49,58 @@ pub enum PermissionEnum {
     WebhooksManage,
 }
 
-const PERMISSIONS: [(PermissionEnum, Permission); 15] = [
-    (PermissionEnum::ProfileRead, Permission::ProfileRead),
-    (PermissionEnum::MembersRead, Permission::MembersRead),
-    (PermissionEnum::MembersManage, Permission::MembersManage),
-    (PermissionEnum::ApiKeysManage, Permission::ApiKeysManage),
-    (PermissionEnum::AuditRead, Permission::AuditRead),
-    (PermissionEnum::CatalogRead, Permission::CatalogRead),
-    (PermissionEnum::CatalogWrite, Permission::CatalogWrite),
-    (PermissionEnum::InventoryRead, Permission::InventoryRead),
-    (PermissionEnum::InventoryWrite, Permission::InventoryWrite),
-    (PermissionEnum::OrdersRead, Permission::OrdersRead),
-    (PermissionEnum::OrdersWrite, Permission::OrdersWrite),
-    (PermissionEnum::OrdersManage, Permission::OrdersManage),
-    (PermissionEnum::PaymentsWrite, Permission::PaymentsWrite),
-    (PermissionEnum::PaymentsRefund, Permission::PaymentsRefund),
-    (PermissionEnum::WebhooksManage, Permission::WebhooksManage),
-];
-
-fn to_permission(value: PermissionEnum) -> Permission {
-    PERMISSIONS.iter().find(|(e, _)| *e == value).map_or(Permission::ProfileRead, |(_, p)| *p)
+impl From<PermissionEnum> for Permission {
+    fn from(permission: PermissionEnum) -> Self {
+        match permission {
+            PermissionEnum::ProfileRead => Permission::ProfileRead,
+            PermissionEnum::MembersRead => Permission::MembersRead,
+            PermissionEnum::MembersManage => Permission::MembersManage,
+            PermissionEnum::ApiKeysManage => Permission::ApiKeysManage,
+            PermissionEnum::AuditRead => Permission::AuditRead,
+            PermissionEnum::CatalogRead => Permission::CatalogRead,
+            PermissionEnum::CatalogWrite => Permission::CatalogWrite,
+            PermissionEnum::InventoryRead => Permission::InventoryRead,
+            PermissionEnum::InventoryWrite => Permission::InventoryWrite,
+            PermissionEnum::OrdersRead => Permission::OrdersRead,
+            PermissionEnum::OrdersWrite => Permission::OrdersWrite,
+            PermissionEnum::OrdersManage => Permission::OrdersManage,
+            PermissionEnum::PaymentsWrite => Permission::PaymentsWrite,
+            PermissionEnum::PaymentsRefund => Permission::PaymentsRefund,
+            PermissionEnum::WebhooksManage => Permission::WebhooksManage,
+        }
+    }
 }
 
-/// The permissions the schema names, in the order given.
+impl PermissionEnum {
+    /// The schema's name for a permission a member or key can hold; `None` for the two only
+    /// visitors and operators have (signing in, registering a tenant), which the schema does
+    /// not list.
+    fn of(permission: Permission) -> Option<PermissionEnum> {
+        let listed = match permission {
+            Permission::SessionCreate | Permission::TenantRegister => return None,
+            Permission::ProfileRead => PermissionEnum::ProfileRead,
+            Permission::MembersRead => PermissionEnum::MembersRead,
+            Permission::MembersManage => PermissionEnum::MembersManage,
+            Permission::ApiKeysManage => PermissionEnum::ApiKeysManage,
+            Permission::AuditRead => PermissionEnum::AuditRead,
+            Permission::CatalogRead => PermissionEnum::CatalogRead,
+            Permission::CatalogWrite => PermissionEnum::CatalogWrite,
+            Permission::InventoryRead => PermissionEnum::InventoryRead,
+            Permission::InventoryWrite => PermissionEnum::InventoryWrite,
+            Permission::OrdersRead => PermissionEnum::OrdersRead,
+            Permission::OrdersWrite => PermissionEnum::OrdersWrite,
+            Permission::OrdersManage => PermissionEnum::OrdersManage,
+            Permission::PaymentsWrite => PermissionEnum::PaymentsWrite,
+            Permission::PaymentsRefund => PermissionEnum::PaymentsRefund,
+            Permission::WebhooksManage => PermissionEnum::WebhooksManage,
+        };
+        Some(listed)
+    }
+}
+
+/// The permissions of `permissions` that the schema lists, in the order given.
 pub fn from_permissions(permissions: &[Permission]) -> Vec<PermissionEnum> {
-    permissions.iter().filter_map(|p| PERMISSIONS.iter().find(|(_, d)| d == p).map(|(e, _)| *e)).collect()
+    permissions.iter().filter_map(|permission| PermissionEnum::of(*permission)).collect()
 }
 
 /// A credential for programs, with an explicit permission list. Its secret is shown once,
@@ -196,7 +223,7 @@ impl ApiKeyMutation {
     ) -> Result<Option<CreateApiKeyPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let permissions = input.permissions.into_iter().map(to_permission).collect();
+            let permissions = input.permissions.into_iter().map(Permission::from).collect();
             let command = match api_keys::CreateApiKey::parse(&input.name, permissions) {
                 Ok(command) => command,
                 Err(invalid) => {
@@ -234,5 +261,22 @@ impl ApiKeyMutation {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_but_the_visitors_and_operators_is_listed_and_round_trips() {
+        let listed: Vec<_> = Permission::ALL.into_iter().filter_map(PermissionEnum::of).collect();
+
+        assert_eq!(listed.len(), Permission::ALL.len() - 2);
+        for permission in Permission::ALL {
+            if let Some(name) = PermissionEnum::of(permission) {
+                assert_eq!(Permission::from(name), permission);
+            }
+        }
     }
 }

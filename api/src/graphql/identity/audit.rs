@@ -3,7 +3,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object};
 use domain::auth::ActorRef;
-use domain::identity::{AuditAction, AuditEntry, audit};
+use domain::identity::{AuditEntry, audit};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -14,7 +14,7 @@ use crate::graphql::global_id::{self, Kind};
 
 /// What an audit entry records.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "AuditAction")]
+#[graphql(name = "AuditAction", remote = "domain::identity::AuditAction")]
 pub enum AuditActionEnum {
     /// A tenant was registered with its owner.
     TenantRegistered,
@@ -36,23 +36,6 @@ pub enum AuditActionEnum {
     ApiKeyCreated,
     /// An API key was revoked.
     ApiKeyRevoked,
-}
-
-impl From<AuditAction> for AuditActionEnum {
-    fn from(action: AuditAction) -> Self {
-        match action {
-            AuditAction::TenantRegistered => AuditActionEnum::TenantRegistered,
-            AuditAction::LoginSucceeded => AuditActionEnum::LoginSucceeded,
-            AuditAction::LoginFailed => AuditActionEnum::LoginFailed,
-            AuditAction::RefreshTokenReused => AuditActionEnum::RefreshTokenReused,
-            AuditAction::LoggedOut => AuditActionEnum::LoggedOut,
-            AuditAction::MemberCreated => AuditActionEnum::MemberCreated,
-            AuditAction::RoleChanged => AuditActionEnum::RoleChanged,
-            AuditAction::MemberDeactivated => AuditActionEnum::MemberDeactivated,
-            AuditAction::ApiKeyCreated => AuditActionEnum::ApiKeyCreated,
-            AuditAction::ApiKeyRevoked => AuditActionEnum::ApiKeyRevoked,
-        }
-    }
 }
 
 /// One line of the audit log.

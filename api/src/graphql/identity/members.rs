@@ -2,8 +2,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use domain::auth::Role;
-use domain::identity::{Email, MemberStatus, Password, User, members};
+use domain::identity::{Email, Password, User, members};
 use domain::ids::UserId;
 use time::OffsetDateTime;
 
@@ -14,7 +13,7 @@ use crate::graphql::global_id::{self, Kind};
 
 /// A member's role.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "Role")]
+#[graphql(name = "Role", remote = "domain::auth::Role")]
 pub enum RoleEnum {
     /// Owns the tenant: everything, including managing other owners.
     Owner,
@@ -26,31 +25,9 @@ pub enum RoleEnum {
     Customer,
 }
 
-impl From<Role> for RoleEnum {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Owner => RoleEnum::Owner,
-            Role::Admin => RoleEnum::Admin,
-            Role::Staff => RoleEnum::Staff,
-            Role::Customer => RoleEnum::Customer,
-        }
-    }
-}
-
-impl From<RoleEnum> for Role {
-    fn from(role: RoleEnum) -> Self {
-        match role {
-            RoleEnum::Owner => Role::Owner,
-            RoleEnum::Admin => Role::Admin,
-            RoleEnum::Staff => Role::Staff,
-            RoleEnum::Customer => Role::Customer,
-        }
-    }
-}
-
 /// Whether a member may sign in.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "MemberStatus")]
+#[graphql(name = "MemberStatus", remote = "domain::identity::MemberStatus")]
 pub enum MemberStatusEnum {
     /// May sign in.
     Active,
@@ -78,10 +55,7 @@ impl MemberObject {
     }
     /// Whether they may sign in.
     async fn status(&self) -> MemberStatusEnum {
-        match self.0.status {
-            MemberStatus::Active => MemberStatusEnum::Active,
-            MemberStatus::Deactivated => MemberStatusEnum::Deactivated,
-        }
+        self.0.status.into()
     }
     /// When they were created.
     async fn created_at(&self) -> OffsetDateTime {

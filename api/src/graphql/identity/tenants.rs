@@ -4,7 +4,7 @@
 //! signs the owner in) and suspended or activated by operators at the command line.
 
 use async_graphql::{Enum, ID, Object};
-use domain::identity::{Tenant, TenantStatus, members};
+use domain::identity::{Tenant, members};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -13,7 +13,7 @@ use crate::graphql::global_id::{self, Kind};
 
 /// Whether a tenant may be used.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "TenantStatus")]
+#[graphql(name = "TenantStatus", remote = "domain::identity::TenantStatus")]
 pub enum TenantStatusEnum {
     /// In business.
     Active,
@@ -45,10 +45,7 @@ impl TenantObject {
     }
     /// Whether the tenant may be used.
     async fn status(&self) -> TenantStatusEnum {
-        match self.0.status {
-            TenantStatus::Active => TenantStatusEnum::Active,
-            TenantStatus::Suspended => TenantStatusEnum::Suspended,
-        }
+        self.0.status.into()
     }
     /// When it was registered.
     async fn created_at(&self) -> OffsetDateTime {
