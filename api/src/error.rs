@@ -163,6 +163,11 @@ impl From<domain::Invalid> for UserError {
     }
 }
 
+/// Every invalid field of an input as a `userErrors` entry, in the order they were found.
+pub fn user_errors(invalid: Vec<domain::Invalid>) -> Vec<UserError> {
+    invalid.into_iter().map(UserError::from).collect()
+}
+
 /// Splits a use-case result into a payload: `Ok` fills the object, an `Invalid` (or several)
 /// fills `userErrors`, anything else is a top-level error with its code.
 ///
@@ -176,7 +181,7 @@ pub fn payload<T, P>(
     match result {
         Ok(value) => Ok(ok(value)),
         Err(DomainError::Invalid(invalid)) => Ok(rejected(vec![invalid.into()])),
-        Err(DomainError::InvalidFields(fields)) => Ok(rejected(fields.into_iter().map(UserError::from).collect())),
+        Err(DomainError::InvalidFields(fields)) => Ok(rejected(user_errors(fields))),
         Err(other) => Err(other.into()),
     }
 }

@@ -19,7 +19,7 @@ use domain::identity::credentials::ApiKeyCredential;
 use domain::identity::sessions;
 use http::HeaderMap;
 
-use crate::app::AppPorts;
+use crate::app::ports::AppPorts;
 use tokens::AccessTokens;
 
 /// Resolves the caller behind the request's `Authorization` header.

@@ -4,22 +4,20 @@
 //! its cursors carry the sort value, encoded in [`super::connection`].
 
 use async_graphql::connection::Connection;
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{
     Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };
-use domain::catalog::{
-    self, CreateProduct, Location, Product, ProductFilter, ProductSort, ProductSortKey, UpdateProduct,
-};
+use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, ProductSort, UpdateProduct};
 use domain::ids::{LocationId, ProductId};
 use domain::money::Money;
 use time::OffsetDateTime;
 
 use super::connection::{connection, list_complexity, page_request, sorted_connection, sorted_page_request};
 use super::context::{RequestContext, nullable};
-use super::inventory::{AvailableQuantityLoader, StockLevelObject, StockLevelsLoader};
-use super::node::{self, Kind, Node};
-use crate::error::{ApiError, ErrorCode, UserError, payload};
+use super::global_id::{self, Kind};
+use super::inventory::StockLevelObject;
+use super::loaders::{AvailableQuantityLoader, StockLevelsLoader, loader};
+use crate::error::{ApiError, UserError, payload};
 
 /// A decimal number as a string, e.g. `"12.50"`: exact, never a float. Money amounts have at
 /// most as many decimals as their currency (USD 2, JPY 0, KWD 3).
@@ -79,7 +77,7 @@ pub struct ProductObject(pub Product);
 impl ProductObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Product, self.0.id.uuid())
+        global_id::encode(Kind::Product, self.0.id.uuid())
     }
     /// Stock-keeping unit, unique in the tenant (upper-case).
     async fn sku(&self) -> &str {
@@ -118,17 +116,13 @@ impl ProductObject {
     /// where it is held (`stockLevels`) needs `inventory:read`. Loaded for a whole page of
     /// products in one statement.
     async fn available_quantity(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
-        let loader = ctx
-            .data_opt::<DataLoader<AvailableQuantityLoader>>()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
+        let loader = loader::<AvailableQuantityLoader>(ctx)?;
         Ok(loader.load_one(self.0.id).await?.unwrap_or(0))
     }
     /// Stock at every location where some was ever recorded. Needs `inventory:read`; loaded
     /// for a whole page of products in one statement.
     async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevelObject>, ApiError> {
-        let loader = ctx
-            .data_opt::<DataLoader<StockLevelsLoader>>()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))?;
+        let loader = loader::<StockLevelsLoader>(ctx)?;
         let levels = loader.load_one(self.0.id).await?.unwrap_or_default();
         Ok(levels.into_iter().map(StockLevelObject).collect())
     }
@@ -142,7 +136,7 @@ pub struct LocationObject(pub Location);
 impl LocationObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Location, self.0.id.uuid())
+        global_id::encode(Kind::Location, self.0.id.uuid())
     }
     /// Short code, unique in the tenant.
     async fn code(&self) -> &str {
@@ -173,7 +167,7 @@ pub struct ProductFilterInput {
 /// What a product list is sorted by. Every order breaks ties by id, so pages never skip or
 /// repeat a product; `reverse: true` runs it the other way.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-#[graphql(name = "ProductSortKey")]
+#[graphql(name = "ProductSortKey", remote = "domain::catalog::ProductSortKey")]
 pub enum ProductSortKeyEnum {
     /// Creation time, oldest first.
     #[default]
@@ -189,18 +183,6 @@ pub enum ProductSortKeyEnum {
     Price,
 }
 
-impl From<ProductSortKeyEnum> for ProductSortKey {
-    fn from(key: ProductSortKeyEnum) -> Self {
-        match key {
-            ProductSortKeyEnum::CreatedAt => ProductSortKey::CreatedAt,
-            ProductSortKeyEnum::UpdatedAt => ProductSortKey::UpdatedAt,
-            ProductSortKeyEnum::Name => ProductSortKey::Name,
-            ProductSortKeyEnum::Sku => ProductSortKey::Sku,
-            ProductSortKeyEnum::Price => ProductSortKey::Price,
-        }
-    }
-}
-
 /// Catalog queries.
 #[derive(Default)]
 pub struct CatalogQuery;
@@ -211,7 +193,7 @@ impl CatalogQuery {
     /// id (or another tenant's) is `null` with a `NOT_FOUND` error; sibling fields still answer.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let id = ProductId::from_uuid(node::decode(Kind::Product, &id)?);
+        let id = ProductId::from_uuid(global_id::decode(Kind::Product, &id)?);
         Ok(Some(ProductObject(catalog::product(&req.services.ports, req.caller, id).await?)))
     }
 
@@ -266,20 +248,14 @@ impl CatalogQuery {
     }
 }
 
-/// Resolves `node(id:)` for catalog objects; `None` for unknown, foreign or hidden ones.
-pub async fn catalog_node(req: &RequestContext<'_>, kind: Kind, id: uuid::Uuid) -> Option<Node> {
-    let ports = &req.services.ports;
-    match kind {
-        Kind::Product => catalog::product(ports, req.caller, ProductId::from_uuid(id))
-            .await
-            .ok()
-            .map(|p| Node::Product(ProductObject(p))),
-        Kind::Location => catalog::location(ports, req.caller, LocationId::from_uuid(id))
-            .await
-            .ok()
-            .map(|l| Node::Location(LocationObject(l))),
-        _ => None,
-    }
+/// Resolves `node(id:)` for a product; `None` for unknown, foreign or hidden ones.
+pub async fn product_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<ProductObject> {
+    catalog::product(&req.services.ports, req.caller, ProductId::from_uuid(id)).await.ok().map(ProductObject)
+}
+
+/// Resolves `node(id:)` for a location; `None` for unknown, foreign or hidden ones.
+pub async fn location_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<LocationObject> {
+    catalog::location(&req.services.ports, req.caller, LocationId::from_uuid(id)).await.ok().map(LocationObject)
 }
 
 /// A new product.
@@ -409,7 +385,7 @@ impl CatalogMutation {
     ) -> Result<Option<ProductPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+            let id = ProductId::from_uuid(global_id::decode(Kind::Product, &input.id)?);
             let command = UpdateProduct {
                 expected_version: input.expected_version,
                 name: input.name,
@@ -430,7 +406,7 @@ impl CatalogMutation {
     ) -> Result<Option<ProductPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = ProductId::from_uuid(node::decode(Kind::Product, &input.id)?);
+            let id = ProductId::from_uuid(global_id::decode(Kind::Product, &input.id)?);
             let command =
                 UpdateProduct { expected_version: input.expected_version, active: Some(false), ..Default::default() };
             product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
@@ -459,7 +435,7 @@ impl CatalogMutation {
     ) -> Result<Option<LocationPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let id = LocationId::from_uuid(node::decode(Kind::Location, &input.id)?);
+            let id = LocationId::from_uuid(global_id::decode(Kind::Location, &input.id)?);
             location_payload(catalog::update_location(&req.services.ports, req.caller, id, &input.name).await)
         })
         .await

@@ -1,27 +1,40 @@
-//! What resolvers reach: the shared services (schema data) and the caller of this request
-//! (request data). Built per request by the HTTP handler, so nothing tenant-specific is
-//! shared between requests.
+//! One request's data: put on the request by [`prepare_request`] (the caller, a fresh
+//! budget, DataLoaders built for this caller) and read back by resolvers through
+//! [`RequestContext`]. Built per request, so nothing tenant-specific is shared between
+//! requests; whoever executes a request needs only the schema, the services and the caller.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
 use domain::auth::Caller;
 
-use crate::app::AppPorts;
-use crate::auth::tokens::AccessTokens;
+use super::loaders::{AvailableQuantityLoader, LineProductsLoader, OrderHistoryLoader, StockLevelsLoader};
+use super::services::Services;
 use crate::error::{ApiError, ErrorCode};
 
-/// Services shared by every request; stored on the schema.
-pub struct Services {
-    /// Storage, crypto, clock, throttle.
-    pub ports: AppPorts,
-    /// Access-token signing and verification.
-    pub tokens: Arc<AccessTokens>,
-    /// Whether `registerTenant` is open to anyone.
-    pub open_registration: bool,
-    /// How long an order may wait for payment before the expiry job cancels it.
-    pub order_payment_timeout: time::Duration,
+/// Puts one request's data on `request`: its caller, a fresh [`RequestBudget`], and the
+/// DataLoaders, built for this caller so their batches never mix tenants.
+pub fn prepare_request(
+    request: async_graphql::Request,
+    services: &Arc<Services>,
+    caller: Caller,
+) -> async_graphql::Request {
+    let stock_levels = StockLevelsLoader { services: services.clone(), caller: caller.clone() };
+    let available = AvailableQuantityLoader { services: services.clone(), caller: caller.clone() };
+    let histories = OrderHistoryLoader { services: services.clone(), caller: caller.clone() };
+    let products = LineProductsLoader { services: services.clone(), caller: caller.clone() };
+    // Batches run as tasks of their own; they stay inside this request's span, so their logs
+    // (and statements) carry the request id.
+    let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
+    request
+        .data(DataLoader::new(stock_levels, spawn))
+        .data(DataLoader::new(available, spawn))
+        .data(DataLoader::new(histories, spawn))
+        .data(DataLoader::new(products, spawn))
+        .data(RequestBudget::default())
+        .data(caller)
 }
 
 /// The services and the caller, for one resolver.

@@ -8,15 +8,15 @@ use domain::ids::{LocationId, ProductId};
 use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_note, parse_quantity};
 use time::OffsetDateTime;
 
+use super::actor::{ActorKindEnum, member_id_of};
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
-use super::identity::{ActorKindEnum, member_id_of};
-use super::node::{self, Kind};
+use super::global_id::{self, Kind};
 use crate::error::{ApiError, UserError, payload};
 
 /// Why stock changed.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "StockMovementReason")]
+#[graphql(name = "StockMovementReason", remote = "domain::inventory::Reason")]
 pub enum ReasonEnum {
     /// Goods arrived.
     Received,
@@ -34,20 +34,6 @@ pub enum ReasonEnum {
     Transferred,
 }
 
-impl From<Reason> for ReasonEnum {
-    fn from(reason: Reason) -> Self {
-        match reason {
-            Reason::Received => ReasonEnum::Received,
-            Reason::Adjusted => ReasonEnum::Adjusted,
-            Reason::Reserved => ReasonEnum::Reserved,
-            Reason::Released => ReasonEnum::Released,
-            Reason::Shipped => ReasonEnum::Shipped,
-            Reason::Returned => ReasonEnum::Returned,
-            Reason::Transferred => ReasonEnum::Transferred,
-        }
-    }
-}
-
 /// Why stock is adjusted by hand.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AdjustmentReason {
@@ -57,6 +43,15 @@ pub enum AdjustmentReason {
     Returned,
 }
 
+impl From<AdjustmentReason> for Reason {
+    fn from(reason: AdjustmentReason) -> Self {
+        match reason {
+            AdjustmentReason::Adjusted => Reason::Adjusted,
+            AdjustmentReason::Returned => Reason::Returned,
+        }
+    }
+}
+
 /// A product's stock at one location.
 pub struct StockLevelObject(pub StockLevel);
 
@@ -64,15 +59,15 @@ pub struct StockLevelObject(pub StockLevel);
 impl StockLevelObject {
     /// Opaque global id (stands for the product and location pair).
     pub async fn id(&self) -> ID {
-        node::encode_stock_level(self.0.product.uuid(), self.0.location.uuid())
+        global_id::encode_stock_level(self.0.product.uuid(), self.0.location.uuid())
     }
     /// The product.
     async fn product_id(&self) -> ID {
-        node::encode(Kind::Product, self.0.product.uuid())
+        global_id::encode(Kind::Product, self.0.product.uuid())
     }
     /// The location.
     async fn location_id(&self) -> ID {
-        node::encode(Kind::Location, self.0.location.uuid())
+        global_id::encode(Kind::Location, self.0.location.uuid())
     }
     /// Units physically present.
     async fn on_hand(&self) -> i64 {
@@ -99,7 +94,7 @@ pub struct StockMovementObject(pub StockMovement);
 impl StockMovementObject {
     /// Opaque id.
     async fn id(&self) -> ID {
-        node::encode(Kind::StockMovement, self.0.id.uuid())
+        global_id::encode(Kind::StockMovement, self.0.id.uuid())
     }
     /// Why.
     async fn reason(&self) -> ReasonEnum {
@@ -135,54 +130,15 @@ impl StockMovementObject {
     }
 }
 
-/// Batches `Product.stockLevels` for one request: one statement per page of products. Built
-/// per request from that request's caller, so batches never mix tenants.
-pub struct StockLevelsLoader {
-    /// Shared services.
-    pub services: std::sync::Arc<super::context::Services>,
-    /// The caller of this request.
-    pub caller: domain::auth::Caller,
-}
-
-impl async_graphql::dataloader::Loader<ProductId> for StockLevelsLoader {
-    type Value = Vec<StockLevel>;
-    type Error = ApiError;
-
-    async fn load(
-        &self,
-        products: &[ProductId],
-    ) -> Result<std::collections::HashMap<ProductId, Vec<StockLevel>>, ApiError> {
-        Ok(inventory::levels_of(&self.services.ports, &self.caller, products).await?)
-    }
-}
-
-/// Batches `Product.availableQuantity` for one request: one statement per page of products.
-/// Built per request from that request's caller, so batches never mix tenants.
-pub struct AvailableQuantityLoader {
-    /// Shared services.
-    pub services: std::sync::Arc<super::context::Services>,
-    /// The caller of this request.
-    pub caller: domain::auth::Caller,
-}
-
-impl async_graphql::dataloader::Loader<ProductId> for AvailableQuantityLoader {
-    type Value = i64;
-    type Error = ApiError;
-
-    async fn load(&self, products: &[ProductId]) -> Result<std::collections::HashMap<ProductId, i64>, ApiError> {
-        Ok(inventory::available_of(&self.services.ports, &self.caller, products).await?)
-    }
-}
-
 /// Resolves `node(id:)` for a stock level; `None` for unknown, foreign or hidden ones.
 pub async fn stock_level_node(
     req: &RequestContext<'_>,
     product: uuid::Uuid,
     location: uuid::Uuid,
-) -> Option<super::node::Node> {
+) -> Option<StockLevelObject> {
     let (product, location) = (ProductId::from_uuid(product), LocationId::from_uuid(location));
     let level = inventory::stock_level(&req.services.ports, req.caller, product, location).await.ok()?;
-    Some(super::node::Node::StockLevel(StockLevelObject(level)))
+    Some(StockLevelObject(level))
 }
 
 /// Inventory queries.
@@ -200,8 +156,8 @@ impl InventoryQuery {
         location_id: ID,
     ) -> Result<Option<StockLevelObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &product_id)?);
-        let location = LocationId::from_uuid(node::decode(Kind::Location, &location_id)?);
+        let product = ProductId::from_uuid(global_id::decode(Kind::Product, &product_id)?);
+        let location = LocationId::from_uuid(global_id::decode(Kind::Location, &location_id)?);
         Ok(Some(StockLevelObject(inventory::stock_level(&req.services.ports, req.caller, product, location).await?)))
     }
 
@@ -219,8 +175,8 @@ impl InventoryQuery {
         before: Option<String>,
     ) -> Result<Connection<String, StockMovementObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let product = ProductId::from_uuid(node::decode(Kind::Product, &product_id)?);
-        let location = LocationId::from_uuid(node::decode(Kind::Location, &location_id)?);
+        let product = ProductId::from_uuid(global_id::decode(Kind::Product, &product_id)?);
+        let location = LocationId::from_uuid(global_id::decode(Kind::Location, &location_id)?);
         let page = page_request(first, after, last, before)?;
         let movements = inventory::stock_movements(&req.services.ports, req.caller, product, location, &page).await?;
         Ok(connection(movements, |m| m.id.uuid(), StockMovementObject))
@@ -325,8 +281,8 @@ impl InventoryMutation {
     ) -> Result<Option<StockPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-            let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
+            let product = ProductId::from_uuid(global_id::decode(Kind::Product, &input.product_id)?);
+            let location = LocationId::from_uuid(global_id::decode(Kind::Location, &input.location_id)?);
             let (quantity, reference) = match (
                 parse_quantity("quantity", input.quantity, false),
                 parse_note("reference", input.reference.as_deref()),
@@ -349,22 +305,18 @@ impl InventoryMutation {
     async fn adjust_stock(&self, ctx: &Context<'_>, input: AdjustStockInput) -> Result<Option<StockPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-            let location = LocationId::from_uuid(node::decode(Kind::Location, &input.location_id)?);
+            let product = ProductId::from_uuid(global_id::decode(Kind::Product, &input.product_id)?);
+            let location = LocationId::from_uuid(global_id::decode(Kind::Location, &input.location_id)?);
             let (delta, note) =
                 match (parse_quantity("delta", input.delta, true), parse_note("note", input.note.as_deref())) {
                     (Ok(delta), Ok(note)) => (delta, note),
                     (Err(invalid), _) | (_, Err(invalid)) => return Ok(rejected(invalid)),
                 };
-            let reason = match input.reason {
-                AdjustmentReason::Adjusted => Reason::Adjusted,
-                AdjustmentReason::Returned => Reason::Returned,
-            };
             let key = match idempotency_key(input.idempotency_key.as_deref()) {
                 Ok(key) => key,
                 Err(invalid) => return Ok(rejected(invalid)),
             };
-            let command = StockCommand::Adjust { product, location, delta, reason, note };
+            let command = StockCommand::Adjust { product, location, delta, reason: input.reason.into(), note };
             stock_payload(inventory::change_stock(&req.services.ports, req.caller, command, key).await)
         })
         .await
@@ -378,9 +330,9 @@ impl InventoryMutation {
     ) -> Result<Option<TransferStockPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let product = ProductId::from_uuid(node::decode(Kind::Product, &input.product_id)?);
-            let from = LocationId::from_uuid(node::decode(Kind::Location, &input.from_location_id)?);
-            let to = LocationId::from_uuid(node::decode(Kind::Location, &input.to_location_id)?);
+            let product = ProductId::from_uuid(global_id::decode(Kind::Product, &input.product_id)?);
+            let from = LocationId::from_uuid(global_id::decode(Kind::Location, &input.from_location_id)?);
+            let to = LocationId::from_uuid(global_id::decode(Kind::Location, &input.to_location_id)?);
             let (quantity, key) = match (
                 parse_quantity("quantity", input.quantity, false),
                 idempotency_key(input.idempotency_key.as_deref()),

@@ -2,30 +2,53 @@
 //!
 //! GraphQL types live only here; they wrap domain values and never touch storage. The schema
 //! is built once at startup and shared; per-request state (the caller, DataLoaders, the
-//! request id) travels as request data, never on the schema, so nothing is shared across
-//! tenants.
+//! password budget) travels as request data, never on the schema, so nothing is shared
+//! across tenants.
+//!
+//! Imports run one way, top to bottom: the roots and [`node`] know every area; an area may use
+//! another area's objects (orders show products) and the shared modules below it, never
+//! [`node`]; the shared modules know no area.
 //!
 //! # Layout
 //!
 //! - [`build`] / [`sdl`]: the schema with its limits, and the SDL that `keel schema` prints.
 //! - [`QueryRoot`] / [`MutationRoot`]: the roots, merged from each area's fields.
 //! - [`query`]: root fields of no area (`apiVersion`, `node`).
-//! - [`identity`]: tenants, members, sessions, API keys, audit log.
+//! - [`node`]: the `Node` interface and `node(id:)`, which asks the area the id belongs to.
+//!
+//! The areas, each with its objects, inputs, payloads, queries and mutations:
+//!
+//! - [`identity`]: tenants, sessions, members, API keys, the audit log.
 //! - [`catalog`]: money, products (sort orders, available quantity), locations.
-//! - [`inventory`]: stock levels and movements, and the loaders behind `Product.stockLevels`
-//!   and `Product.availableQuantity`.
+//! - [`inventory`]: stock levels and movements, and the mutations that change stock.
 //! - [`orders`]: orders, their lines and history; placing and moving them along.
-//! - [`node`]: global ids and the `Node` interface; [`connection`]: Relay connections.
-//! - [`context`]: what resolvers reach ([`context::Services`], the caller).
+//!
+//! What the areas share:
+//!
+//! - [`global_id`]: encoding and decoding global ids (a leaf).
+//! - [`actor`]: who acted (`ActorKind`, the member behind an actor).
+//! - [`connection`]: Relay connections, cursors and page arguments.
+//! - [`context`]: one request's data: [`context::prepare_request`] puts it on a request,
+//!   [`context::RequestContext`] reads it back in a resolver.
+//! - [`loaders`]: the DataLoaders behind `Product.stockLevels`, `Product.availableQuantity`,
+//!   `Order.history` and `OrderLine.product`.
+//! - [`services`]: [`services::Services`], shared by every request and stored on the schema.
+//! - [`field_errors`]: after execution, failed fields answer `null` in `data` as the
+//!   specification says.
 
+pub mod actor;
 pub mod catalog;
 pub mod connection;
 pub mod context;
+pub mod field_errors;
+pub mod global_id;
 pub mod identity;
 pub mod inventory;
+pub mod loaders;
 pub mod node;
 pub mod orders;
 pub mod query;
+pub mod services;
 
 use std::sync::Arc;
 
@@ -82,7 +105,7 @@ const MAX_RECURSIVE_DEPTH: usize = 64;
 const MAX_DIRECTIVES: usize = 16;
 
 /// Builds the schema with the given limits; `services` is `None` only for printing the SDL.
-pub fn build(limits: Limits, services: Option<Arc<context::Services>>) -> KeelSchema {
+pub fn build(limits: Limits, services: Option<Arc<services::Services>>) -> KeelSchema {
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -6,14 +6,10 @@
 //! transaction, one statement each for the whole page. Orders returned by mutations load them
 //! through per-request DataLoaders instead.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::connection::Connection;
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use domain::auth::Caller;
-use domain::catalog::Product;
 use domain::idempotency::IdempotencyKey;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, ProductId};
@@ -22,16 +18,17 @@ use domain::orders::{
 };
 use time::OffsetDateTime;
 
+use super::actor::{ActorKindEnum, member_id_of};
 use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
-use super::context::{RequestContext, Services, nullable};
-use super::identity::{ActorKindEnum, member_id_of};
-use super::node::{self, Kind, Node};
-use crate::error::{ApiError, ErrorCode, UserError, payload};
+use super::context::{RequestContext, nullable};
+use super::global_id::{self, Kind};
+use super::loaders::{LineProductsLoader, OrderHistoryLoader, loader};
+use crate::error::{ApiError, ErrorCode, UserError, payload, user_errors};
 
 /// Where an order is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "OrderStatus")]
+#[graphql(name = "OrderStatus", remote = "domain::orders::OrderStatus")]
 pub enum OrderStatusEnum {
     /// Placed, stock reserved, waiting for payment; cancelled automatically when unpaid past
     /// the payment timeout (see `Order.expiresAt`).
@@ -46,27 +43,6 @@ pub enum OrderStatusEnum {
     PartiallyRefunded,
     /// The whole payment was refunded.
     Refunded,
-}
-
-const STATUSES: [(OrderStatusEnum, OrderStatus); 6] = [
-    (OrderStatusEnum::PendingPayment, OrderStatus::PendingPayment),
-    (OrderStatusEnum::Paid, OrderStatus::Paid),
-    (OrderStatusEnum::Fulfilled, OrderStatus::Fulfilled),
-    (OrderStatusEnum::Cancelled, OrderStatus::Cancelled),
-    (OrderStatusEnum::PartiallyRefunded, OrderStatus::PartiallyRefunded),
-    (OrderStatusEnum::Refunded, OrderStatus::Refunded),
-];
-
-impl From<OrderStatus> for OrderStatusEnum {
-    fn from(status: OrderStatus) -> Self {
-        STATUSES.iter().find(|(_, s)| *s == status).map_or(OrderStatusEnum::PendingPayment, |(e, _)| *e)
-    }
-}
-
-impl From<OrderStatusEnum> for OrderStatus {
-    fn from(status: OrderStatusEnum) -> Self {
-        STATUSES.iter().find(|(e, _)| *e == status).map_or(OrderStatus::PendingPayment, |(_, s)| *s)
-    }
 }
 
 /// An order, with what was read along with it.
@@ -99,7 +75,7 @@ fn include(selection: async_graphql::Lookahead<'_>) -> Include {
 impl OrderObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Order, self.order.id.uuid())
+        global_id::encode(Kind::Order, self.order.id.uuid())
     }
     /// The order number, unique in the shop (`"1001"`); `orderByNumber` finds it.
     async fn number(&self) -> String {
@@ -115,7 +91,7 @@ impl OrderObject {
     }
     /// The customer member who placed it, when a customer did.
     async fn customer_id(&self) -> Option<ID> {
-        self.order.customer.map(|id| node::encode(Kind::Member, id.uuid()))
+        self.order.customer.map(|id| global_id::encode(Kind::Member, id.uuid()))
     }
     /// A note from the buyer or the shop.
     async fn note(&self) -> Option<&str> {
@@ -123,7 +99,7 @@ impl OrderObject {
     }
     /// The location stock is reserved at and shipped from.
     async fn location_id(&self) -> ID {
-        node::encode(Kind::Location, self.order.location.uuid())
+        global_id::encode(Kind::Location, self.order.location.uuid())
     }
     /// The lines, in the order they were placed (lines of the same product merged).
     async fn lines(&self) -> Vec<OrderLineObject> {
@@ -146,7 +122,7 @@ impl OrderObject {
         let history = match &self.related.history {
             Some(histories) => histories.get(&self.order.id).cloned().unwrap_or_default(),
             None => {
-                let loader = ctx.data_opt::<DataLoader<OrderHistoryLoader>>().ok_or_else(missing_loader)?;
+                let loader = loader::<OrderHistoryLoader>(ctx)?;
                 loader.load_one(self.order.id).await?.unwrap_or_default()
             }
         };
@@ -194,7 +170,7 @@ impl OrderLineObject {
     }
     /// The product's id.
     async fn product_id(&self) -> ID {
-        node::encode(Kind::Product, self.line.product.uuid())
+        global_id::encode(Kind::Product, self.line.product.uuid())
     }
     /// The product as it is now; `null` where the caller may no longer see it (customers do not
     /// see archived products). `sku`, `name` and `unitPrice` keep what was sold.
@@ -202,7 +178,7 @@ impl OrderLineObject {
         if let Some(products) = &self.related.products {
             return Ok(products.get(&self.line.product).cloned().map(ProductObject));
         }
-        let loader = ctx.data_opt::<DataLoader<LineProductsLoader>>().ok_or_else(missing_loader)?;
+        let loader = loader::<LineProductsLoader>(ctx)?;
         Ok(loader.load_one(self.line.product).await?.map(ProductObject))
     }
     /// The SKU when the order was placed.
@@ -258,51 +234,12 @@ impl OrderTransitionObject {
     }
 }
 
-fn missing_loader() -> ApiError {
-    tracing::error!("a resolver ran without its DataLoader");
-    ApiError::new(ErrorCode::Internal, "internal error")
-}
-
-/// Batches `Order.history` for one request. Built per request from that request's caller.
-pub struct OrderHistoryLoader {
-    /// Shared services.
-    pub services: Arc<Services>,
-    /// The caller of this request.
-    pub caller: Caller,
-}
-
-impl Loader<OrderId> for OrderHistoryLoader {
-    type Value = Vec<Transition>;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Vec<Transition>>, ApiError> {
-        Ok(orders::histories(&self.services.ports, &self.caller, ids).await?)
-    }
-}
-
-/// Batches `OrderLine.product` for one request. Built per request from that request's caller.
-pub struct LineProductsLoader {
-    /// Shared services.
-    pub services: Arc<Services>,
-    /// The caller of this request.
-    pub caller: Caller,
-}
-
-impl Loader<ProductId> for LineProductsLoader {
-    type Value = Product;
-    type Error = ApiError;
-
-    async fn load(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, Product>, ApiError> {
-        Ok(orders::line_products(&self.services.ports, &self.caller, ids).await?)
-    }
-}
-
 /// Resolves `node(id:)` for an order; `None` for unknown, foreign or hidden ones.
-pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<Node> {
+pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<OrderObject> {
     let everything = Include { history: true, products: true };
     let (order, related) =
         orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await.ok()?;
-    Some(Node::Order(OrderObject::with(order, Arc::new(related))))
+    Some(OrderObject::with(order, Arc::new(related)))
 }
 
 /// How `orders` is filtered.
@@ -361,7 +298,7 @@ impl OrderQuery {
     /// answer.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OrderObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        let id = OrderId::from_uuid(node::decode(Kind::Order, &id)?);
+        let id = OrderId::from_uuid(global_id::decode(Kind::Order, &id)?);
         let (order, related) = orders::order(&req.services.ports, req.caller, id, include(ctx.look_ahead())).await?;
         Ok(Some(OrderObject::with(order, Arc::new(related))))
     }
@@ -453,7 +390,7 @@ pub struct OrderPayload {
 /// Decodes an id that should be of `kind`; a well-formed id of another type stands for an
 /// object that does not exist, exactly like an unknown id.
 fn decode_or_unknown(kind: Kind, id: &ID) -> Result<uuid::Uuid, ApiError> {
-    match node::decode(kind, id) {
+    match global_id::decode(kind, id) {
         Err(err) if err.code() == ErrorCode::NotFound => Ok(uuid::Uuid::nil()),
         other => other,
     }
@@ -474,7 +411,7 @@ async fn change_status(
     reason: Option<&str>,
 ) -> Result<OrderPayload, ApiError> {
     let req = RequestContext::of(ctx)?;
-    let id = OrderId::from_uuid(node::decode(Kind::Order, id)?);
+    let id = OrderId::from_uuid(global_id::decode(Kind::Order, id)?);
     order_payload(orders::change_status(&req.services.ports, req.caller, id, change, reason).await)
 }
 
@@ -517,7 +454,7 @@ impl OrderMutation {
                 location.map(LocationId::from_uuid),
             ) {
                 Ok(command) => command,
-                Err(problems) => return Ok(rejected(problems.into_iter().map(UserError::from).collect())),
+                Err(problems) => return Ok(rejected(user_errors(problems))),
             };
             payload(
                 orders::place_order(&req.services.ports, req.caller, command, key).await,

@@ -2,12 +2,8 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::catalog::catalog_node;
 use super::context::RequestContext;
-use super::identity::identity_node;
-use super::inventory::stock_level_node;
-use super::node::{Kind, Node, decode_any, decode_stock_level};
-use super::orders::order_node;
+use super::node::{self, Node};
 use crate::error::ApiError;
 
 /// Fields of the query root that belong to no area.
@@ -24,15 +20,6 @@ impl BaseQuery {
     /// Any object by its global id, if the caller may see it: `null` for unknown ids, ids of
     /// other tenants and objects the caller lacks permission for, alike (as Relay expects).
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
-        let req = RequestContext::of(ctx)?;
-        if let Some((product, location)) = decode_stock_level(&id) {
-            return Ok(stock_level_node(&req, product, location).await);
-        }
-        let Some((kind, uuid)) = decode_any(&id) else { return Ok(None) };
-        match kind {
-            Kind::Product | Kind::Location => Ok(catalog_node(&req, kind, uuid).await),
-            Kind::Order => Ok(order_node(&req, uuid).await),
-            _ => identity_node(&req, kind, uuid).await,
-        }
+        node::resolve(&RequestContext::of(ctx)?, &id).await
     }
 }

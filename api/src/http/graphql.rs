@@ -12,26 +12,26 @@
 //! Every error leaves with an `extensions.code` from the documented list; `INTERNAL` also
 //! carries the request id.
 
+use std::net::{IpAddr, SocketAddr};
+
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ErrorExtensionValues, ServerError, Variables};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use std::net::{IpAddr, SocketAddr};
-
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use domain::auth::Caller;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::{AppState, RequestId, field_errors, graphiql};
+use super::graphiql;
+use super::request_id::RequestId;
+use super::state::AppState;
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
-use crate::graphql::context::RequestBudget;
-use crate::graphql::inventory::{AvailableQuantityLoader, StockLevelsLoader};
-use crate::graphql::orders::{LineProductsLoader, OrderHistoryLoader};
-use async_graphql::dataloader::DataLoader;
-use domain::auth::Caller;
+use crate::graphql::context::prepare_request;
+use crate::graphql::field_errors;
 
 /// The GraphQL-over-HTTP response media type.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -174,23 +174,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
         tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
     }
 
-    let caller = Caller { actor, address };
-    let (services, who) = (&state.services, &caller);
-    let stock_levels = StockLevelsLoader { services: services.clone(), caller: who.clone() };
-    let available = AvailableQuantityLoader { services: services.clone(), caller: who.clone() };
-    let histories = OrderHistoryLoader { services: services.clone(), caller: who.clone() };
-    let products = LineProductsLoader { services: services.clone(), caller: who.clone() };
-    // Batches run as tasks of their own; they stay inside this request's span, so their logs
-    // (and statements) carry the request id.
-    let spawn = |batch| tokio::spawn(tracing::Instrument::in_current_span(batch));
-    let request = request
-        .data(request_id.clone())
-        .data(DataLoader::new(stock_levels, spawn))
-        .data(DataLoader::new(available, spawn))
-        .data(DataLoader::new(histories, spawn))
-        .data(DataLoader::new(products, spawn))
-        .data(RequestBudget::default())
-        .data(caller);
+    let request = prepare_request(request, &state.services, Caller { actor, address });
     let mut response = state.schema.execute(request).await;
 
     let executed = reached_execution(&response);

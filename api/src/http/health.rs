@@ -1,28 +1,13 @@
 //! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database is
 //! reachable and fully migrated), plus the JSON 404 for unknown paths.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures_util::future::BoxFuture;
 use http::StatusCode;
 use serde_json::json;
 
-use super::AppState;
-
-/// Whether the service can take traffic, and if not, why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReadyState {
-    /// The database is reachable and every migration applied.
-    Ready,
-    /// Not ready; the reason is safe to show (no credentials, no SQL).
-    NotReady(String),
-}
-
-/// Checks readiness on demand; built in `app` from the database.
-pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, ReadyState> + Send + Sync>;
+use super::state::{AppState, ReadyState};
 
 /// `GET /healthz`: 200 while the process lives.
 pub async fn healthz() -> Response {

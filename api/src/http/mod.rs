@@ -7,46 +7,27 @@
 //!
 //! # Layout
 //!
-//! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters).
+//! - [`state`]: what every handler can reach ([`AppState`]), and the readiness check.
+//! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters); it
+//!   hands the schema a request and its caller, and knows nothing of the schema's areas.
 //! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
 //! - [`request_id`]: the request id and the per-request span.
 
 pub mod documents;
-pub mod field_errors;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod request_id;
+pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
-use std::sync::Arc;
-
-use crate::graphql::KeelSchema;
-use crate::graphql::context::Services;
-pub use health::{ReadinessCheck, ReadyState};
 pub use request_id::RequestId;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// The schema, built once.
-    pub schema: KeelSchema,
-    /// Answers whether the database is reachable and migrated.
-    pub readiness: ReadinessCheck,
-    /// Storage, crypto and tokens, to authenticate callers.
-    pub services: Arc<Services>,
-    /// Whether the client address comes from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
-    /// Documents already parsed.
-    pub documents: Arc<documents::DocumentCache>,
-    /// The schema's field types, to put failed fields into `data` as the specification says.
-    pub field_types: Arc<field_errors::FieldTypes>,
-}
+pub use state::{AppState, ReadinessCheck, ReadyState};
 
 /// Builds the router with all routes and middleware.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {

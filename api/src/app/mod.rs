@@ -1,8 +1,19 @@
 //! Wiring: opens the database, applies or checks migrations, builds the schema and router, and
 //! serves until a shutdown signal, letting in-flight requests finish.
 //!
-//! This is the only module of `api` that uses `persistence`. Startup failures are returned as
-//! one-line `anyhow` errors naming the setting to fix; nothing here falls back silently.
+//! This module and [`ports`] are the only ones of `api` that use `persistence`. Startup failures
+//! are returned as one-line `anyhow` errors naming the setting to fix; nothing here falls back
+//! silently.
+//!
+//! # Layout
+//!
+//! - [`ports`]: the ports use-cases run on ([`ports::AppPorts`]); a leaf the rest of `api` may
+//!   import.
+//! - [`jobs`]: background jobs (order expiry).
+//! - here: the server's life (build, serve, shut down) and the `migrate` and `tenant` commands.
+
+pub mod jobs;
+pub mod ports;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,35 +23,19 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use axum::Router;
 use domain::auth::{Actor, Caller};
-use domain::clock::SystemClock;
 use domain::identity::sessions::{self, RegisterTenant};
-use domain::identity::{LoginThrottle, Ports, Slug, TenantStatus};
-use domain::orders;
-use persistence::{Database, Readiness, SeaStore};
+use domain::identity::{Slug, TenantStatus};
+use persistence::{Database, Readiness};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::auth::crypto::Argon2Crypto;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
-use crate::graphql::context::Services;
+use crate::graphql::field_errors::FieldTypes;
+use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
-use crate::http::field_errors::FieldTypes;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
-
-/// The storage the API runs on; the one place `api` names the persistence crate's type.
-pub type AppStore = SeaStore;
-/// Everything use-cases need, as wired for this server.
-pub type AppPorts = Ports<AppStore, Argon2Crypto>;
-
-fn ports(database: &Database) -> anyhow::Result<AppPorts> {
-    Ok(Ports {
-        store: SeaStore::new(database.clone()),
-        crypto: Argon2Crypto::new().map_err(|err| anyhow!("preparing password hashing: {err}"))?,
-        clock: Arc::new(SystemClock),
-        throttle: Arc::new(LoginThrottle::default()),
-    })
-}
+use jobs::OrderExpiry;
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -49,32 +44,6 @@ pub struct Server {
     database: Database,
     shutdown_timeout: Duration,
     expiry: Option<OrderExpiry>,
-}
-
-/// The background job that cancels orders unpaid past the payment timeout.
-struct OrderExpiry {
-    ports: AppPorts,
-    timeout: time::Duration,
-    interval: Duration,
-}
-
-impl OrderExpiry {
-    /// Runs the job every `interval` until `stop` is notified; a run in progress finishes first.
-    async fn run(self, stop: Arc<Notify>) {
-        let mut ticks = tokio::time::interval(self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.notified() => return,
-                _ = ticks.tick() => {}
-            }
-            let placed_before = self.ports.clock.now() - self.timeout;
-            if let Err(err) = orders::expire_unpaid_orders(&self.ports, placed_before).await {
-                let err = crate::error::ApiError::from(err);
-                tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
-            }
-        }
-    }
 }
 
 impl Server {
@@ -116,7 +85,7 @@ impl Server {
         let order_payment_timeout =
             time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?;
         let services = Arc::new(Services {
-            ports: ports(&database)?,
+            ports: ports::wire(&database)?,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),
             open_registration: serve.registration_open(global.environment),
             order_payment_timeout,
@@ -275,7 +244,7 @@ pub async fn tenant(
     };
     let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
     let database = open_database(global).await?;
-    let result = sessions::set_tenant_status(&ports(&database)?, &caller, &slug, status).await;
+    let result = sessions::set_tenant_status(&ports::wire(&database)?, &caller, &slug, status).await;
     database.close().await;
     result.map_err(|err| match err {
         domain::DomainError::NotFound => anyhow!("no tenant has the slug {}", slug.as_str()),
@@ -294,7 +263,7 @@ async fn create_tenant(
     let command = RegisterTenant::parse(&name, &slug, &currency, &owner_email, &password)
         .map_err(|invalid| anyhow!("{}", invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let database = open_database(global).await?;
-    let ports = ports(&database)?;
+    let ports = ports::wire(&database)?;
     let signed_in = sessions::register_tenant(&ports, caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
     println!(
         "created tenant {} ({}) with owner {}",
