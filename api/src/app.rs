@@ -321,7 +321,10 @@ fn readiness_check(database: Database) -> ReadinessCheck {
                 Readiness::Ready => ReadyState::Ready,
                 Readiness::Unreachable => ReadyState::NotReady("database unreachable".into()),
                 Readiness::PendingMigrations(pending) => {
-                    ReadyState::NotReady(format!("{} pending migration(s): {}", pending.len(), pending.join(", ")))
+                    // `/readyz` answers anyone: migration names (which tell a caller the exact
+                    // build) go to the log for the operator, the probe gets the count only.
+                    tracing::warn!(migrations = %pending.join(", "), "not ready: migrations are pending");
+                    ReadyState::NotReady(format!("{} pending migration(s)", pending.len()))
                 }
             }
         })

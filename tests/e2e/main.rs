@@ -4,6 +4,7 @@
 mod catalog;
 mod graphiql;
 mod graphql_over_http;
+mod hardening;
 mod identity;
 mod inventory;
 mod lifecycle;
