@@ -138,7 +138,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<JwtSecret>,
     /// Secrets that signed earlier access tokens, comma-separated: they still verify (not sign)
-    /// until removed, so the signing secret can rotate without signing anyone out.
+    /// until removed, so the signing secret can rotate without signing anyone out. In production
+    /// each is held to the rule for KEEL_JWT_SECRET (32 bytes or more, not the development one).
     #[arg(long, env = "KEEL_JWT_PREVIOUS_SECRETS", hide_env_values = true, value_delimiter = ',')]
     pub jwt_previous_secrets: Vec<JwtSecret>,
     /// Lifetime of access tokens, in seconds.
@@ -194,8 +195,10 @@ impl ServeArgs {
     /// The secret to sign tokens with, refusing a weak setup in production.
     ///
     /// # Errors
-    /// A one-line reason when production runs without a secret, with the development secret,
-    /// or with one shorter than [`MIN_JWT_SECRET_BYTES`].
+    /// A one-line reason when production runs without a secret, or when the secret or any of
+    /// the previous secrets is the development secret or shorter than
+    /// [`MIN_JWT_SECRET_BYTES`]: a previous secret still verifies tokens, so a weak one forges
+    /// them as well as a weak current one would.
     pub fn validate(&self, env: Environment) -> Result<JwtSecret, String> {
         match (env, &self.jwt_secret) {
             (Environment::Development, Some(secret)) => Ok(secret.clone()),
@@ -203,13 +206,13 @@ impl ServeArgs {
             (Environment::Production, None) => {
                 Err("KEEL_JWT_SECRET (--jwt-secret) is required when KEEL_ENV=production".into())
             }
-            (Environment::Production, Some(secret)) if secret.0 == DEVELOPMENT_JWT_SECRET => {
-                Err("KEEL_JWT_SECRET is the development secret; set a random one in production".into())
+            (Environment::Production, Some(secret)) => {
+                secret.check_strong("KEEL_JWT_SECRET")?;
+                for previous in &self.jwt_previous_secrets {
+                    previous.check_strong("KEEL_JWT_PREVIOUS_SECRETS (each entry)")?;
+                }
+                Ok(secret.clone())
             }
-            (Environment::Production, Some(secret)) if secret.0.len() < MIN_JWT_SECRET_BYTES => {
-                Err(format!("KEEL_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes in production"))
-            }
-            (Environment::Production, Some(secret)) => Ok(secret.clone()),
         }
     }
 }
@@ -299,6 +302,17 @@ impl JwtSecret {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// Refuses, naming `setting`, a secret production must not sign or verify with.
+    fn check_strong(&self, setting: &str) -> Result<(), String> {
+        if self.0 == DEVELOPMENT_JWT_SECRET {
+            Err(format!("{setting} is the development secret; set a random one in production"))
+        } else if self.0.len() < MIN_JWT_SECRET_BYTES {
+            Err(format!("{setting} must be at least {MIN_JWT_SECRET_BYTES} bytes in production"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl FromStr for JwtSecret {
@@ -369,6 +383,12 @@ mod tests {
         assert!(serve.validate(Environment::Production).is_err());
         serve.jwt_secret = Some(JwtSecret("x".repeat(MIN_JWT_SECRET_BYTES)));
         assert!(serve.validate(Environment::Production).is_ok());
+        serve.jwt_previous_secrets = vec![JwtSecret("y".repeat(MIN_JWT_SECRET_BYTES)), JwtSecret("short".into())];
+        let weak_previous = serve.validate(Environment::Production).err().unwrap_or_default();
+        assert!(weak_previous.contains("KEEL_JWT_PREVIOUS_SECRETS"), "{weak_previous}");
+        serve.jwt_previous_secrets = vec![JwtSecret(DEVELOPMENT_JWT_SECRET.into())];
+        assert!(serve.validate(Environment::Production).is_err());
+        assert!(serve.validate(Environment::Development).is_ok(), "development accepts any previous secret");
         assert!(!serve.migrates_on_start(Environment::Production));
         assert!(!serve.registration_open(Environment::Production));
         assert!(serve.registration_open(Environment::Development));
