@@ -25,6 +25,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
 use crate::graphql::context::Services;
 use crate::graphql::{self, Limits};
+use crate::http::client_address::ClientAddresses;
 use crate::http::field_errors::FieldTypes;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
 
@@ -138,7 +139,11 @@ impl Server {
             schema,
             readiness: readiness_check(database.clone()),
             services,
-            trust_forwarded_for: serve.trust_forwarded_for,
+            client_addresses: if serve.trust_forwarded_for {
+                ClientAddresses::behind(&serve.trusted_proxies)
+            } else {
+                ClientAddresses::peer_only()
+            },
             documents: Arc::default(),
             field_types: Arc::new(field_types),
         };

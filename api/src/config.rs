@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::http::client_address::ProxyNetwork;
+
 /// The secret development builds sign tokens with; production refuses it.
 pub const DEVELOPMENT_JWT_SECRET: &str = "keel-development-secret-never-use-in-production";
 /// The shortest JWT secret production accepts (256 bits, the HS256 key size).
@@ -149,10 +151,21 @@ pub struct ServeArgs {
     /// off in production (operators can always use `keel tenant create`).
     #[arg(long, env = "KEEL_OPEN_REGISTRATION")]
     pub open_registration: Option<bool>,
-    /// Take the client address (for throttling and the audit log) from the first entry of
-    /// `X-Forwarded-For`. Turn on only behind a proxy that sets that header.
+    /// Take the client address (for throttling and the audit log) from `X-Forwarded-For` when
+    /// a trusted proxy sends the request: the right-most entry that is not a trusted proxy.
+    /// Turn on only behind proxies that append to that header.
     #[arg(long, env = "KEEL_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` is believed (with KEEL_TRUST_FORWARDED_FOR), as
+    /// comma-separated CIDR networks or addresses. The default is loopback and the private
+    /// ranges, where load balancers usually sit.
+    #[arg(
+        long,
+        env = "KEEL_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_values = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+    )]
+    pub trusted_proxies: Vec<ProxyNetwork>,
     /// Apply pending migrations on start. Defaults to on in development and off in production,
     /// where `keel migrate up` is a deliberate step and an unmigrated database stops startup.
     #[arg(long, env = "KEEL_MIGRATE_ON_START")]
@@ -392,6 +405,17 @@ mod tests {
         assert!(!serve.migrates_on_start(Environment::Production));
         assert!(!serve.registration_open(Environment::Production));
         assert!(serve.registration_open(Environment::Development));
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_loopback_and_private_ranges_and_parse_a_list() {
+        let defaults = parse(&[]).expect("defaults parse").serve.trusted_proxies;
+        let listed = parse(&["--trusted-proxies", "192.0.2.0/24,2001:db8::1"]).expect("list parses").serve;
+
+        assert_eq!(defaults.len(), 6);
+        assert!(defaults.contains(&"10.0.0.0/8".parse().expect("network")));
+        assert_eq!(listed.trusted_proxies, ["192.0.2.0/24".parse().expect("v4"), "2001:db8::1/128".parse().expect("v6")]);
+        assert!(parse(&["--trusted-proxies", "10.0.0.0/8,lb.internal"]).is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use api::config::{Cli, MigrateAction};
 use clap::Parser;
-use keel_tests::{TestApp, TestDatabase};
+use keel_tests::{GqlResponse, TestApp, TestDatabase};
+use serde_json::json;
 
 const STRONG_SECRET: &str = "0123456789abcdef0123456789abcdef-strong";
 
@@ -41,4 +42,72 @@ async fn production_refuses_a_weak_previous_jwt_secret_naming_the_variable() {
 
     assert!(short.contains("KEEL_JWT_PREVIOUS_SECRETS") && short.contains("32 bytes"), "{short}");
     assert!(development.contains("KEEL_JWT_PREVIOUS_SECRETS") && development.contains("development"), "{development}");
+}
+
+/// Failed logins one address may have per window (domain's `ADDRESS_FAILURES`).
+const ADDRESS_FAILURES: usize = 20;
+
+/// A login with a wrong password to `acme`, as `email`, relayed by a local proxy with this
+/// `X-Forwarded-For`.
+async fn failed_login_through_proxy(app: &TestApp, forwarded_for: &str, email: &str) -> GqlResponse {
+    let body = json!({
+        "query": "mutation($input: LoginInput!) { login(input: $input) { accessToken userErrors { code } } }",
+        "variables": { "input": { "tenantSlug": "acme", "email": email, "password": "wrong password" } },
+    });
+    app.send(app.client.post(app.url("/graphql")).header("x-forwarded-for", forwarded_for).json(&body)).await
+}
+
+fn is_rejected_credential(response: &GqlResponse) -> bool {
+    response.data()["login"]["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+}
+
+#[tokio::test]
+async fn a_spoofed_left_most_forwarded_for_entry_does_not_escape_the_address_throttle() {
+    let app = TestApp::spawn_with(TestDatabase::create().await, &["--trust-forwarded-for", "true"]).await;
+    let shop = app.shop("acme").await;
+
+    for n in 0..ADDRESS_FAILURES {
+        let spoofed = format!("198.51.100.{n}, 203.0.113.7");
+        let failed = failed_login_through_proxy(&app, &spoofed, &format!("nobody{n}@acme.test")).await;
+        assert!(is_rejected_credential(&failed), "{}", failed.text);
+    }
+    let spoofed_again = failed_login_through_proxy(&app, "192.0.2.99, 203.0.113.7", "someone@acme.test").await;
+    let another_client = failed_login_through_proxy(&app, "192.0.2.99, 203.0.113.8", "someone@acme.test").await;
+    let log = shop
+        .owner
+        .gql("{ auditLog(first: 100) { edges { node { action subject clientAddress } } } }", json!({}))
+        .await;
+
+    assert_eq!(spoofed_again.error_code(), Some("RATE_LIMITED"), "{}", spoofed_again.text);
+    assert!(is_rejected_credential(&another_client), "{}", another_client.text);
+    let failures: Vec<(String, String)> = log.data()["auditLog"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|edge| edge["node"]["action"] == "LOGIN_FAILED")
+        .map(|edge| {
+            let node = &edge["node"];
+            (node["subject"].as_str().unwrap_or_default().to_owned(), node["clientAddress"].to_string())
+        })
+        .collect();
+    assert_eq!(failures.len(), ADDRESS_FAILURES + 1, "{}", log.text);
+    assert_eq!(failures[0], ("someone@acme.test".to_owned(), "\"203.0.113.8\"".to_owned()));
+    assert!(failures[1..].iter().all(|(_, address)| address == "\"203.0.113.7\""), "{failures:?}");
+}
+
+#[tokio::test]
+async fn ipv6_clients_in_one_64_share_a_throttle_bucket() {
+    let app = TestApp::spawn_with(TestDatabase::create().await, &["--trust-forwarded-for", "true"]).await;
+    app.shop("acme").await;
+
+    for n in 0..ADDRESS_FAILURES {
+        let address = format!("2001:db8:1:2::{:x}", n + 1);
+        let failed = failed_login_through_proxy(&app, &address, &format!("nobody{n}@acme.test")).await;
+        assert!(is_rejected_credential(&failed), "{}", failed.text);
+    }
+    let same_network = failed_login_through_proxy(&app, "2001:db8:1:2:ffff::1", "someone@acme.test").await;
+    let next_network = failed_login_through_proxy(&app, "2001:db8:1:3::1", "someone@acme.test").await;
+
+    assert_eq!(same_network.error_code(), Some("RATE_LIMITED"), "{}", same_network.text);
+    assert!(is_rejected_credential(&next_network), "{}", next_network.text);
 }

@@ -8,11 +8,13 @@
 //! # Layout
 //!
 //! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters).
+//! - [`client_address`]: who sent a request, behind trusted proxies or not.
 //! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
 //! - [`request_id`]: the request id and the per-request span.
 
+pub mod client_address;
 pub mod documents;
 pub mod field_errors;
 pub mod graphiql;
@@ -40,8 +42,8 @@ pub struct AppState {
     pub readiness: ReadinessCheck,
     /// Storage, crypto and tokens, to authenticate callers.
     pub services: Arc<Services>,
-    /// Whether the client address comes from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// Where the client address comes from: the peer, or `X-Forwarded-For` behind proxies.
+    pub client_addresses: client_address::ClientAddresses,
     /// Documents already parsed.
     pub documents: Arc<documents::DocumentCache>,
     /// The schema's field types, to put failed fields into `data` as the specification says.
