@@ -48,6 +48,7 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     database: Database,
+    header_timeout: Duration,
     shutdown_timeout: Duration,
     expiry: Option<OrderExpiry>,
 }
@@ -147,7 +148,7 @@ impl Server {
             documents: Arc::default(),
             field_types: Arc::new(field_types),
         };
-        let router = http::router(state, serve.max_body_bytes);
+        let router = http::router(state, serve.max_body_bytes, serve.http_request_timeout);
         let listener = TcpListener::bind(serve.listen)
             .await
             .with_context(|| format!("cannot listen on {} (KEEL_LISTEN / --listen)", serve.listen))?;
@@ -159,7 +160,14 @@ impl Server {
             "Keel is listening on http://{address} (GraphiQL at http://{address}/graphql), database {}",
             global.database_url
         );
-        Ok(Server { listener, router, database, shutdown_timeout: serve.shutdown_timeout, expiry })
+        Ok(Server {
+            listener,
+            router,
+            database,
+            header_timeout: serve.http_header_timeout,
+            shutdown_timeout: serve.shutdown_timeout,
+            expiry,
+        })
     }
 
     /// The address the server is bound to (useful with port 0).
@@ -174,7 +182,7 @@ impl Server {
     /// (at most the shutdown timeout) and closes the database pool.
     ///
     /// # Errors
-    /// When accepting connections fails.
+    /// None today: a failed `accept` is logged and retried.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stopping = Arc::new(Notify::new());
         let signal_stopping = stopping.clone();
@@ -186,14 +194,13 @@ impl Server {
             signal_stopping.notify_one();
             stop_jobs.notify_one();
         };
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let serving = axum::serve(self.listener, service).with_graceful_shutdown(graceful);
+        let serving = http::serve::serve(self.listener, self.router, self.header_timeout, graceful);
         let deadline = async {
             stopping.notified().await;
             tokio::time::sleep(self.shutdown_timeout).await;
         };
         tokio::select! {
-            served = serving => served.context("serving HTTP")?,
+            () = serving => {}
             () = deadline => tracing::warn!(
                 timeout_s = self.shutdown_timeout.as_secs(),
                 "in-flight requests did not finish in time; exiting anyway"

@@ -173,6 +173,17 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "KEEL_SHUTDOWN_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
+    /// Seconds a client has to send a request's headers, counted from when Keel waits for
+    /// them (so also while a kept-alive connection idles); then the connection is closed.
+    /// Behind a load balancer that reuses idle connections, set it above the balancer's idle
+    /// timeout.
+    #[arg(long, env = "KEEL_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = parse_positive_seconds)]
+    pub http_header_timeout: Duration,
+    /// Seconds a request may take from its headers to its response, body upload included;
+    /// past it the client gets `503` with SERVICE_UNAVAILABLE and the work is abandoned
+    /// (rolled back).
+    #[arg(long, env = "KEEL_HTTP_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_positive_seconds)]
+    pub http_request_timeout: Duration,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KEEL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -349,6 +360,12 @@ fn parse_seconds(raw: &str) -> Result<Duration, String> {
     raw.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| format!("`{raw}` is not a whole number of seconds"))
 }
 
+/// A timeout: whole seconds, at least one (zero would turn a protection off or fail everything).
+fn parse_positive_seconds(raw: &str) -> Result<Duration, String> {
+    let seconds = parse_seconds(raw)?;
+    if seconds.is_zero() { Err(format!("`{raw}` must be at least 1 second")) } else { Ok(seconds) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,13 +425,27 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_have_defaults_and_refuse_zero() {
+        let cli = parse(&[]).expect("defaults parse");
+
+        assert_eq!(cli.serve.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(cli.serve.http_request_timeout, Duration::from_secs(30));
+        for flag in ["--http-header-timeout", "--http-request-timeout"] {
+            assert!(parse(&[flag, "0"]).is_err(), "{flag} 0 is refused");
+        }
+    }
+
+    #[test]
     fn trusted_proxies_default_to_loopback_and_private_ranges_and_parse_a_list() {
         let defaults = parse(&[]).expect("defaults parse").serve.trusted_proxies;
         let listed = parse(&["--trusted-proxies", "192.0.2.0/24,2001:db8::1"]).expect("list parses").serve;
 
         assert_eq!(defaults.len(), 6);
         assert!(defaults.contains(&"10.0.0.0/8".parse().expect("network")));
-        assert_eq!(listed.trusted_proxies, ["192.0.2.0/24".parse().expect("v4"), "2001:db8::1/128".parse().expect("v6")]);
+        assert_eq!(
+            listed.trusted_proxies,
+            ["192.0.2.0/24".parse().expect("v4"), "2001:db8::1/128".parse().expect("v6")]
+        );
         assert!(parse(&["--trusted-proxies", "10.0.0.0/8,lb.internal"]).is_err());
     }
 

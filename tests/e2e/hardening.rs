@@ -1,10 +1,14 @@
 //! What the server holds back from, or holds out against, a hostile network: slow clients,
 //! stalled databases, spoofed forwarding headers, weak production secrets and nosy probes.
 
+use std::time::{Duration, Instant};
+
 use api::config::{Cli, MigrateAction};
 use clap::Parser;
 use keel_tests::{GqlResponse, TestApp, TestDatabase};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const STRONG_SECRET: &str = "0123456789abcdef0123456789abcdef-strong";
 
@@ -73,10 +77,8 @@ async fn a_spoofed_left_most_forwarded_for_entry_does_not_escape_the_address_thr
     }
     let spoofed_again = failed_login_through_proxy(&app, "192.0.2.99, 203.0.113.7", "someone@acme.test").await;
     let another_client = failed_login_through_proxy(&app, "192.0.2.99, 203.0.113.8", "someone@acme.test").await;
-    let log = shop
-        .owner
-        .gql("{ auditLog(first: 100) { edges { node { action subject clientAddress } } } }", json!({}))
-        .await;
+    let log =
+        shop.owner.gql("{ auditLog(first: 100) { edges { node { action subject clientAddress } } } }", json!({})).await;
 
     assert_eq!(spoofed_again.error_code(), Some("RATE_LIMITED"), "{}", spoofed_again.text);
     assert!(is_rejected_credential(&another_client), "{}", another_client.text);
@@ -110,4 +112,67 @@ async fn ipv6_clients_in_one_64_share_a_throttle_bucket() {
 
     assert_eq!(same_network.error_code(), Some("RATE_LIMITED"), "{}", same_network.text);
     assert!(is_rejected_credential(&next_network), "{}", next_network.text);
+}
+
+/// Connections that each send part of a request head and then nothing.
+const STALLED_CONNECTIONS: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_stalled_request_heads_neither_block_other_clients_nor_stay_open() {
+    let header_timeout = Duration::from_secs(5);
+    let app = TestApp::spawn_with(TestDatabase::create().await, &["--http-header-timeout", "5"]).await;
+    let started = Instant::now();
+    let mut stalled = Vec::with_capacity(STALLED_CONNECTIONS);
+    for _ in 0..STALLED_CONNECTIONS {
+        let mut stream = TcpStream::connect(app.address).await.expect("connect");
+        stream
+            .write_all(b"POST /graphql HTTP/1.1\r\nhost: keel\r\ncontent-type: appl")
+            .await
+            .expect("send a partial head");
+        stalled.push(stream);
+    }
+
+    let asked = Instant::now();
+    let answer = app.gql("{ apiVersion }", json!({})).await;
+    let answered_in = asked.elapsed();
+    let still_open = stalled.iter().filter(|stream| is_open(stream)).count();
+    let opened_in = asked - started;
+    let closed = tokio::time::timeout(header_timeout * 3, async {
+        for stream in &mut stalled {
+            let mut rest = Vec::new();
+            // The server may answer 408 before closing; any end of the stream will do.
+            let _ = stream.read_to_end(&mut rest).await;
+        }
+    })
+    .await;
+
+    assert_eq!(answer.data()["apiVersion"], env!("CARGO_PKG_VERSION"), "{}", answer.text);
+    assert!(answered_in < Duration::from_secs(2), "another client waited {answered_in:?}");
+    if opened_in < header_timeout {
+        assert_eq!(still_open, STALLED_CONNECTIONS, "stalled connections were open while the other client asked");
+    }
+    assert!(closed.is_ok(), "stalled connections were still open {:?} after the header timeout", header_timeout * 2);
+}
+
+/// Whether the server has neither closed nor answered `stream` yet.
+fn is_open(stream: &TcpStream) -> bool {
+    let mut byte = [0_u8; 1];
+    matches!(stream.try_read(&mut byte), Err(err) if err.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[tokio::test]
+async fn a_request_whose_body_stalls_answers_service_unavailable_at_the_request_timeout() {
+    let app = TestApp::spawn_with(TestDatabase::create().await, &["--http-request-timeout", "1"]).await;
+    let mut stream = TcpStream::connect(app.address).await.expect("connect");
+    let head = "POST /graphql HTTP/1.1\r\nhost: keel\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+
+    let sent = Instant::now();
+    stream.write_all(format!("{head}{{\"query\":").as_bytes()).await.expect("send the head and a bit of body");
+    let mut response = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await;
+
+    assert!(read.is_ok(), "no answer within 10 s");
+    assert!(sent.elapsed() >= Duration::from_secs(1), "answered before the timeout: {response}");
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.contains(r#""code":"SERVICE_UNAVAILABLE""#), "{response}");
 }

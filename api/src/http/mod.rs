@@ -13,6 +13,8 @@
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
 //! - [`request_id`]: the request id and the per-request span.
+//! - [`request_timeout`]: the deadline for a whole request.
+//! - [`serve`]: accepting connections, with the deadline for request headers.
 
 pub mod client_address;
 pub mod documents;
@@ -21,12 +23,15 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod request_id;
+pub mod request_timeout;
+pub mod serve;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::graphql::KeelSchema;
 use crate::graphql::context::Services;
@@ -50,8 +55,9 @@ pub struct AppState {
     pub field_types: Arc<field_errors::FieldTypes>,
 }
 
-/// Builds the router with all routes and middleware.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// Builds the router with all routes and middleware; a request gets `request_timeout` from
+/// its head to its response.
+pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/graphiql/{asset}", get(graphiql::asset))
@@ -59,6 +65,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, request_timeout::limit))
         .layer(axum::middleware::from_fn(request_id::trace_request))
         .with_state(state)
 }
