@@ -16,7 +16,7 @@ use domain::clock::SystemClock;
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{LoginThrottle, Ports, Slug, TenantStatus};
 use domain::orders;
-use persistence::{Database, Readiness, SeaStore};
+use persistence::{Database, PoolSettings, Readiness, SeaStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -320,7 +320,12 @@ async fn create_tenant(
 
 async fn open_database(global: &GlobalArgs) -> anyhow::Result<Database> {
     let url: &DatabaseUrl = &global.database_url;
-    Database::connect(url.expose(), global.database_max_connections)
+    let settings = PoolSettings {
+        max_connections: global.database_max_connections,
+        acquire_timeout: global.database_acquire_timeout,
+        statement_timeout: global.database_statement_timeout,
+    };
+    Database::connect(url.expose(), settings)
         .await
         .with_context(|| format!("cannot open the database at {url} (KEEL_DATABASE_URL / --database-url)"))
 }

@@ -112,6 +112,15 @@ pub struct GlobalArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "KEEL_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub database_max_connections: u32,
+    /// Seconds a request waits for a free pooled connection before it answers
+    /// SERVICE_UNAVAILABLE instead of queueing on.
+    #[arg(long, env = "KEEL_DATABASE_ACQUIRE_TIMEOUT", default_value = "5", value_parser = parse_positive_seconds, global = true)]
+    pub database_acquire_timeout: Duration,
+    /// Seconds one SQL statement may run, lock waits included, before the database cancels it
+    /// (PostgreSQL `statement_timeout`; on SQLite, how long a writer waits for the write lock).
+    /// Migrations run under it too: raise it for `keel migrate up` on a large database.
+    #[arg(long, env = "KEEL_DATABASE_STATEMENT_TIMEOUT", default_value = "5", value_parser = parse_positive_seconds, global = true)]
+    pub database_statement_timeout: Duration,
     /// Log format; defaults to `text` in development and `json` in production.
     #[arg(long, env = "KEEL_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
@@ -430,7 +439,14 @@ mod tests {
 
         assert_eq!(cli.serve.http_header_timeout, Duration::from_secs(10));
         assert_eq!(cli.serve.http_request_timeout, Duration::from_secs(30));
-        for flag in ["--http-header-timeout", "--http-request-timeout"] {
+        assert_eq!(cli.global.database_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(cli.global.database_statement_timeout, Duration::from_secs(5));
+        for flag in [
+            "--http-header-timeout",
+            "--http-request-timeout",
+            "--database-acquire-timeout",
+            "--database-statement-timeout",
+        ] {
             assert!(parse(&[flag, "0"]).is_err(), "{flag} 0 is refused");
         }
     }

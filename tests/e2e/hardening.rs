@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use api::config::{Cli, MigrateAction};
 use clap::Parser;
 use keel_tests::{GqlResponse, TestApp, TestDatabase};
-use serde_json::json;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -175,4 +176,96 @@ async fn a_request_whose_body_stalls_answers_service_unavailable_at_the_request_
     assert!(sent.elapsed() >= Duration::from_secs(1), "answered before the timeout: {response}");
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.contains(r#""code":"SERVICE_UNAVAILABLE""#), "{response}");
+}
+
+/// A transaction from outside Keel holding the lock a product insert needs: an exclusive lock
+/// on `products` on PostgreSQL, the database's write lock on SQLite.
+enum OutsideLock {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl OutsideLock {
+    async fn take(database: &TestDatabase) -> OutsideLock {
+        if database.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(&database.url()).await.expect("connect to PostgreSQL");
+            conn.execute("BEGIN").await.expect("begin");
+            conn.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE").await.expect("lock products");
+            OutsideLock::Postgres(conn)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&database.url()).await.expect("open the SQLite file");
+            conn.execute("BEGIN IMMEDIATE").await.expect("take the write lock");
+            OutsideLock::Sqlite(conn)
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            OutsideLock::Postgres(mut conn) => {
+                conn.execute("ROLLBACK").await.expect("release the lock");
+                drop(conn.close().await);
+            }
+            OutsideLock::Sqlite(mut conn) => {
+                conn.execute("ROLLBACK").await.expect("release the lock");
+                drop(conn.close().await);
+            }
+        }
+    }
+}
+
+const CREATE_PRODUCT: &str =
+    "mutation($input: CreateProductInput!) { createProduct(input: $input) { product { sku } userErrors { code } } }";
+
+fn new_product(sku: &str) -> Value {
+    json!({ "input": { "sku": sku, "name": sku, "price": { "amount": "1.00", "currencyCode": "USD" } } })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_finds_the_pool_exhausted_answers_service_unavailable_at_the_acquire_timeout() {
+    let args = [
+        "--database-max-connections",
+        "1",
+        "--database-acquire-timeout",
+        "1",
+        "--database-statement-timeout",
+        "20",
+        "--order-expiry-interval",
+        "0",
+    ];
+    let app = TestApp::spawn_with(TestDatabase::create().await, &args).await;
+    let owner = app.shop("acme").await.owner;
+    let lock = OutsideLock::take(app.database()).await;
+    let blocked = tokio::spawn({
+        let owner = owner.clone();
+        async move { owner.gql(CREATE_PRODUCT, new_product("HELD-1")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let asked = Instant::now();
+    let refused = owner.gql("{ products(first: 1) { edges { cursor } } }", json!({})).await;
+    let refused_in = asked.elapsed();
+    lock.release().await;
+    let finished = blocked.await.expect("the blocked request ends");
+
+    assert_eq!(refused.error_code(), Some("SERVICE_UNAVAILABLE"), "{}", refused.text);
+    assert!(refused_in >= Duration::from_secs(1) && refused_in < Duration::from_secs(5), "{refused_in:?}");
+    assert_eq!(finished.data()["createProduct"]["product"]["sku"], "HELD-1", "{}", finished.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_blocked_past_the_statement_timeout_is_cancelled_with_service_unavailable() {
+    let args = ["--database-statement-timeout", "1", "--order-expiry-interval", "0"];
+    let app = TestApp::spawn_with(TestDatabase::create().await, &args).await;
+    let owner = app.shop("acme").await.owner;
+    let lock = OutsideLock::take(app.database()).await;
+
+    let asked = Instant::now();
+    let cancelled = owner.gql(CREATE_PRODUCT, new_product("LOCKED-1")).await;
+    let cancelled_in = asked.elapsed();
+    lock.release().await;
+    let afterwards = owner.gql(CREATE_PRODUCT, new_product("FREE-1")).await;
+
+    assert_eq!(cancelled.error_code(), Some("SERVICE_UNAVAILABLE"), "{}", cancelled.text);
+    assert!(cancelled_in >= Duration::from_secs(1) && cancelled_in < Duration::from_secs(5), "{cancelled_in:?}");
+    assert_eq!(afterwards.data()["createProduct"]["product"]["sku"], "FREE-1", "{}", afterwards.text);
 }
