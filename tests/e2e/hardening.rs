@@ -148,11 +148,15 @@ async fn a_thousand_stalled_request_heads_neither_block_other_clients_nor_stay_o
     .await;
 
     assert_eq!(answer.data()["apiVersion"], env!("CARGO_PKG_VERSION"), "{}", answer.text);
-    assert!(answered_in < Duration::from_secs(2), "another client waited {answered_in:?}");
+    assert!(answered_in < Duration::from_secs(3), "another client waited {answered_in:?}");
     if opened_in < header_timeout {
         assert_eq!(still_open, STALLED_CONNECTIONS, "stalled connections were open while the other client asked");
     }
-    assert!(closed.is_ok(), "stalled connections were still open {:?} after the header timeout", header_timeout * 2);
+    assert!(
+        closed.is_ok(),
+        "stalled connections were still open {:?} after the other client's answer",
+        header_timeout * 3
+    );
 }
 
 /// Whether the server has neither closed nor answered `stream` yet.
