@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::http::client_address::ProxyNetwork;
+
 /// The secret development builds sign tokens with; production refuses it.
 pub const DEVELOPMENT_JWT_SECRET: &str = "keel-development-secret-never-use-in-production";
 /// The shortest JWT secret production accepts (256 bits, the HS256 key size).
@@ -110,6 +112,15 @@ pub struct GlobalArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "KEEL_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub database_max_connections: u32,
+    /// Seconds a request waits for a free pooled connection before it answers
+    /// SERVICE_UNAVAILABLE instead of queueing on.
+    #[arg(long, env = "KEEL_DATABASE_ACQUIRE_TIMEOUT", default_value = "5", value_parser = parse_positive_seconds, global = true)]
+    pub database_acquire_timeout: Duration,
+    /// Seconds one SQL statement may run, lock waits included, before the database cancels it
+    /// (PostgreSQL `statement_timeout`; on SQLite, how long a writer waits for the write lock).
+    /// Migrations run under it too: raise it for `keel migrate up` on a large database.
+    #[arg(long, env = "KEEL_DATABASE_STATEMENT_TIMEOUT", default_value = "5", value_parser = parse_positive_seconds, global = true)]
+    pub database_statement_timeout: Duration,
     /// Log format; defaults to `text` in development and `json` in production.
     #[arg(long, env = "KEEL_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
@@ -138,7 +149,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<JwtSecret>,
     /// Secrets that signed earlier access tokens, comma-separated: they still verify (not sign)
-    /// until removed, so the signing secret can rotate without signing anyone out.
+    /// until removed, so the signing secret can rotate without signing anyone out. In production
+    /// each is held to the rule for KEEL_JWT_SECRET (32 bytes or more, not the development one).
     #[arg(long, env = "KEEL_JWT_PREVIOUS_SECRETS", hide_env_values = true, value_delimiter = ',')]
     pub jwt_previous_secrets: Vec<JwtSecret>,
     /// Lifetime of access tokens, in seconds.
@@ -148,10 +160,21 @@ pub struct ServeArgs {
     /// off in production (operators can always use `keel tenant create`).
     #[arg(long, env = "KEEL_OPEN_REGISTRATION")]
     pub open_registration: Option<bool>,
-    /// Take the client address (for throttling and the audit log) from the first entry of
-    /// `X-Forwarded-For`. Turn on only behind a proxy that sets that header.
+    /// Take the client address (for throttling and the audit log) from `X-Forwarded-For` when
+    /// a trusted proxy sends the request: the right-most entry that is not a trusted proxy.
+    /// Turn on only behind proxies that append to that header.
     #[arg(long, env = "KEEL_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` is believed (with KEEL_TRUST_FORWARDED_FOR), as
+    /// comma-separated CIDR networks or addresses. The default is loopback and the private
+    /// ranges, where load balancers usually sit.
+    #[arg(
+        long,
+        env = "KEEL_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_values = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+    )]
+    pub trusted_proxies: Vec<ProxyNetwork>,
     /// Apply pending migrations on start. Defaults to on in development and off in production,
     /// where `keel migrate up` is a deliberate step and an unmigrated database stops startup.
     #[arg(long, env = "KEEL_MIGRATE_ON_START")]
@@ -159,6 +182,17 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "KEEL_SHUTDOWN_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
+    /// Seconds a client has to send a request's headers, counted from when Keel waits for
+    /// them (so also while a kept-alive connection idles); then the connection is closed.
+    /// Behind a load balancer that reuses idle connections, set it above the balancer's idle
+    /// timeout.
+    #[arg(long, env = "KEEL_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = parse_positive_seconds)]
+    pub http_header_timeout: Duration,
+    /// Seconds a request may take from its headers to its response, body upload included;
+    /// past it the client gets `503` with SERVICE_UNAVAILABLE and the work is abandoned
+    /// (rolled back).
+    #[arg(long, env = "KEEL_HTTP_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_positive_seconds)]
+    pub http_request_timeout: Duration,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KEEL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -194,8 +228,10 @@ impl ServeArgs {
     /// The secret to sign tokens with, refusing a weak setup in production.
     ///
     /// # Errors
-    /// A one-line reason when production runs without a secret, with the development secret,
-    /// or with one shorter than [`MIN_JWT_SECRET_BYTES`].
+    /// A one-line reason when production runs without a secret, or when the secret or any of
+    /// the previous secrets is the development secret or shorter than
+    /// [`MIN_JWT_SECRET_BYTES`]: a previous secret still verifies tokens, so a weak one forges
+    /// them as well as a weak current one would.
     pub fn validate(&self, env: Environment) -> Result<JwtSecret, String> {
         match (env, &self.jwt_secret) {
             (Environment::Development, Some(secret)) => Ok(secret.clone()),
@@ -203,13 +239,13 @@ impl ServeArgs {
             (Environment::Production, None) => {
                 Err("KEEL_JWT_SECRET (--jwt-secret) is required when KEEL_ENV=production".into())
             }
-            (Environment::Production, Some(secret)) if secret.0 == DEVELOPMENT_JWT_SECRET => {
-                Err("KEEL_JWT_SECRET is the development secret; set a random one in production".into())
+            (Environment::Production, Some(secret)) => {
+                secret.check_strong("KEEL_JWT_SECRET")?;
+                for previous in &self.jwt_previous_secrets {
+                    previous.check_strong("KEEL_JWT_PREVIOUS_SECRETS (each entry)")?;
+                }
+                Ok(secret.clone())
             }
-            (Environment::Production, Some(secret)) if secret.0.len() < MIN_JWT_SECRET_BYTES => {
-                Err(format!("KEEL_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes in production"))
-            }
-            (Environment::Production, Some(secret)) => Ok(secret.clone()),
         }
     }
 }
@@ -299,6 +335,17 @@ impl JwtSecret {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// Refuses, naming `setting`, a secret production must not sign or verify with.
+    fn check_strong(&self, setting: &str) -> Result<(), String> {
+        if self.0 == DEVELOPMENT_JWT_SECRET {
+            Err(format!("{setting} is the development secret; set a random one in production"))
+        } else if self.0.len() < MIN_JWT_SECRET_BYTES {
+            Err(format!("{setting} must be at least {MIN_JWT_SECRET_BYTES} bytes in production"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl FromStr for JwtSecret {
@@ -320,6 +367,12 @@ impl fmt::Debug for JwtSecret {
 
 fn parse_seconds(raw: &str) -> Result<Duration, String> {
     raw.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| format!("`{raw}` is not a whole number of seconds"))
+}
+
+/// A timeout: whole seconds, at least one (zero would turn a protection off or fail everything).
+fn parse_positive_seconds(raw: &str) -> Result<Duration, String> {
+    let seconds = parse_seconds(raw)?;
+    if seconds.is_zero() { Err(format!("`{raw}` must be at least 1 second")) } else { Ok(seconds) }
 }
 
 #[cfg(test)]
@@ -369,9 +422,47 @@ mod tests {
         assert!(serve.validate(Environment::Production).is_err());
         serve.jwt_secret = Some(JwtSecret("x".repeat(MIN_JWT_SECRET_BYTES)));
         assert!(serve.validate(Environment::Production).is_ok());
+        serve.jwt_previous_secrets = vec![JwtSecret("y".repeat(MIN_JWT_SECRET_BYTES)), JwtSecret("short".into())];
+        let weak_previous = serve.validate(Environment::Production).err().unwrap_or_default();
+        assert!(weak_previous.contains("KEEL_JWT_PREVIOUS_SECRETS"), "{weak_previous}");
+        serve.jwt_previous_secrets = vec![JwtSecret(DEVELOPMENT_JWT_SECRET.into())];
+        assert!(serve.validate(Environment::Production).is_err());
+        assert!(serve.validate(Environment::Development).is_ok(), "development accepts any previous secret");
         assert!(!serve.migrates_on_start(Environment::Production));
         assert!(!serve.registration_open(Environment::Production));
         assert!(serve.registration_open(Environment::Development));
+    }
+
+    #[test]
+    fn timeouts_have_defaults_and_refuse_zero() {
+        let cli = parse(&[]).expect("defaults parse");
+
+        assert_eq!(cli.serve.http_header_timeout, Duration::from_secs(10));
+        assert_eq!(cli.serve.http_request_timeout, Duration::from_secs(30));
+        assert_eq!(cli.global.database_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(cli.global.database_statement_timeout, Duration::from_secs(5));
+        for flag in [
+            "--http-header-timeout",
+            "--http-request-timeout",
+            "--database-acquire-timeout",
+            "--database-statement-timeout",
+        ] {
+            assert!(parse(&[flag, "0"]).is_err(), "{flag} 0 is refused");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_loopback_and_private_ranges_and_parse_a_list() {
+        let defaults = parse(&[]).expect("defaults parse").serve.trusted_proxies;
+        let listed = parse(&["--trusted-proxies", "192.0.2.0/24,2001:db8::1"]).expect("list parses").serve;
+
+        assert_eq!(defaults.len(), 6);
+        assert!(defaults.contains(&"10.0.0.0/8".parse().expect("network")));
+        assert_eq!(
+            listed.trusted_proxies,
+            ["192.0.2.0/24".parse().expect("v4"), "2001:db8::1/128".parse().expect("v6")]
+        );
+        assert!(parse(&["--trusted-proxies", "10.0.0.0/8,lb.internal"]).is_err());
     }
 
     #[test]

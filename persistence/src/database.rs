@@ -12,8 +12,6 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 
 /// How long a new connection may take before startup or a request gives up on the database.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a SQLite writer waits for the file lock before reporting the database busy.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows a SQLite connection's worker thread may run ahead of the task reading them. sqlx's
 /// default (50) is smaller than the lines or products behind one page of 50 orders, so the
 /// worker stopped and was woken again in the middle of nearly every page.
@@ -85,6 +83,19 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
+/// How long the pool, and each statement, may wait on the database.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// How long taking a connection from a full pool may wait before failing as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long one statement may run, waiting for locks included, before the database
+    /// cancels it: PostgreSQL's `statement_timeout`; on SQLite, the busy timeout, how long a
+    /// writer waits for another's write lock.
+    pub statement_timeout: Duration,
+}
+
 /// A pool of connections to Keel's database.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -93,18 +104,21 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens a pool of at most `max_connections` to `url`, creating a SQLite file if needed.
+    /// Opens a pool to `url` with `settings`, creating a SQLite file if needed.
     ///
     /// # Errors
     /// [`ConnectError`] when the scheme is unsupported or the database cannot be reached
     /// within five seconds.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Database, ConnectError> {
+    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Database, ConnectError> {
         let backend = Backend::of_url(url).ok_or(ConnectError::UnsupportedScheme)?;
         let mut options = ConnectOptions::new(url.to_owned());
         options
-            .max_connections(max_connections)
+            .max_connections(settings.max_connections)
             .connect_timeout(CONNECT_TIMEOUT)
-            .acquire_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(settings.acquire_timeout)
+            // Sent as a startup parameter (`options=-c statement_timeout=…`), so every pooled
+            // connection has it from its first statement; ignored by SQLite.
+            .statement_timeout(settings.statement_timeout)
             // Every statement at DEBUG (target `sqlx::query`, SQL text only, never bound values),
             // off unless a filter asks for it; slow statements at WARN.
             .sqlx_logging(true)
@@ -112,11 +126,11 @@ impl Database {
             .sqlx_slow_statements_logging_settings(log::LevelFilter::Warn, SLOW_STATEMENT);
         if backend == Backend::Sqlite {
             create_sqlite_directory(url).map_err(ConnectError::Directory)?;
-            options.map_sqlx_sqlite_opts(|opts| {
+            options.map_sqlx_sqlite_opts(move |opts| {
                 opts.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .busy_timeout(settings.statement_timeout)
                     .foreign_keys(true)
                     .row_buffer_size(SQLITE_ROW_BUFFER)
             });

@@ -1,7 +1,7 @@
 //! The one place a `DbErr` is read and turned into a [`DomainError`].
 //!
-//! A lost or refused connection means the database is unavailable (retryable); everything else
-//! unexpected is internal. The database's own text goes to the log through the error's source,
+//! A lost or refused connection, a full pool and a statement cancelled by its timeout mean the
+//! database is unavailable (retryable); everything else unexpected is internal. The database's own text goes to the log through the error's source,
 //! never to a client.
 
 use domain::{DomainError, Invalid};
@@ -38,7 +38,9 @@ pub fn on_unique(err: DbErr, field: &str, message: &str) -> DomainError {
     }
 }
 
-/// Whether the failure is the database being out of reach rather than a bad statement.
+/// Whether the failure is the database being out of reach or too slow, rather than a bad
+/// statement: no connection, no free pooled connection within the acquire timeout, or a
+/// statement PostgreSQL cancelled at `statement_timeout` (`57014`) or `lock_timeout` (`55P03`).
 fn is_unavailable(err: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     let runtime = match err {
@@ -47,10 +49,11 @@ fn is_unavailable(err: &DbErr) -> bool {
         _ => return false,
     };
     match runtime {
-        RuntimeErr::SqlxError(sqlx) => matches!(
-            sqlx.as_ref(),
-            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
-        ),
+        RuntimeErr::SqlxError(sqlx) => match sqlx.as_ref() {
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_) => true,
+            Sqlx::Database(database) => matches!(database.code().as_deref(), Some("57014" | "55P03")),
+            _ => false,
+        },
         _ => false,
     }
 }

@@ -23,5 +23,5 @@ pub mod inventory;
 pub mod orders;
 pub mod store;
 
-pub use database::{Backend, ConnectError, Database, MigrationState, Readiness};
+pub use database::{Backend, ConnectError, Database, MigrationState, PoolSettings, Readiness};
 pub use store::SeaStore;

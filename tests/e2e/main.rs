@@ -6,6 +6,7 @@
 mod catalog;
 mod graphiql;
 mod graphql_over_http;
+mod hardening;
 mod identity;
 mod inventory;
 mod lifecycle;

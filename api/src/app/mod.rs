@@ -25,7 +25,7 @@ use axum::Router;
 use domain::auth::{Actor, Caller};
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{Slug, TenantStatus};
-use persistence::{Database, Readiness};
+use persistence::{Database, PoolSettings, Readiness};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -34,6 +34,7 @@ use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeAr
 use crate::graphql::field_errors::FieldTypes;
 use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
+use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
 use jobs::OrderExpiry;
 
@@ -42,6 +43,7 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     database: Database,
+    header_timeout: Duration,
     shutdown_timeout: Duration,
     expiry: Option<OrderExpiry>,
 }
@@ -107,11 +109,15 @@ impl Server {
             schema,
             readiness: readiness_check(database.clone()),
             services,
-            trust_forwarded_for: serve.trust_forwarded_for,
+            client_addresses: if serve.trust_forwarded_for {
+                ClientAddresses::behind(&serve.trusted_proxies)
+            } else {
+                ClientAddresses::peer_only()
+            },
             documents: Arc::default(),
             field_types: Arc::new(field_types),
         };
-        let router = http::router(state, serve.max_body_bytes);
+        let router = http::router(state, serve.max_body_bytes, serve.http_request_timeout);
         let listener = TcpListener::bind(serve.listen)
             .await
             .with_context(|| format!("cannot listen on {} (KEEL_LISTEN / --listen)", serve.listen))?;
@@ -123,7 +129,14 @@ impl Server {
             "Keel is listening on http://{address} (GraphiQL at http://{address}/graphql), database {}",
             global.database_url
         );
-        Ok(Server { listener, router, database, shutdown_timeout: serve.shutdown_timeout, expiry })
+        Ok(Server {
+            listener,
+            router,
+            database,
+            header_timeout: serve.http_header_timeout,
+            shutdown_timeout: serve.shutdown_timeout,
+            expiry,
+        })
     }
 
     /// The address the server is bound to (useful with port 0).
@@ -138,7 +151,7 @@ impl Server {
     /// (at most the shutdown timeout) and closes the database pool.
     ///
     /// # Errors
-    /// When accepting connections fails.
+    /// None today: a failed `accept` is logged and retried.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stopping = Arc::new(Notify::new());
         let signal_stopping = stopping.clone();
@@ -150,14 +163,13 @@ impl Server {
             signal_stopping.notify_one();
             stop_jobs.notify_one();
         };
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let serving = axum::serve(self.listener, service).with_graceful_shutdown(graceful);
+        let serving = http::serve::serve(self.listener, self.router, self.header_timeout, graceful);
         let deadline = async {
             stopping.notified().await;
             tokio::time::sleep(self.shutdown_timeout).await;
         };
         tokio::select! {
-            served = serving => served.context("serving HTTP")?,
+            () = serving => {}
             () = deadline => tracing::warn!(
                 timeout_s = self.shutdown_timeout.as_secs(),
                 "in-flight requests did not finish in time; exiting anyway"
@@ -277,7 +289,12 @@ async fn create_tenant(
 
 async fn open_database(global: &GlobalArgs) -> anyhow::Result<Database> {
     let url: &DatabaseUrl = &global.database_url;
-    Database::connect(url.expose(), global.database_max_connections)
+    let settings = PoolSettings {
+        max_connections: global.database_max_connections,
+        acquire_timeout: global.database_acquire_timeout,
+        statement_timeout: global.database_statement_timeout,
+    };
+    Database::connect(url.expose(), settings)
         .await
         .with_context(|| format!("cannot open the database at {url} (KEEL_DATABASE_URL / --database-url)"))
 }
@@ -290,7 +307,10 @@ fn readiness_check(database: Database) -> ReadinessCheck {
                 Readiness::Ready => ReadyState::Ready,
                 Readiness::Unreachable => ReadyState::NotReady("database unreachable".into()),
                 Readiness::PendingMigrations(pending) => {
-                    ReadyState::NotReady(format!("{} pending migration(s): {}", pending.len(), pending.join(", ")))
+                    // `/readyz` answers anyone: migration names (which tell a caller the exact
+                    // build) go to the log for the operator, the probe gets the count only.
+                    tracing::warn!(migrations = %pending.join(", "), "not ready: migrations are pending");
+                    ReadyState::NotReady(format!("{} pending migration(s)", pending.len()))
                 }
             }
         })

@@ -390,16 +390,9 @@ fn has_query_param(raw: &str) -> bool {
     url::form_urlencoded::parse(raw.as_bytes()).any(|(key, _)| key == "query")
 }
 
-/// The caller's address: the socket peer, or the first `X-Forwarded-For` entry when the
-/// operator says a trusted proxy sets it.
+/// The caller's address (see [`super::client_address`]).
 fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Option<IpAddr> {
-    if state.trust_forwarded_for {
-        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        if let Some(address) = forwarded.and_then(|v| v.split(',').next()).and_then(|a| a.trim().parse().ok()) {
-            return Some(address);
-        }
-    }
-    Some(peer.ip())
+    Some(state.client_addresses.of(peer, headers))
 }
 
 /// A request whose credential is present but not valid: `401` with the reason, whatever the

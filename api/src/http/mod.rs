@@ -10,17 +10,25 @@
 //! - [`state`]: what every handler can reach ([`AppState`]), and the readiness check.
 //! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters); it
 //!   hands the schema a request and its caller, and knows nothing of the schema's areas.
+//! - [`client_address`]: who sent a request, behind trusted proxies or not.
 //! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
 //! - [`request_id`]: the request id and the per-request span.
+//! - [`request_timeout`]: the deadline for a whole request.
+//! - [`serve`]: accepting connections, with the deadline for request headers.
 
+pub mod client_address;
 pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod request_id;
+pub mod request_timeout;
+pub mod serve;
 pub mod state;
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,8 +37,9 @@ use axum::routing::get;
 pub use request_id::RequestId;
 pub use state::{AppState, ReadinessCheck, ReadyState};
 
-/// Builds the router with all routes and middleware.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// Builds the router with all routes and middleware; a request gets `request_timeout` from
+/// its head to its response.
+pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/graphiql/{asset}", get(graphiql::asset))
@@ -38,6 +47,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, request_timeout::limit))
         .layer(axum::middleware::from_fn(request_id::trace_request))
         .with_state(state)
 }

@@ -19,8 +19,8 @@ pub struct AppState {
     pub readiness: ReadinessCheck,
     /// Storage, crypto and tokens, to authenticate callers.
     pub services: Arc<Services>,
-    /// Whether the client address comes from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// Where the client address comes from: the peer, or `X-Forwarded-For` behind proxies.
+    pub client_addresses: super::client_address::ClientAddresses,
     /// Documents already parsed.
     pub documents: Arc<DocumentCache>,
     /// The schema's field types, to put failed fields into `data` as the specification says.

@@ -3,10 +3,11 @@
 //! Each key (a tenant's email, a client address) may fail a number of times per window; once
 //! it has, further attempts are refused until the window ends, before any password work is
 //! done. A success clears the account's count. State is kept in this process: with several
-//! server processes each keeps its own count (README, "Limits").
+//! server processes each keeps its own count (README, "Limits"). IPv6 clients are counted per
+//! /64 network ([`address_key`]), not per address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime};
@@ -22,6 +23,8 @@ pub const ADDRESS_FAILURES: u32 = 20;
 pub const WINDOW: Duration = Duration::minutes(15);
 /// Most keys tracked per kind; past it, expired windows are dropped, then the oldest.
 const MAX_TRACKED_KEYS: usize = 100_000;
+/// The IPv6 prefix counted as one client: the /64 a provider hands one subscriber.
+const IPV6_CLIENT_PREFIX_BITS: u32 = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct Window {
@@ -48,7 +51,21 @@ impl Attempt {
     pub fn new(slug: &Slug, email: &str, address: Option<IpAddr>) -> Attempt {
         let email =
             Email::parse("email", email).map(|e| e.as_str().to_owned()).unwrap_or_else(|_| email.to_lowercase());
-        Attempt { account: format!("{}/{email}", slug.as_str()), address }
+        Attempt { account: format!("{}/{email}", slug.as_str()), address: address.map(address_key) }
+    }
+}
+
+/// The key failures from `address` are counted under: an IPv4 address as it is, an IPv6
+/// address reduced to its /64 network. One subscriber usually holds a whole /64 and can pick
+/// a fresh address in it for every attempt, so per-address counting would not limit them. An
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) counts as its IPv4 address.
+pub fn address_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & (u128::MAX << (128 - IPV6_CLIENT_PREFIX_BITS));
+            IpAddr::V6(Ipv6Addr::from(network))
+        }
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 
@@ -152,6 +169,34 @@ mod tests {
 
         assert!(throttle.check(&attempt("new@example.com", [10, 0, 0, 9]), now).is_err());
         assert!(throttle.check(&attempt("new@example.com", [10, 0, 0, 10]), now).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_bit_network_and_ipv4_as_they_are() {
+        let key = |raw: &str| address_key(raw.parse().expect("address")).to_string();
+
+        assert_eq!(key("2001:db8:1:2::a"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::a"), key("2001:db8:1:2::a"));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+    }
+
+    #[test]
+    fn ipv6_addresses_in_one_64_share_the_address_count() {
+        let throttle = LoginThrottle::default();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let slug = Slug::parse("slug", "acme").expect("slug");
+        let from = |address: &str, n: u32| {
+            Attempt::new(&slug, &format!("user{n}@example.com"), Some(address.parse().expect("address")))
+        };
+
+        for n in 0..ADDRESS_FAILURES {
+            throttle.record_failure(&from(&format!("2001:db8:1:2::{n:x}"), n), now);
+        }
+
+        assert!(throttle.check(&from("2001:db8:1:2:abcd::1", 99), now).is_err(), "the same /64 is refused");
+        assert!(throttle.check(&from("2001:db8:1:3::1", 99), now).is_ok(), "the next /64 is not");
     }
 
     #[test]
