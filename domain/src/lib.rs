@@ -16,6 +16,7 @@
 //! - [`idempotency`]: idempotency keys and their stored results.
 //! - [`ports`]: the storage and crypto traits.
 //! - [`page`]: Relay-style page requests, sort orders and keyset cursors.
+//! - [`text`]: names, labels and notes as clients type them.
 //! - [`money`]: ISO 4217 currencies.
 //! - [`ids`]: typed UUIDv7 ids.
 //! - [`clock`]: time as a port.
@@ -33,5 +34,6 @@ pub mod money;
 pub mod orders;
 pub mod page;
 pub mod ports;
+pub mod text;
 
 pub use error::{DomainError, Invalid};

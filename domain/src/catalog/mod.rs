@@ -18,6 +18,7 @@ use crate::error::{DomainError, Invalid};
 use crate::identity::Ports;
 use crate::ids::{LocationId, ProductId};
 use crate::money::{Currency, Money};
+use crate::text::parse_text;
 use crate::page::{Cursor, KeyKind, Page, PageRequest, SortOrder, SortValue};
 use crate::ports::{CatalogRepo, Crypto, IdentityRepo, Store, Tx};
 
@@ -251,7 +252,7 @@ impl CreateProduct {
     /// Checks every field, for a tenant whose prices are in `currency`.
     fn check(&self, currency: Currency) -> Result<NewProductFields, Vec<Invalid>> {
         let sku = Sku::parse("sku", &self.sku);
-        let name = crate::identity::parse_text("name", &self.name, MAX_NAME_CHARS);
+        let name = parse_text("name", &self.name, MAX_NAME_CHARS);
         let description = parse_description("description", &self.description);
         let price = price_in_tenant_currency("price", &self.price_amount, &self.price_currency, currency);
         match (sku, name, description, price) {
@@ -272,7 +273,7 @@ impl UpdateProduct {
     fn apply_to(&self, mut product: Product, currency: Currency) -> Result<Product, Vec<Invalid>> {
         let mut errors = Vec::new();
         if let Some(name) = &self.name {
-            match crate::identity::parse_text("name", name, MAX_NAME_CHARS) {
+            match parse_text("name", name, MAX_NAME_CHARS) {
                 Ok(name) => product.name = name,
                 Err(invalid) => errors.push(invalid),
             }
@@ -442,7 +443,7 @@ pub async fn create_location<S: Store, C: Crypto>(
 ) -> Result<Location, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogWrite)?;
     let code = Sku::parse("code", code)?;
-    let name = crate::identity::parse_text("name", name, 200)?;
+    let name = parse_text("name", name, 200)?;
     let now = ports.clock.now();
     let location = Location { id: LocationId::new(), code, name, created_at: now, updated_at: now };
     let tx = ports.store.begin(&scope).await?;
@@ -462,7 +463,7 @@ pub async fn update_location<S: Store, C: Crypto>(
     name: &str,
 ) -> Result<Location, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogWrite)?;
-    let name = crate::identity::parse_text("name", name, 200)?;
+    let name = parse_text("name", name, 200)?;
     let tx = ports.store.begin(&scope).await?;
     let current = tx.location(&scope, id).await?.ok_or(DomainError::NotFound)?;
     let changed = Location { name, updated_at: ports.clock.now(), ..current };

@@ -45,16 +45,6 @@ pub struct Ports<S, C> {
     pub throttle: Arc<LoginThrottle>,
 }
 
-/// Parses a trimmed string of 1..=`max` characters without control characters.
-pub(crate) fn parse_text(field: &str, raw: &str, max: usize) -> Result<String, Invalid> {
-    let text = raw.trim();
-    let length = text.chars().count();
-    if length == 0 || length > max || text.chars().any(char::is_control) {
-        return Err(Invalid::new(field, format!("must be 1 to {max} characters, without control characters")));
-    }
-    Ok(text.to_owned())
-}
-
 /// An email address, trimmed and lower-cased; unique per tenant.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);

@@ -16,6 +16,7 @@ use crate::auth::{Actor, ActorRef, Caller, KeyHolder, Member, Role, TenantScope,
 use crate::error::{DomainError, Invalid};
 use crate::ids::{SessionId, TenantId, UserId};
 use crate::money::Currency;
+use crate::text::parse_text;
 use crate::ports::{Crypto, IdentityRepo, RefreshUse, Store, Tx};
 
 /// How long a session lasts, however often it is refreshed.
@@ -46,7 +47,7 @@ impl RegisterTenant {
     /// # Errors
     /// Every invalid field, with its name.
     pub fn parse(name: &str, slug: &str, currency: &str, email: &str, password: &str) -> Result<Self, Vec<Invalid>> {
-        let name = super::parse_text("name", name, 100);
+        let name = parse_text("name", name, 100);
         let slug = Slug::parse("slug", slug);
         let currency = Currency::parse("currencyCode", currency);
         let email = Email::parse("ownerEmail", email);

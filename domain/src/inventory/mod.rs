@@ -211,18 +211,6 @@ pub fn parse_quantity(field: &str, raw: i64, signed: bool) -> Result<i64, Invali
     }
 }
 
-/// Parses an optional note or reference: trimmed, at most 500 characters, empty means none.
-///
-/// # Errors
-/// `Invalid` on `field` when longer.
-pub fn parse_note(field: &str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
-    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
-    if text.chars().count() > 500 {
-        return Err(Invalid::new(field, "must be at most 500 characters"));
-    }
-    Ok(Some(text.to_owned()))
-}
-
 fn insufficient(field: &str) -> DomainError {
     Invalid::with_code(field, "INSUFFICIENT_STOCK", "not enough stock available at this location").into()
 }

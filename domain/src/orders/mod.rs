@@ -32,9 +32,10 @@ use crate::error::{DomainError, Invalid};
 use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::{Email, Ports};
 use crate::ids::{EventId, LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId, UserId};
-use crate::inventory::{Change, Reason, StockMovement, parse_note};
+use crate::inventory::{Change, Reason, StockMovement};
 use crate::money::Money;
 use crate::page::{Page, PageRequest};
+use crate::text::parse_note;
 use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, Store, Tx};
 
 pub use status::OrderStatus;
