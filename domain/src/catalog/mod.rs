@@ -15,12 +15,11 @@ use time::OffsetDateTime;
 
 use crate::auth::{Caller, Permission, Role, authorize};
 use crate::error::{DomainError, Invalid};
-use crate::identity::Ports;
 use crate::ids::{LocationId, ProductId};
 use crate::money::{Currency, Money};
-use crate::text::parse_text;
 use crate::page::{Cursor, KeyKind, Page, PageRequest, SortOrder, SortValue};
-use crate::ports::{CatalogRepo, Crypto, IdentityRepo, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, IdentityRepo, Ports, Store, Tx};
+use crate::text::parse_text;
 
 /// A stock-keeping unit: 1–64 of `A–Z 0–9 - _ .`, stored upper-case, unique per tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

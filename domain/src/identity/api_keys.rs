@@ -2,13 +2,13 @@
 //! shown once, stored as a hash, listed without their secret, revocable.
 
 use super::credentials::{ApiKeyCredential, PresentedSecret};
-use super::{ApiKey, AuditAction, Ports, new_audit};
+use super::{ApiKey, AuditAction, new_audit};
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::ids::ApiKeyId;
 use crate::page::{Page, PageRequest};
+use crate::ports::{Crypto, IdentityRepo, Ports, Store, Tx};
 use crate::text::parse_text;
-use crate::ports::{Crypto, IdentityRepo, Store, Tx};
 
 /// How many trailing characters of a secret are kept to recognise a key.
 const HINT_CHARS: usize = 4;

@@ -21,29 +21,14 @@ pub mod sessions;
 pub mod throttle;
 
 use std::fmt;
-use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::auth::{ActorRef, Permission, Role};
-use crate::clock::Clock;
 use crate::error::Invalid;
 use crate::ids::{ApiKeyId, AuditEntryId, SessionId, TenantId, UserId};
 use crate::money::Currency;
 pub use throttle::LoginThrottle;
-
-/// What identity use-cases need from the outside world.
-#[derive(Clone)]
-pub struct Ports<S, C> {
-    /// Storage.
-    pub store: S,
-    /// Password hashing and token secrets.
-    pub crypto: C,
-    /// The time.
-    pub clock: Arc<dyn Clock>,
-    /// Failed-login throttling.
-    pub throttle: Arc<LoginThrottle>,
-}
 
 /// An email address, trimmed and lower-cased; unique per tenant.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -10,14 +10,14 @@ use time::Duration;
 use super::credentials::{ApiKeyCredential, PresentedSecret, RefreshToken};
 use super::throttle::Attempt;
 use super::{
-    AuditAction, Email, MemberStatus, Password, Ports, Session, SignedIn, Slug, Tenant, TenantStatus, User, new_audit,
+    AuditAction, Email, MemberStatus, Password, Session, SignedIn, Slug, Tenant, TenantStatus, User, new_audit,
 };
 use crate::auth::{Actor, ActorRef, Caller, KeyHolder, Member, Role, TenantScope, registration_scope, visitor_scope};
 use crate::error::{DomainError, Invalid};
 use crate::ids::{SessionId, TenantId, UserId};
 use crate::money::Currency;
+use crate::ports::{Crypto, IdentityRepo, Ports, RefreshUse, Store, Tx};
 use crate::text::parse_text;
-use crate::ports::{Crypto, IdentityRepo, RefreshUse, Store, Tx};
 
 /// How long a session lasts, however often it is refreshed.
 pub const SESSION_LIFETIME: Duration = Duration::days(30);

@@ -12,11 +12,10 @@ use time::OffsetDateTime;
 use crate::auth::{ActorRef, Caller, Permission, TenantScope, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::idempotency::{IdempotencyKey, Recorded};
-use crate::identity::Ports;
 use crate::identity::SecretHash;
 use crate::ids::{LocationId, ProductId, StockMovementId};
 use crate::page::{Page, PageRequest};
-use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, InventoryRepo, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, InventoryRepo, Ports, Store, Tx};
 
 /// The largest quantity one stock operation may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;

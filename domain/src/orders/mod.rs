@@ -30,13 +30,13 @@ use crate::auth::{ActorRef, Caller, Permission, TenantScope, authorize, job_scop
 use crate::catalog::{Product, Sku};
 use crate::error::{DomainError, Invalid};
 use crate::idempotency::{IdempotencyKey, Recorded};
-use crate::identity::{Email, Ports};
+use crate::identity::Email;
 use crate::ids::{EventId, LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId, UserId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::money::Money;
 use crate::page::{Page, PageRequest};
+use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, Ports, Store, Tx};
 use crate::text::parse_note;
-use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, Store, Tx};
 
 pub use status::OrderStatus;
 
