@@ -7,7 +7,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::auth::Permission;
+use crate::auth::permissions::Permission;
 
 /// A boxed source error, kept for logs and never shown to clients.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
