@@ -13,6 +13,7 @@
 //! - [`inventory`]: stock levels and the movement ledger.
 //! - [`orders`]: order placement with stock reservation, the status machine, expiry.
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
+//! - [`events`]: domain events and their published payloads, for the outbox.
 //! - [`idempotency`]: idempotency keys and their stored results.
 //! - [`ports`]: the storage and crypto traits.
 //! - [`page`]: Relay-style page requests, sort orders and keyset cursors.
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;

@@ -8,8 +8,8 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
-//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`idempotency`]: the repositories on
-//!   that transaction.
+//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`idempotency`]: the
+//!   repositories on that transaction.
 //! - [`error`]: the one translation from `DbErr` to `DomainError`.
 //! - `entity`: sea-orm entities, private to this crate.
 
@@ -21,6 +21,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod inventory;
 pub mod orders;
+pub mod outbox;
 pub mod store;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, Readiness};

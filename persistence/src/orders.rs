@@ -1,5 +1,5 @@
-//! The order repository: orders with their lines, the status history, the outbox, and the
-//! per-tenant number counter. Under a customer's scope every read adds `customer_id = them`.
+//! The order repository: orders with their lines, the status history and the per-tenant
+//! number counter. Under a customer's scope every read adds `customer_id = them`.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use domain::catalog::Sku;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, OrderTransitionId, ProductId, UserId};
 use domain::money::{Currency, Money};
-use domain::orders::{Order, OrderEvent, OrderFilter, OrderLine, OrderNumber, OrderStatus, Transition};
+use domain::orders::{Order, OrderFilter, OrderLine, OrderNumber, OrderStatus, Transition};
 use domain::page::{Page, PageRequest};
 use domain::ports::OrderRepo;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::entity::{events, order_lines, order_numbers, order_transitions, orders};
+use crate::entity::{order_lines, order_numbers, order_transitions, orders};
 use crate::error::storage_error;
 use crate::identity::{actor_columns, actor_from};
 use crate::store::{SeaTx, keyset_page};
@@ -271,32 +271,6 @@ impl OrderRepo for SeaTx {
             .await
             .map_err(storage_error)?;
         rows.into_iter().map(transition_from).collect()
-    }
-
-    async fn append_event(&self, scope: &TenantScope, event: &OrderEvent) -> Result<(), DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        // Every value is Keel's own (ids, numbers, status names, amounts), none needs escaping.
-        let payload = format!(
-            r#"{{"orderId":"{}","number":{},"status":"{}","total":{{"amount":"{}","currencyCode":"{}"}}}}"#,
-            event.order,
-            event.number,
-            event.status.as_str(),
-            event.total,
-            event.total.currency().code()
-        );
-        let row = events::Model {
-            tenant_id: tenant,
-            id: event.id.uuid(),
-            kind: event.kind.to_owned(),
-            subject_id: event.order.uuid(),
-            payload,
-            created_at: event.at,
-        };
-        events::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
     }
 
     async fn unpaid_orders_placed_before(

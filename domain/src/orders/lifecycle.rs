@@ -4,11 +4,12 @@
 
 use time::OffsetDateTime;
 
-use super::model::{Order, OrderEvent, OrderLine, Transition};
+use super::model::{Order, OrderLine, Transition};
 use super::retry::retrying;
 use super::status::OrderStatus;
 use crate::auth::{Caller, Permission, TenantScope, authorize, job_scope};
 use crate::error::{DomainError, Invalid};
+use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
 use crate::ids::{OrderId, OrderTransitionId, StockMovementId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::ports::{Crypto, OrderRepo, Ports, Store, Tx};
@@ -140,7 +141,7 @@ async fn apply_transition<T: Tx>(
         at: now,
     };
     tx.append_transition(scope, &transition).await?;
-    tx.append_event(scope, &OrderEvent::of(&order, now)).await?;
+    tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
     Ok(order)
 }
 

@@ -17,7 +17,7 @@
 //! # Layout
 //!
 //! - `model`: the values: [`OrderNumber`], [`Order`], [`OrderLine`], [`Transition`],
-//!   [`OrderEvent`], [`OrderFilter`].
+//!   [`OrderFilter`].
 //! - [`status`]: [`OrderStatus`] and its transition table.
 //! - `place`: [`PlaceOrder`] parsed from input, and [`place_order`] with its pricing.
 //! - `lifecycle`: [`StatusChange`], [`change_status`] and [`expire_unpaid_orders`].
@@ -35,7 +35,7 @@ mod retry;
 pub mod status;
 
 pub use lifecycle::{StatusChange, change_status, expire_unpaid_orders};
-pub use model::{Order, OrderEvent, OrderFilter, OrderLine, OrderNumber, Transition};
+pub use model::{Order, OrderFilter, OrderLine, OrderNumber, Transition};
 pub use place::{MAX_LINE_QUANTITY, MAX_LINES, PlaceOrder, ProductRef, RawLine, RequestedLine, place_order};
 pub use queries::{Include, Related, histories, line_products, order, order_by_number, orders};
 pub use status::OrderStatus;

@@ -1,5 +1,5 @@
 //! The values of an order's life: [`OrderNumber`], [`Order`] with its [`OrderLine`]s, its
-//! history of [`Transition`]s, the [`OrderEvent`]s of the outbox, and [`OrderFilter`].
+//! history of [`Transition`]s, and [`OrderFilter`].
 //!
 //! Plain data: nothing here reads storage or decides a status change.
 
@@ -9,7 +9,7 @@ use super::status::OrderStatus;
 use crate::auth::ActorRef;
 use crate::catalog::Sku;
 use crate::identity::Email;
-use crate::ids::{EventId, LocationId, OrderId, OrderTransitionId, ProductId, UserId};
+use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, UserId};
 use crate::money::Money;
 
 /// A per-tenant order number, shown to people as `#1001`; numbers start at 1001.
@@ -115,47 +115,6 @@ pub struct Transition {
     pub actor: ActorRef,
     /// When.
     pub at: OffsetDateTime,
-}
-
-/// A domain event, written to the outbox in the transaction of the change it reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrderEvent {
-    /// Its id (time-ordered).
-    pub id: EventId,
-    /// `order.placed`, `order.paid`, `order.fulfilled`, `order.cancelled`.
-    pub kind: &'static str,
-    /// The order.
-    pub order: OrderId,
-    /// Its number.
-    pub number: OrderNumber,
-    /// Its status after the change.
-    pub status: OrderStatus,
-    /// Its total.
-    pub total: Money,
-    /// When.
-    pub at: OffsetDateTime,
-}
-
-impl OrderEvent {
-    pub(super) fn of(order: &Order, at: OffsetDateTime) -> OrderEvent {
-        let kind = match order.status {
-            OrderStatus::PendingPayment => "order.placed",
-            OrderStatus::Paid => "order.paid",
-            OrderStatus::Fulfilled => "order.fulfilled",
-            OrderStatus::Cancelled => "order.cancelled",
-            OrderStatus::PartiallyRefunded => "order.partially_refunded",
-            OrderStatus::Refunded => "order.refunded",
-        };
-        OrderEvent {
-            id: EventId::new(),
-            kind,
-            order: order.id,
-            number: order.number,
-            status: order.status,
-            total: order.total,
-            at,
-        }
-    }
 }
 
 /// How an order list is filtered.

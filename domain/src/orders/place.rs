@@ -4,19 +4,22 @@
 
 use std::collections::HashMap;
 
-use super::model::{Order, OrderEvent, OrderLine, Transition};
+use super::model::{Order, OrderLine, Transition};
 use super::retry::retrying;
 use super::status::OrderStatus;
 use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::catalog::{Product, Sku};
 use crate::error::{DomainError, Invalid};
+use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
 use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::{Email, SecretHash};
 use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::money::Money;
 use crate::page::{PageRequest, SortOrder};
-use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, Ports, Store, Tx};
+use crate::ports::{
+    CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx,
+};
 use crate::text::parse_note;
 
 /// Most lines one order may have.
@@ -282,7 +285,7 @@ async fn place<S: Store, C: Crypto>(
         at: now,
     };
     tx.append_transition(scope, &placed).await?;
-    tx.append_event(scope, &OrderEvent::of(&order, now)).await?;
+    tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
     if let Some((key, fingerprint)) = key {
         let recorded = Recorded { request_hash: fingerprint.clone(), result: order.id.uuid().to_string() };
         tx.save_idempotency(scope, operation, key, &recorded, now).await?;

@@ -14,6 +14,7 @@
 //! - `catalog`: [`CatalogRepo`].
 //! - `inventory`: [`InventoryRepo`].
 //! - `orders`: [`OrderRepo`].
+//! - `outbox`: [`OutboxRepo`].
 //! - `idempotency`: [`IdempotencyRepo`].
 
 mod catalog;
@@ -21,6 +22,7 @@ mod idempotency;
 mod identity;
 mod inventory;
 mod orders;
+mod outbox;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub use idempotency::IdempotencyRepo;
 pub use identity::{IdentityRepo, RefreshUse, SessionHolder};
 pub use inventory::InventoryRepo;
 pub use orders::OrderRepo;
+pub use outbox::OutboxRepo;
 
 /// What use-cases need from the outside world, as one value the server builds once at start.
 #[derive(Clone)]
@@ -86,7 +89,9 @@ pub trait Store: Clone + Send + Sync + 'static {
 }
 
 /// One transaction; every repository of the domain is available on it.
-pub trait Tx: IdentityRepo + CatalogRepo + InventoryRepo + OrderRepo + IdempotencyRepo + Send + Sync {
+pub trait Tx:
+    IdentityRepo + CatalogRepo + InventoryRepo + OrderRepo + OutboxRepo + IdempotencyRepo + Send + Sync
+{
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
 }

@@ -1,5 +1,5 @@
-//! The order repository: orders with their lines, the status history, the per-tenant number
-//! counter and the outbox.
+//! The order repository: orders with their lines, the status history and the per-tenant
+//! number counter.
 
 use std::future::Future;
 
@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 use crate::auth::TenantScope;
 use crate::error::DomainError;
 use crate::ids::OrderId;
-use crate::orders::{Order, OrderEvent, OrderFilter, OrderNumber, OrderStatus, Transition};
+use crate::orders::{Order, OrderFilter, OrderNumber, OrderStatus, Transition};
 use crate::page::{Page, PageRequest};
 
-/// Orders, their lines and history, and the outbox of order events. Under a customer's scope,
+/// Orders, their lines and history. Under a customer's scope,
 /// every read sees only that customer's orders.
 pub trait OrderRepo {
     /// The tenant's next order number (from [`OrderNumber::FIRST`]); the counter stays locked
@@ -62,12 +62,6 @@ pub trait OrderRepo {
         scope: &TenantScope,
         orders: &[OrderId],
     ) -> impl Future<Output = Result<Vec<Transition>, DomainError>> + Send;
-    /// Writes an event to the outbox.
-    fn append_event(
-        &self,
-        scope: &TenantScope,
-        event: &OrderEvent,
-    ) -> impl Future<Output = Result<(), DomainError>> + Send;
     /// Up to `limit` orders still waiting for payment that were placed before `before`, oldest
     /// first.
     fn unpaid_orders_placed_before(
