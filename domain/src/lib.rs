@@ -21,7 +21,7 @@
 //! - [`money`]: ISO 4217 currencies.
 //! - [`ids`]: typed UUIDv7 ids.
 //! - [`clock`]: time as a port.
-//! - [`error`]: [`DomainError`] and [`Invalid`].
+//! - [`error`]: [`DomainError`], [`Invalid`], and [`Taken`] for values that must be unique.
 
 pub mod auth;
 pub mod catalog;
@@ -38,4 +38,4 @@ pub mod page;
 pub mod ports;
 pub mod text;
 
-pub use error::{DomainError, Invalid};
+pub use error::{DomainError, Invalid, Taken};

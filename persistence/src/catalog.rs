@@ -3,13 +3,13 @@
 //! Products are stored with their `sort_name` (`domain::catalog::name_sort_key` of the name),
 //! written with every name change, so `NAME` sorts on an indexed column.
 
-use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::catalog::{Location, Product, ProductFilter, ProductSort, ProductSortKey, Sku, name_sort_key};
 use domain::ids::{LocationId, ProductId};
 use domain::money::{Currency, Money};
 use domain::page::{Page, PageRequest};
 use domain::ports::CatalogRepo;
+use domain::{DomainError, Taken};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter};
 
@@ -72,7 +72,7 @@ impl CatalogRepo for SeaTx {
         products::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "sku", "a product with this SKU already exists"))?;
+            .map_err(|err| on_unique(err, Taken::ProductSku))?;
         Ok(())
     }
 
@@ -211,7 +211,7 @@ impl CatalogRepo for SeaTx {
         locations::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "code", "a location with this code already exists"))?;
+            .map_err(|err| on_unique(err, Taken::LocationCode))?;
         Ok(())
     }
 

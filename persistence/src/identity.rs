@@ -3,7 +3,6 @@
 //! Every query filters by the transaction's tenant (checked against the scope) before
 //! anything else; on PostgreSQL row-level security enforces the same a second time.
 
-use domain::DomainError;
 use domain::auth::{ActorRef, Permission, Role, TenantScope};
 use domain::identity::{
     ApiKey, AuditAction, AuditEntry, Email, MemberStatus, PasswordHash, SecretHash, Session, Slug, Tenant,
@@ -13,6 +12,7 @@ use domain::ids::{ApiKeyId, AuditEntryId, SessionId, TenantId, UserId};
 use domain::money::Currency;
 use domain::page::{Page, PageRequest};
 use domain::ports::{IdentityRepo, RefreshUse, SessionHolder};
+use domain::{DomainError, Taken};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryResult};
 use time::OffsetDateTime;
@@ -171,7 +171,7 @@ impl IdentityRepo for SeaTx {
         tenants::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "slug", "this slug is taken; choose another"))?;
+            .map_err(|err| on_unique(err, Taken::TenantSlug))?;
         Ok(())
     }
 
@@ -190,7 +190,7 @@ impl IdentityRepo for SeaTx {
         users::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "email", "a member with this email already exists"))?;
+            .map_err(|err| on_unique(err, Taken::MemberEmail))?;
         Ok(())
     }
 
