@@ -15,7 +15,7 @@ use domain::auth::{Actor, Caller};
 use domain::clock::SystemClock;
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{LoginThrottle, Slug, TenantStatus};
-use domain::orders;
+use domain::orders::{self, PaymentTimeout};
 use domain::ports::Ports;
 use persistence::{Database, Readiness, SeaStore};
 use tokio::net::TcpListener;
@@ -55,7 +55,7 @@ pub struct Server {
 /// The background job that cancels orders unpaid past the payment timeout.
 struct OrderExpiry {
     ports: AppPorts,
-    timeout: time::Duration,
+    timeout: PaymentTimeout,
     interval: Duration,
 }
 
@@ -69,8 +69,7 @@ impl OrderExpiry {
                 () = stop.notified() => return,
                 _ = ticks.tick() => {}
             }
-            let placed_before = self.ports.clock.now() - self.timeout;
-            if let Err(err) = orders::expire_unpaid_orders(&self.ports, placed_before).await {
+            if let Err(err) = orders::expire_unpaid_orders(&self.ports, self.timeout).await {
                 let err = crate::error::ApiError::from(err);
                 tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
             }
@@ -114,8 +113,9 @@ impl Server {
 
         let lifetime =
             time::Duration::try_from(serve.access_token_ttl).context("KEEL_ACCESS_TOKEN_TTL is too large")?;
-        let order_payment_timeout =
-            time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?;
+        let order_payment_timeout = PaymentTimeout::new(
+            time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?,
+        );
         let services = Arc::new(Services {
             ports: ports(&database)?,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_graphql::Context;
 use domain::auth::Caller;
+use domain::orders::PaymentTimeout;
 
 use crate::app::AppPorts;
 use crate::auth::tokens::AccessTokens;
@@ -21,7 +22,7 @@ pub struct Services {
     /// Whether `registerTenant` is open to anyone.
     pub open_registration: bool,
     /// How long an order may wait for payment before the expiry job cancels it.
-    pub order_payment_timeout: time::Duration,
+    pub order_payment_timeout: PaymentTimeout,
 }
 
 /// The services and the caller, for one resolver.

@@ -1,8 +1,9 @@
 //! An order's life after placement: [`change_status`] on request (pay outside Keel, fulfil,
 //! cancel) and [`expire_unpaid_orders`] on a schedule, both through one compare-and-set
-//! transition that moves stock and records history and event.
+//! transition that moves stock and records history and event. [`PaymentTimeout`] is the rule
+//! of when an unpaid order expires.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::model::{Order, OrderLine, Transition};
 use super::retry::retrying;
@@ -14,6 +15,32 @@ use crate::ids::{OrderId, OrderTransitionId, StockMovementId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::ports::{Crypto, OrderRepo, Ports, Store, Tx};
 use crate::text::parse_note;
+
+/// How long an order may wait for payment before [`expire_unpaid_orders`] cancels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentTimeout(Duration);
+
+impl PaymentTimeout {
+    /// A timeout of `duration`.
+    pub fn new(duration: Duration) -> PaymentTimeout {
+        PaymentTimeout(duration)
+    }
+
+    /// When `order` will be cancelled if it is still unpaid then; `None` once it is paid or
+    /// closed (or for a timeout past the end of the calendar).
+    pub fn expires_at(&self, order: &Order) -> Option<OffsetDateTime> {
+        if order.status != OrderStatus::PendingPayment {
+            return None;
+        }
+        order.created_at.checked_add(self.0)
+    }
+
+    /// Orders placed before this instant and still unpaid at `now` have expired; `None` when no
+    /// order can have (a timeout reaching back past the start of the calendar).
+    pub fn placed_before(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        now.checked_sub(self.0)
+    }
+}
 
 /// A status change someone asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,18 +172,19 @@ async fn apply_transition<T: Tx>(
     Ok(order)
 }
 
-/// Cancels every order of every tenant that has waited for payment since before
-/// `placed_before`, releasing its stock; returns how many it cancelled. Safe to run in several
-/// processes at once: each cancellation is a compare-and-set on the status, so an order is
-/// cancelled, and its stock released, exactly once.
+/// Cancels every order of every tenant that has waited for payment longer than `timeout`,
+/// releasing its stock; returns how many it cancelled. Safe to run in several processes at
+/// once: each cancellation is a compare-and-set on the status, so an order is cancelled, and
+/// its stock released, exactly once.
 ///
 /// # Errors
 /// When storage fails; orders already cancelled stay cancelled.
 #[tracing::instrument(name = "orders.expire_unpaid", skip_all)]
 pub async fn expire_unpaid_orders<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
-    placed_before: OffsetDateTime,
+    timeout: PaymentTimeout,
 ) -> Result<usize, DomainError> {
+    let Some(placed_before) = timeout.placed_before(ports.clock.now()) else { return Ok(0) };
     let mut cancelled = 0;
     for tenant in ports.store.active_tenants().await? {
         let scope = job_scope(tenant);
@@ -187,4 +215,60 @@ pub async fn expire_unpaid_orders<S: Store, C: Crypto>(
         tracing::info!(cancelled, "cancelled unpaid orders past the payment timeout");
     }
     Ok(cancelled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ActorRef;
+    use crate::identity::Email;
+    use crate::ids::LocationId;
+    use crate::money::{Currency, Money};
+    use crate::orders::OrderNumber;
+
+    fn an_order(status: OrderStatus, created_at: OffsetDateTime) -> Order {
+        let total = Money::from_minor(0, Currency::parse("currencyCode", "USD").expect("usd"));
+        Order {
+            id: OrderId::new(),
+            number: OrderNumber::FIRST,
+            status,
+            customer_email: Email::parse("customerEmail", "buyer@example.com").expect("email"),
+            customer: None,
+            note: None,
+            location: LocationId::new(),
+            subtotal: total,
+            total,
+            lines: Vec::new(),
+            placed_by: ActorRef::System,
+            version: 1,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    #[test]
+    fn only_an_unpaid_order_expires_and_it_expires_one_timeout_after_placement() {
+        let placed = OffsetDateTime::UNIX_EPOCH;
+        let timeout = PaymentTimeout::new(Duration::minutes(30));
+
+        assert_eq!(
+            timeout.expires_at(&an_order(OrderStatus::PendingPayment, placed)),
+            Some(placed + Duration::minutes(30))
+        );
+        for status in OrderStatus::ALL.into_iter().filter(|s| *s != OrderStatus::PendingPayment) {
+            assert_eq!(timeout.expires_at(&an_order(status, placed)), None, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn an_order_has_expired_when_placed_more_than_one_timeout_ago() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
+
+        assert_eq!(
+            PaymentTimeout::new(Duration::minutes(30)).placed_before(now),
+            Some(OffsetDateTime::UNIX_EPOCH + Duration::minutes(30))
+        );
+        assert_eq!(PaymentTimeout::new(Duration::MAX).placed_before(now), None);
+        assert_eq!(PaymentTimeout::new(Duration::MAX).expires_at(&an_order(OrderStatus::PendingPayment, now)), None);
+    }
 }
