@@ -5,6 +5,18 @@
 //! reached through the port traits in [`ports`], which `persistence` and `api` implement, and
 //! the API layer turns [`DomainError`] into the documented error codes.
 //!
+//! # Use-cases
+//!
+//! A use-case is one function taking the [`ports::Ports`], the caller and a command. It
+//! authorizes ([`auth::authorize`]) and turns its whole command into domain values *before* it
+//! opens its write transaction: raw input is parsed at the boundary (`PlaceOrder::parse`,
+//! `RegisterTenant::parse`, …), every field problem is reported at once, and a check that needs
+//! a stored fact (a price is read in the tenant's currency) reads it in a read-only
+//! transaction first. The write transaction then holds only what must be atomic: existence
+//! checks, conditional updates, compare-and-set, the writes themselves; it is committed on the
+//! use-case's last line. A rejected command so never takes the writer's lock (SQLite has one
+//! writer for the whole database) nor a row lock.
+//!
 //! # Layout
 //!
 //! - [`auth`]: [`auth::Actor`], [`auth::Permission`], roles, and [`auth::authorize`], the only

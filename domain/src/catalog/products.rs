@@ -150,9 +150,15 @@ pub async fn create_product<S: Store, C: Crypto>(
     command: CreateProduct,
 ) -> Result<Product, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogWrite)?;
-    let tx = ports.store.begin(&scope).await?;
-    let tenant = tx.tenant(&scope).await?;
-    let fields = command.check(tenant.currency).map_err(DomainError::invalid_fields)?;
+    // Prices are read in the tenant's currency, so it is looked up first: the command is then
+    // checked before the write transaction, and a rejected product never waits for the writer.
+    let currency = {
+        let tx = ports.store.begin_read(&scope).await?;
+        let tenant = tx.tenant(&scope).await?;
+        tx.commit().await?;
+        tenant.currency
+    };
+    let fields = command.check(currency).map_err(DomainError::invalid_fields)?;
     let now = ports.clock.now();
     let product = Product {
         id: ProductId::new(),
@@ -165,6 +171,7 @@ pub async fn create_product<S: Store, C: Crypto>(
         created_at: now,
         updated_at: now,
     };
+    let tx = ports.store.begin(&scope).await?;
     tx.insert_product(&scope, &product).await?;
     tx.commit().await?;
     tracing::Span::current().record("product.id", tracing::field::display(product.id));
@@ -184,20 +191,31 @@ pub async fn update_product<S: Store, C: Crypto>(
     command: UpdateProduct,
 ) -> Result<Product, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogWrite)?;
-    let tx = ports.store.begin(&scope).await?;
-    let tenant = tx.tenant(&scope).await?;
-    let current = tx.product(&scope, id).await?.ok_or(DomainError::NotFound)?;
-    let mut changed = command.apply_to(current.clone(), tenant.currency).map_err(DomainError::invalid_fields)?;
+    // Read in its own transaction: the write below is conditional on the version read here, so
+    // a change committed in between makes it a `Conflict`, never a lost update.
+    let (currency, current) = {
+        let tx = ports.store.begin_read(&scope).await?;
+        let tenant = tx.tenant(&scope).await?;
+        let current = tx.product(&scope, id).await?;
+        tx.commit().await?;
+        (tenant.currency, current.ok_or(DomainError::NotFound)?)
+    };
+    let mut changed = command.apply_to(current.clone(), currency).map_err(DomainError::invalid_fields)?;
     changed.version =
         command.expected_version.checked_add(1).ok_or_else(|| DomainError::Conflict("stale version".into()))?;
     changed.updated_at = ports.clock.now();
-    if current.version != command.expected_version
-        || !tx.update_product(&scope, &changed, command.expected_version).await?
-    {
-        return Err(DomainError::Conflict(format!(
+    let stale = || {
+        DomainError::Conflict(format!(
             "the product changed since version {}; it is at version {}: refetch and retry",
             command.expected_version, current.version
-        )));
+        ))
+    };
+    if current.version != command.expected_version {
+        return Err(stale());
+    }
+    let tx = ports.store.begin(&scope).await?;
+    if !tx.update_product(&scope, &changed, command.expected_version).await? {
+        return Err(stale());
     }
     tx.commit().await?;
     Ok(changed)

@@ -76,6 +76,16 @@ fn insufficient(field: &str) -> DomainError {
 }
 
 impl StockCommand {
+    /// Checks what each field cannot tell alone: a transfer moves stock between two locations.
+    fn check(&self) -> Result<(), Invalid> {
+        match self {
+            StockCommand::Transfer { from, to, .. } if from == to => {
+                Err(Invalid::new("toLocationId", "must differ from fromLocationId"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The operation name idempotency keys are scoped to.
     fn operation(&self) -> &'static str {
         match self {
@@ -97,7 +107,8 @@ const IDEMPOTENT_ATTEMPTS: usize = 3;
 ///
 /// # Errors
 /// `Forbidden` without `inventory:write`; `NotFound` for an unknown or foreign product or
-/// location; `Invalid` (`INSUFFICIENT_STOCK`) when stock would go below what is available;
+/// location; `Invalid` (on `toLocationId`) for a transfer to the location it comes from;
+/// `Invalid` (`INSUFFICIENT_STOCK`) when stock would go below what is available;
 /// `IdempotencyKeyReused` for a key used before with another request.
 #[tracing::instrument(name = "inventory.change_stock", skip_all)]
 pub async fn change_stock<S: Store, C: Crypto>(
@@ -107,6 +118,7 @@ pub async fn change_stock<S: Store, C: Crypto>(
     key: Option<IdempotencyKey>,
 ) -> Result<Vec<StockLevel>, DomainError> {
     let scope = authorize(&caller.actor, Permission::InventoryWrite)?;
+    command.check()?;
     let Some(key) = key else { return apply(ports, &scope, command, None).await };
     let fingerprint = ports.crypto.hash_secret(&format!("{command:?}"));
     for _ in 0..IDEMPOTENT_ATTEMPTS {
@@ -166,9 +178,6 @@ async fn apply<S: Store, C: Crypto>(
             vec![movement(product, location, Change::of(reason, delta), reason, None, note)]
         }
         StockCommand::Transfer { product, from, to, quantity } => {
-            if from == to {
-                return Err(Invalid::new("toLocationId", "must differ from fromLocationId").into());
-            }
             vec![
                 movement(product, from, Change::of(Reason::Transferred, -quantity), Reason::Transferred, None, None),
                 movement(product, to, Change::of(Reason::Transferred, quantity), Reason::Transferred, None, None),

@@ -13,7 +13,7 @@ use crate::error::{DomainError, Invalid};
 use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
 use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::{Email, SecretHash};
-use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId};
+use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId, UserId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::money::Money;
 use crate::page::{PageRequest, SortOrder};
@@ -135,6 +135,20 @@ fn line_field(index: usize, line: &RequestedLine) -> String {
     }
 }
 
+/// Who an order is for, as far as the command and the caller tell before storage is read.
+enum Buyer {
+    /// A customer placing their own order, under their stored email; an email they give must
+    /// be that one.
+    Customer {
+        /// The customer.
+        customer: UserId,
+        /// The email they gave, if any.
+        given: Option<Email>,
+    },
+    /// Staff or a program placing an order for this email.
+    Named(Email),
+}
+
 /// Places an order: prices the lines from the catalog, reserves stock for every line (all or
 /// nothing), numbers the order and writes it with its history, ledger lines and event, in one
 /// transaction. With an idempotency key, a repeat of the same request returns the order the
@@ -153,6 +167,11 @@ pub async fn place_order<S: Store, C: Crypto>(
     key: Option<IdempotencyKey>,
 ) -> Result<Order, DomainError> {
     let scope = authorize(&caller.actor, Permission::OrdersWrite)?;
+    let buyer = match (scope.customer(), &command.customer_email) {
+        (Some(customer), given) => Buyer::Customer { customer, given: given.clone() },
+        (None, Some(email)) => Buyer::Named(email.clone()),
+        (None, None) => return Err(Invalid::new("customerEmail", "required: who is this order for?").into()),
+    };
     // Customers choose their own keys: each customer gets a namespace, so one customer's key
     // can never replay another customer's order.
     let operation = match scope.customer() {
@@ -162,7 +181,7 @@ pub async fn place_order<S: Store, C: Crypto>(
     let fingerprint = key.as_ref().map(|_| ports.crypto.hash_secret(&format!("{command:?}")));
     let order = retrying(|| async {
         let key = key.as_ref().zip(fingerprint.as_ref());
-        match place(ports, &scope, &command, &operation, key).await {
+        match place(ports, &scope, &command, &buyer, &operation, key).await {
             // A concurrent request with the same key committed first: run again to replay it.
             Err(DomainError::Conflict(message)) if key.is_some() => Err(DomainError::contention(message)),
             other => other,
@@ -177,6 +196,7 @@ async fn place<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     scope: &TenantScope,
     command: &PlaceOrder,
+    buyer: &Buyer,
     operation: &str,
     key: Option<(&IdempotencyKey, &SecretHash)>,
 ) -> Result<Order, DomainError> {
@@ -195,16 +215,15 @@ async fn place<S: Store, C: Crypto>(
         return Ok(order);
     }
 
-    let customer_email = match (scope.customer(), &command.customer_email) {
-        (Some(customer), given) => {
-            let me = tx.user(scope, customer).await?.ok_or(DomainError::Unauthenticated("unknown member"))?;
+    let customer_email = match buyer {
+        Buyer::Customer { customer, given } => {
+            let me = tx.user(scope, *customer).await?.ok_or(DomainError::Unauthenticated("unknown member"))?;
             if given.as_ref().is_some_and(|email| *email != me.email) {
                 return Err(Invalid::new("customerEmail", "customers place orders under their own email").into());
             }
             me.email
         }
-        (None, Some(email)) => email.clone(),
-        (None, None) => return Err(Invalid::new("customerEmail", "required: who is this order for?").into()),
+        Buyer::Named(email) => email.clone(),
     };
     let location = match command.location {
         Some(id) => tx.location(scope, id).await?.ok_or_else(|| {
