@@ -13,13 +13,11 @@ use domain::{DomainError, Taken};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter};
 
+use crate::codec::corrupt;
 use crate::entity::{locations, products, stock_levels};
 use crate::error::{on_unique, storage_error};
-use crate::store::{Keyset, SeaTx, keyset_page, keyset_page_by};
-
-fn corrupt(what: &str) -> DomainError {
-    DomainError::internal(format!("stored {what} is not valid"))
-}
+use crate::page::{Keyset, keyset_page, keyset_page_by};
+use crate::store::SeaTx;
 
 fn product_from(model: products::Model) -> Result<Product, DomainError> {
     let currency = Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("currency"))?;
