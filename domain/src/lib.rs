@@ -19,21 +19,26 @@
 //!
 //! # Layout
 //!
-//! - [`auth`]: [`auth::Actor`], [`auth::Permission`], roles, and [`auth::authorize`], the only
-//!   maker of a [`auth::TenantScope`].
-//! - [`catalog`]: products and locations.
-//! - [`inventory`]: stock levels and the movement ledger.
-//! - [`orders`]: order placement with stock reservation, the status machine, expiry.
+//! - [`auth`]: [`auth::Actor`], [`auth::Caller`] and [`auth::authorize`], the only maker of a
+//!   [`auth::TenantScope`]; [`auth::permissions`]: [`auth::Permission`] and roles.
+//! - [`catalog`]: products and locations (`model`, `products`, `locations`).
+//! - [`inventory`]: stock levels and the movement ledger (`model`, `changes`, `queries`).
+//! - [`orders`]: placement with stock reservation, the status machine, expiry (`model`,
+//!   `place`, `lifecycle`, `queries`, `retry`, [`orders::status`]).
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`events`]: domain events and their published payloads, for the outbox.
 //! - [`idempotency`]: idempotency keys and their stored results.
-//! - [`ports`]: the storage and crypto traits.
+//! - [`ports`]: the storage and crypto traits, one repository trait per area, and
+//!   [`ports::Ports`], the bundle every use-case takes.
 //! - [`page`]: Relay-style page requests, sort orders and keyset cursors.
 //! - [`text`]: names, labels and notes as clients type them.
 //! - [`money`]: ISO 4217 currencies.
 //! - [`ids`]: typed UUIDv7 ids.
 //! - [`clock`]: time as a port.
 //! - [`error`]: [`DomainError`], [`Invalid`], and [`Taken`] for values that must be unique.
+//!
+//! Within an area, the values (`model`, or `identity` itself) import no use-case; the ports
+//! import values; use-cases import ports. So no file imports one that imports it back.
 
 pub mod auth;
 pub mod catalog;

@@ -12,6 +12,8 @@
 //! - [`api_keys`]: creating, listing and revoking API keys.
 //! - [`audit`]: reading the audit log; [`AuditEntry`] records what happened.
 //! - [`throttle`]: failed-login throttling per account and per client address.
+//!
+//! The use-cases take [`crate::ports::Ports`]; names and labels parse with [`crate::text`].
 
 pub mod api_keys;
 pub mod audit;
