@@ -7,7 +7,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::auth::Permission;
+use crate::auth::permissions::Permission;
 
 /// A boxed source error, kept for logs and never shown to clients.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -90,6 +90,40 @@ impl DomainError {
     }
 }
 
+/// A value that must be unique and was already taken: what storage reports when a unique
+/// constraint refuses a write, naming only the constraint. The outcome, field and wording a
+/// client sees are chosen here, by its conversion into [`DomainError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// A tenant's slug (unique across tenants).
+    TenantSlug,
+    /// A member's email (unique in the tenant).
+    MemberEmail,
+    /// A product's SKU (unique in the tenant).
+    ProductSku,
+    /// A location's code (unique in the tenant).
+    LocationCode,
+    /// An idempotency key, claimed by a concurrent request that committed first.
+    IdempotencyKey,
+}
+
+impl From<Taken> for DomainError {
+    /// `Invalid` (`TAKEN`) on the field the client typed, or, for an idempotency key, a
+    /// `Conflict` that the use-case resolves by running again to replay the winner's result.
+    fn from(taken: Taken) -> Self {
+        let (field, message) = match taken {
+            Taken::TenantSlug => ("slug", "this slug is taken; choose another"),
+            Taken::MemberEmail => ("email", "a member with this email already exists"),
+            Taken::ProductSku => ("sku", "a product with this SKU already exists"),
+            Taken::LocationCode => ("code", "a location with this code already exists"),
+            Taken::IdempotencyKey => {
+                return DomainError::Conflict("a request with this idempotency key was completed concurrently".into());
+            }
+        };
+        Invalid::with_code(field, "TAKEN", message).into()
+    }
+}
+
 /// An input that breaks a rule: which field, a stable code and a message a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
@@ -152,6 +186,14 @@ mod tests {
         assert!(DomainError::from(Invalid::new("sku", "empty")).is_user_error());
         assert!(!DomainError::NotFound.is_user_error());
         assert!(!DomainError::internal("boom").is_user_error());
+    }
+
+    #[test]
+    fn a_taken_value_is_the_clients_to_change_but_a_taken_idempotency_key_is_a_conflict() {
+        let sku = DomainError::from(Taken::ProductSku);
+
+        assert!(matches!(&sku, DomainError::Invalid(i) if i.field() == ["sku"] && i.code() == "TAKEN"));
+        assert!(matches!(DomainError::from(Taken::IdempotencyKey), DomainError::Conflict(_)));
     }
 
     #[test]

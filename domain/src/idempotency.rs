@@ -1,6 +1,6 @@
 //! Idempotency keys, Stripe's semantics: per tenant and operation, the same key with the same
 //! request replays the stored result; the same key with a different request is
-//! [`DomainError::IdempotencyKeyReused`]; a concurrent duplicate waits for the first and then
+//! [`crate::DomainError::IdempotencyKeyReused`]; a concurrent duplicate waits for the first and then
 //! replays it. Only successful results are stored, so a request that failed (say, for lack of
 //! stock) can be retried with its key. Keys are kept (at least 24 hours; currently forever).
 

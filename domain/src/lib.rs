@@ -5,26 +5,46 @@
 //! reached through the port traits in [`ports`], which `persistence` and `api` implement, and
 //! the API layer turns [`DomainError`] into the documented error codes.
 //!
+//! # Use-cases
+//!
+//! A use-case is one function taking the [`ports::Ports`], the caller and a command. It
+//! authorizes ([`auth::authorize`]) and turns its whole command into domain values *before* it
+//! opens its write transaction: raw input is parsed at the boundary (`PlaceOrder::parse`,
+//! `RegisterTenant::parse`, …), every field problem is reported at once, and a check that needs
+//! a stored fact (a price is read in the tenant's currency) reads it in a read-only
+//! transaction first. The write transaction then holds only what must be atomic: existence
+//! checks, conditional updates, compare-and-set, the writes themselves; it is committed on the
+//! use-case's last line. A rejected command so never takes the writer's lock (SQLite has one
+//! writer for the whole database) nor a row lock.
+//!
 //! # Layout
 //!
-//! - [`auth`]: [`auth::Actor`], [`auth::Permission`], roles, and [`auth::authorize`], the only
-//!   maker of a [`auth::TenantScope`].
-//! - [`catalog`]: products and locations.
-//! - [`inventory`]: stock levels and the movement ledger.
-//! - [`orders`]: order placement with stock reservation, the status machine, expiry.
+//! - [`auth`]: [`auth::Actor`], [`auth::Caller`] and [`auth::authorize`], the only maker of a
+//!   [`auth::TenantScope`]; [`auth::permissions`]: [`auth::Permission`] and roles.
+//! - [`catalog`]: products and locations (`model`, `products`, `locations`).
+//! - [`inventory`]: stock levels and the movement ledger (`model`, `changes`, `queries`).
+//! - [`orders`]: placement with stock reservation, the status machine, expiry (`model`,
+//!   `place`, `lifecycle`, `queries`, `retry`, [`orders::status`]).
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
+//! - [`events`]: domain events and their published payloads, for the outbox.
 //! - [`idempotency`]: idempotency keys and their stored results.
-//! - [`ports`]: the storage and crypto traits.
+//! - [`ports`]: the storage and crypto traits, one repository trait per area, and
+//!   [`ports::Ports`], the bundle every use-case takes.
 //! - [`page`]: Relay-style page requests, sort orders and keyset cursors.
+//! - [`text`]: names, labels and notes as clients type them.
 //! - [`money`]: ISO 4217 currencies.
 //! - [`ids`]: typed UUIDv7 ids.
 //! - [`clock`]: time as a port.
-//! - [`error`]: [`DomainError`] and [`Invalid`].
+//! - [`error`]: [`DomainError`], [`Invalid`], and [`Taken`] for values that must be unique.
+//!
+//! Within an area, the values (`model`, or `identity` itself) import no use-case; the ports
+//! import values; use-cases import ports. So no file imports one that imports it back.
 
 pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
@@ -33,5 +53,6 @@ pub mod money;
 pub mod orders;
 pub mod page;
 pub mod ports;
+pub mod text;
 
-pub use error::{DomainError, Invalid};
+pub use error::{DomainError, Invalid, Taken};

@@ -3,23 +3,21 @@
 //! Products are stored with their `sort_name` (`domain::catalog::name_sort_key` of the name),
 //! written with every name change, so `NAME` sorts on an indexed column.
 
-use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::catalog::{Location, Product, ProductFilter, ProductSort, ProductSortKey, Sku, name_sort_key};
 use domain::ids::{LocationId, ProductId};
 use domain::money::{Currency, Money};
 use domain::page::{Page, PageRequest};
 use domain::ports::CatalogRepo;
+use domain::{DomainError, Taken};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter};
 
+use crate::codec::corrupt;
 use crate::entity::{locations, products, stock_levels};
 use crate::error::{on_unique, storage_error};
-use crate::store::{Keyset, SeaTx, keyset_page, keyset_page_by};
-
-fn corrupt(what: &str) -> DomainError {
-    DomainError::internal(format!("stored {what} is not valid"))
-}
+use crate::page::{Keyset, keyset_page, keyset_page_by};
+use crate::store::SeaTx;
 
 fn product_from(model: products::Model) -> Result<Product, DomainError> {
     let currency = Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("currency"))?;
@@ -72,7 +70,7 @@ impl CatalogRepo for SeaTx {
         products::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "sku", "a product with this SKU already exists"))?;
+            .map_err(|err| on_unique(err, Taken::ProductSku))?;
         Ok(())
     }
 
@@ -211,7 +209,7 @@ impl CatalogRepo for SeaTx {
         locations::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "code", "a location with this code already exists"))?;
+            .map_err(|err| on_unique(err, Taken::LocationCode))?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! database is unavailable (retryable); everything else unexpected is internal. The database's own text goes to the log through the error's source,
 //! never to a client.
 
-use domain::{DomainError, Invalid};
+use domain::{DomainError, Taken};
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// Translates a storage failure into the domain's terms.
@@ -28,12 +28,12 @@ fn is_contention(err: &DbErr) -> bool {
     matches!(database.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
 }
 
-/// Translates a failed insert: a unique violation is the caller's `Invalid` (`TAKEN`) on
-/// `field`, as the statement has one unique key besides its primary key; anything else is
+/// Translates a failed insert that only one unique key can refuse: a unique violation is
+/// `taken`, which the domain turns into an outcome and words; anything else is
 /// [`storage_error`].
-pub fn on_unique(err: DbErr, field: &str, message: &str) -> DomainError {
+pub fn on_unique(err: DbErr, taken: Taken) -> DomainError {
     match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => Invalid::with_code(field, "TAKEN", message).into(),
+        Some(SqlErr::UniqueConstraintViolation(_)) => taken.into(),
         _ => storage_error(err),
     }
 }

@@ -1,15 +1,15 @@
 //! The idempotency repository.
 
-use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::idempotency::{IdempotencyKey, Recorded};
 use domain::identity::SecretHash;
 use domain::ports::IdempotencyRepo;
-use sea_orm::{EntityTrait, IntoActiveModel, SqlErr};
+use domain::{DomainError, Taken};
+use sea_orm::{EntityTrait, IntoActiveModel};
 use time::OffsetDateTime;
 
 use crate::entity::idempotency_keys;
-use crate::error::storage_error;
+use crate::error::{on_unique, storage_error};
 use crate::store::SeaTx;
 
 impl IdempotencyRepo for SeaTx {
@@ -44,12 +44,10 @@ impl IdempotencyRepo for SeaTx {
             result: recorded.result.clone(),
             created_at: now,
         };
-        match idempotency_keys::Entity::insert(row.into_active_model()).exec_without_returning(&self.txn).await {
-            Ok(_) => Ok(()),
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(DomainError::Conflict("a request with this idempotency key was completed concurrently".into()))
-            }
-            Err(err) => Err(storage_error(err)),
-        }
+        idempotency_keys::Entity::insert(row.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| on_unique(err, Taken::IdempotencyKey))?;
+        Ok(())
     }
 }

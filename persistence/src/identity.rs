@@ -3,39 +3,24 @@
 //! Every query filters by the transaction's tenant (checked against the scope) before
 //! anything else; on PostgreSQL row-level security enforces the same a second time.
 
-use domain::DomainError;
-use domain::auth::{ActorRef, Permission, Role, TenantScope};
+use domain::auth::{Permission, Role, TenantScope};
 use domain::identity::{
-    ApiKey, AuditAction, AuditEntry, Email, MemberStatus, PasswordHash, SecretHash, Session, Slug, Tenant,
-    TenantStatus, User,
+    ApiKey, AuditAction, AuditEntry, Email, MemberStatus, PasswordHash, SecretHash, Session, Tenant, User,
 };
 use domain::ids::{ApiKeyId, AuditEntryId, SessionId, TenantId, UserId};
-use domain::money::Currency;
 use domain::page::{Page, PageRequest};
 use domain::ports::{IdentityRepo, RefreshUse, SessionHolder};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryResult};
+use domain::{DomainError, Taken};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::codec::{actor_columns, actor_from, corrupt, session_holder_from, session_holder_query, tenant_from};
 use crate::entity::{api_keys, audit_log, refresh_tokens, sessions, tenants, users};
 use crate::error::{on_unique, storage_error};
-use crate::store::{SeaTx, keyset_page};
-
-fn corrupt(what: &str) -> DomainError {
-    DomainError::internal(format!("stored {what} is not valid"))
-}
-
-pub(crate) fn tenant_from(model: tenants::Model) -> Result<Tenant, DomainError> {
-    Ok(Tenant {
-        id: TenantId::from_uuid(model.id),
-        slug: Slug::parse("slug", &model.slug).map_err(|_| corrupt("tenant slug"))?,
-        name: model.name,
-        currency: Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("tenant currency"))?,
-        status: TenantStatus::parse(&model.status),
-        created_at: model.created_at,
-    })
-}
+use crate::page::keyset_page;
+use crate::store::SeaTx;
 
 fn user_from(model: users::Model) -> Result<(User, PasswordHash), DomainError> {
     let user = User {
@@ -49,27 +34,6 @@ fn user_from(model: users::Model) -> Result<(User, PasswordHash), DomainError> {
         updated_at: model.updated_at,
     };
     Ok((user, PasswordHash(model.password_hash)))
-}
-
-pub(crate) fn actor_columns(actor: ActorRef) -> (&'static str, Option<Uuid>) {
-    match actor {
-        ActorRef::User(id) => ("USER", Some(id.uuid())),
-        ActorRef::ApiKey(id) => ("API_KEY", Some(id.uuid())),
-        ActorRef::Visitor => ("VISITOR", None),
-        ActorRef::Operator => ("OPERATOR", None),
-        ActorRef::System => ("SYSTEM", None),
-    }
-}
-
-pub(crate) fn actor_from(kind: &str, id: Option<Uuid>) -> Result<ActorRef, DomainError> {
-    match (kind, id) {
-        ("USER", Some(id)) => Ok(ActorRef::User(UserId::from_uuid(id))),
-        ("API_KEY", Some(id)) => Ok(ActorRef::ApiKey(ApiKeyId::from_uuid(id))),
-        ("VISITOR", _) => Ok(ActorRef::Visitor),
-        ("OPERATOR", _) => Ok(ActorRef::Operator),
-        ("SYSTEM", _) => Ok(ActorRef::System),
-        _ => Err(corrupt("actor")),
-    }
 }
 
 fn api_key_from(model: api_keys::Model) -> Result<(ApiKey, SecretHash), DomainError> {
@@ -171,7 +135,7 @@ impl IdentityRepo for SeaTx {
         tenants::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "slug", "this slug is taken; choose another"))?;
+            .map_err(|err| on_unique(err, Taken::TenantSlug))?;
         Ok(())
     }
 
@@ -190,7 +154,7 @@ impl IdentityRepo for SeaTx {
         users::Entity::insert(model.into_active_model())
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|err| on_unique(err, "email", "a member with this email already exists"))?;
+            .map_err(|err| on_unique(err, Taken::MemberEmail))?;
         Ok(())
     }
 
@@ -449,48 +413,4 @@ impl IdentityRepo for SeaTx {
         let rows = keyset_page(&self.txn, select, audit_log::Column::Id, page, true).await?;
         rows.try_map(audit_from)
     }
-}
-
-/// The lookup behind a [`SessionHolder`]: the member, their tenant and the session, joined, as
-/// columns `role`, `user_status`, `tenant_status`, `revoked_at`, `expires_at` (the columns
-/// PostgreSQL's `keel_session_holder` function returns too).
-pub(crate) fn session_holder_query(tenant: Uuid, user: UserId, session: SessionId) -> SelectStatement {
-    let (u, t, s) = (Alias::new("u"), Alias::new("t"), Alias::new("s"));
-    Query::select()
-        .expr_as(Expr::col((u.clone(), users::Column::Role)), Alias::new("role"))
-        .expr_as(Expr::col((u.clone(), users::Column::Status)), Alias::new("user_status"))
-        .expr_as(Expr::col((t.clone(), tenants::Column::Status)), Alias::new("tenant_status"))
-        .expr_as(Expr::col((s.clone(), sessions::Column::RevokedAt)), Alias::new("revoked_at"))
-        .expr_as(Expr::col((s.clone(), sessions::Column::ExpiresAt)), Alias::new("expires_at"))
-        .from_as(users::Entity, u.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            tenants::Entity,
-            t.clone(),
-            Expr::col((t.clone(), tenants::Column::Id)).equals((u.clone(), users::Column::TenantId)),
-        )
-        .join_as(
-            JoinType::InnerJoin,
-            sessions::Entity,
-            s.clone(),
-            Expr::col((s.clone(), sessions::Column::TenantId))
-                .equals((u.clone(), users::Column::TenantId))
-                .and(Expr::col((s.clone(), sessions::Column::UserId)).equals((u.clone(), users::Column::Id))),
-        )
-        .and_where(Expr::col((u.clone(), users::Column::TenantId)).eq(tenant))
-        .and_where(Expr::col((u, users::Column::Id)).eq(user.uuid()))
-        .and_where(Expr::col((s, sessions::Column::Id)).eq(session.uuid()))
-        .to_owned()
-}
-
-/// A [`SessionHolder`] from a row of [`session_holder_query`] or of `keel_session_holder`.
-pub(crate) fn session_holder_from(row: &QueryResult) -> Result<SessionHolder, DomainError> {
-    let text = |column: &str| row.try_get::<String>("", column).map_err(storage_error);
-    Ok(SessionHolder {
-        role: Role::parse(&text("role")?).ok_or_else(|| corrupt("role"))?,
-        status: MemberStatus::parse(&text("user_status")?),
-        tenant_status: TenantStatus::parse(&text("tenant_status")?),
-        revoked: row.try_get::<Option<OffsetDateTime>>("", "revoked_at").map_err(storage_error)?.is_some(),
-        expires_at: row.try_get::<OffsetDateTime>("", "expires_at").map_err(storage_error)?,
-    })
 }

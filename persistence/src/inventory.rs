@@ -11,10 +11,11 @@ use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelec
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::codec::{actor_columns, actor_from, corrupt};
 use crate::entity::{stock_levels, stock_movements};
 use crate::error::storage_error;
-use crate::identity::{actor_columns, actor_from};
-use crate::store::{SeaTx, keyset_page};
+use crate::page::keyset_page;
+use crate::store::SeaTx;
 
 fn level_from(model: stock_levels::Model) -> StockLevel {
     StockLevel {
@@ -31,8 +32,7 @@ fn movement_from(model: stock_movements::Model) -> Result<StockMovement, DomainE
         product: ProductId::from_uuid(model.product_id),
         location: LocationId::from_uuid(model.location_id),
         change: Change { on_hand: model.delta_on_hand, reserved: model.delta_reserved },
-        reason: Reason::parse(&model.reason)
-            .ok_or_else(|| DomainError::internal("stored movement reason is not valid"))?,
+        reason: Reason::parse(&model.reason).ok_or_else(|| corrupt("movement reason"))?,
         reference: model.reference,
         note: model.note,
         actor: actor_from(&model.actor_kind, model.actor_id)?,

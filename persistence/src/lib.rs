@@ -8,12 +8,16 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
-//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`idempotency`]: the repositories on
-//!   that transaction.
+//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`idempotency`]: the
+//!   repositories on that transaction.
+//! - `codec`: rows to domain values and back where several repositories share it (actors,
+//!   tenants, the session-holder row), and the error for a stored value that no longer parses.
+//! - `page`: keyset pagination for every list.
 //! - [`error`]: the one translation from `DbErr` to `DomainError`.
 //! - `entity`: sea-orm entities, private to this crate.
 
 pub mod catalog;
+mod codec;
 pub mod database;
 mod entity;
 pub mod error;
@@ -21,6 +25,8 @@ pub mod idempotency;
 pub mod identity;
 pub mod inventory;
 pub mod orders;
+pub mod outbox;
+mod page;
 pub mod store;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, PoolSettings, Readiness};

@@ -1,5 +1,5 @@
-//! The order repository: orders with their lines, the status history, the outbox, and the
-//! per-tenant number counter. Under a customer's scope every read adds `customer_id = them`.
+//! The order repository: orders with their lines, the status history and the per-tenant
+//! number counter. Under a customer's scope every read adds `customer_id = them`.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use domain::catalog::Sku;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, OrderTransitionId, ProductId, UserId};
 use domain::money::{Currency, Money};
-use domain::orders::{Order, OrderEvent, OrderFilter, OrderLine, OrderNumber, OrderStatus, Transition};
+use domain::orders::{Order, OrderFilter, OrderLine, OrderNumber, OrderStatus, Transition};
 use domain::page::{Page, PageRequest};
 use domain::ports::OrderRepo;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -17,24 +17,21 @@ use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::entity::{events, order_lines, order_numbers, order_transitions, orders};
+use crate::codec::{actor_columns, actor_from, corrupt};
+use crate::entity::{order_lines, order_numbers, order_transitions, orders};
 use crate::error::storage_error;
-use crate::identity::{actor_columns, actor_from};
-use crate::store::{SeaTx, keyset_page};
-
-fn corrupt(what: &str) -> DomainError {
-    DomainError::internal(format!("stored order {what} is not valid"))
-}
+use crate::page::keyset_page;
+use crate::store::SeaTx;
 
 fn status_from(raw: &str) -> Result<OrderStatus, DomainError> {
-    OrderStatus::parse(raw).ok_or_else(|| corrupt("status"))
+    OrderStatus::parse(raw).ok_or_else(|| corrupt("order status"))
 }
 
 fn line_from(model: order_lines::Model, currency: Currency) -> Result<OrderLine, DomainError> {
     Ok(OrderLine {
         position: model.position,
         product: ProductId::from_uuid(model.product_id),
-        sku: Sku::parse("sku", &model.sku).map_err(|_| corrupt("line sku"))?,
+        sku: Sku::parse("sku", &model.sku).map_err(|_| corrupt("order line sku"))?,
         name: model.name,
         unit_price: Money::from_minor(model.unit_price_minor, currency),
         quantity: model.quantity,
@@ -43,12 +40,12 @@ fn line_from(model: order_lines::Model, currency: Currency) -> Result<OrderLine,
 }
 
 fn order_from(model: orders::Model, lines: Vec<order_lines::Model>) -> Result<Order, DomainError> {
-    let currency = Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("currency"))?;
+    let currency = Currency::parse("currencyCode", &model.currency_code).map_err(|_| corrupt("order currency"))?;
     Ok(Order {
         id: OrderId::from_uuid(model.id),
         number: OrderNumber::from_i64(model.number),
         status: status_from(&model.status)?,
-        customer_email: Email::parse("customerEmail", &model.customer_email).map_err(|_| corrupt("email"))?,
+        customer_email: Email::parse("customerEmail", &model.customer_email).map_err(|_| corrupt("order email"))?,
         customer: model.customer_id.map(UserId::from_uuid),
         note: model.note,
         location: LocationId::from_uuid(model.location_id),
@@ -271,32 +268,6 @@ impl OrderRepo for SeaTx {
             .await
             .map_err(storage_error)?;
         rows.into_iter().map(transition_from).collect()
-    }
-
-    async fn append_event(&self, scope: &TenantScope, event: &OrderEvent) -> Result<(), DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        // Every value is Keel's own (ids, numbers, status names, amounts), none needs escaping.
-        let payload = format!(
-            r#"{{"orderId":"{}","number":{},"status":"{}","total":{{"amount":"{}","currencyCode":"{}"}}}}"#,
-            event.order,
-            event.number,
-            event.status.as_str(),
-            event.total,
-            event.total.currency().code()
-        );
-        let row = events::Model {
-            tenant_id: tenant,
-            id: event.id.uuid(),
-            kind: event.kind.to_owned(),
-            subject_id: event.order.uuid(),
-            payload,
-            created_at: event.at,
-        };
-        events::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
     }
 
     async fn unpaid_orders_placed_before(

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::orders;
+use domain::orders::{self, PaymentTimeout};
 use tokio::sync::Notify;
 
 use super::ports::AppPorts;
@@ -17,7 +17,7 @@ pub struct OrderExpiry {
     /// The ports the job runs on.
     pub ports: AppPorts,
     /// How long an order may wait for payment.
-    pub timeout: time::Duration,
+    pub timeout: PaymentTimeout,
     /// How often the job runs.
     pub interval: Duration,
 }
@@ -32,8 +32,7 @@ impl OrderExpiry {
                 () = stop.notified() => return,
                 _ = ticks.tick() => {}
             }
-            let placed_before = self.ports.clock.now() - self.timeout;
-            if let Err(err) = orders::expire_unpaid_orders(&self.ports, placed_before).await {
+            if let Err(err) = orders::expire_unpaid_orders(&self.ports, self.timeout).await {
                 let err = ApiError::from(err);
                 tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
             }

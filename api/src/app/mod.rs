@@ -25,6 +25,7 @@ use axum::Router;
 use domain::auth::{Actor, Caller};
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{Slug, TenantStatus};
+use domain::orders::PaymentTimeout;
 use persistence::{Database, PoolSettings, Readiness};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -84,8 +85,9 @@ impl Server {
 
         let lifetime =
             time::Duration::try_from(serve.access_token_ttl).context("KEEL_ACCESS_TOKEN_TTL is too large")?;
-        let order_payment_timeout =
-            time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?;
+        let order_payment_timeout = PaymentTimeout::new(
+            time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?,
+        );
         let services = Arc::new(Services {
             ports: ports::wire(&database)?,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use domain::clock::SystemClock;
-use domain::identity::{LoginThrottle, Ports};
+use domain::identity::LoginThrottle;
+use domain::ports::Ports;
 use persistence::{Database, SeaStore};
 
 use crate::auth::crypto::Argon2Crypto;

@@ -5,7 +5,8 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use domain::idempotency::IdempotencyKey;
 use domain::ids::{LocationId, ProductId};
-use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_note, parse_quantity};
+use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_quantity};
+use domain::text::parse_note;
 use time::OffsetDateTime;
 
 use super::actor::{ActorKindEnum, member_id_of};

@@ -139,8 +139,7 @@ impl OrderObject {
     /// When an unpaid order will be cancelled if still unpaid; `null` once paid or closed.
     async fn expires_at(&self, ctx: &Context<'_>) -> Result<Option<OffsetDateTime>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        Ok((self.order.status == OrderStatus::PendingPayment)
-            .then(|| self.order.created_at + req.services.order_payment_timeout))
+        Ok(req.services.order_payment_timeout.expires_at(&self.order))
     }
     /// Incremented on every status change.
     async fn version(&self) -> i32 {

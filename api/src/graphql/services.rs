@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use domain::orders::PaymentTimeout;
+
 use crate::app::ports::AppPorts;
 use crate::auth::tokens::AccessTokens;
 
@@ -17,5 +19,5 @@ pub struct Services {
     /// Whether `registerTenant` is open to anyone.
     pub open_registration: bool,
     /// How long an order may wait for payment before the expiry job cancels it.
-    pub order_payment_timeout: time::Duration,
+    pub order_payment_timeout: PaymentTimeout,
 }

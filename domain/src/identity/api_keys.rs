@@ -2,12 +2,13 @@
 //! shown once, stored as a hash, listed without their secret, revocable.
 
 use super::credentials::{ApiKeyCredential, PresentedSecret};
-use super::{ApiKey, AuditAction, Ports, new_audit};
+use super::{ApiKey, AuditAction, new_audit};
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::ids::ApiKeyId;
 use crate::page::{Page, PageRequest};
-use crate::ports::{Crypto, IdentityRepo, Store, Tx};
+use crate::ports::{Crypto, IdentityRepo, Ports, Store, Tx};
+use crate::text::parse_text;
 
 /// How many trailing characters of a secret are kept to recognise a key.
 const HINT_CHARS: usize = 4;
@@ -28,7 +29,7 @@ impl CreateApiKey {
     /// Every invalid field: an empty or long name, no permissions, a permission keys may not hold.
     pub fn parse(name: &str, permissions: Vec<Permission>) -> Result<Self, Vec<Invalid>> {
         let mut errors = Vec::new();
-        let name = super::parse_text("name", name, 100).map_err(|e| errors.push(e)).unwrap_or_default();
+        let name = parse_text("name", name, 100).map_err(|e| errors.push(e)).unwrap_or_default();
         if permissions.is_empty() {
             errors.push(Invalid::new("permissions", "list at least one permission"));
         }

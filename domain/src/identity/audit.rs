@@ -1,10 +1,10 @@
 //! Reading the audit log (entries are appended by the use-cases that act).
 
-use super::{AuditEntry, Ports};
+use super::AuditEntry;
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::DomainError;
 use crate::page::{Page, PageRequest};
-use crate::ports::{Crypto, IdentityRepo, Store, Tx};
+use crate::ports::{Crypto, IdentityRepo, Ports, Store, Tx};
 
 /// A page of the audit log, newest first.
 ///

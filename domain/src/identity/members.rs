@@ -5,12 +5,12 @@
 //! changes take the tenant's row lock first, so two admins racing to demote the last two
 //! owners cannot both succeed.
 
-use super::{AuditAction, Email, MemberStatus, Password, Ports, Profile, User, new_audit};
+use super::{AuditAction, Email, MemberStatus, Password, Profile, User, new_audit};
 use crate::auth::{Actor, Caller, Permission, Role, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::ids::UserId;
 use crate::page::{Page, PageRequest};
-use crate::ports::{Crypto, IdentityRepo, Store, Tx};
+use crate::ports::{Crypto, IdentityRepo, Ports, Store, Tx};
 
 /// A new member.
 #[derive(Debug)]

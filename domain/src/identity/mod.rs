@@ -12,6 +12,8 @@
 //! - [`api_keys`]: creating, listing and revoking API keys.
 //! - [`audit`]: reading the audit log; [`AuditEntry`] records what happened.
 //! - [`throttle`]: failed-login throttling per account and per client address.
+//!
+//! The use-cases take [`crate::ports::Ports`]; names and labels parse with [`crate::text`].
 
 pub mod api_keys;
 pub mod audit;
@@ -21,39 +23,14 @@ pub mod sessions;
 pub mod throttle;
 
 use std::fmt;
-use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::auth::{ActorRef, Permission, Role};
-use crate::clock::Clock;
 use crate::error::Invalid;
 use crate::ids::{ApiKeyId, AuditEntryId, SessionId, TenantId, UserId};
 use crate::money::Currency;
 pub use throttle::LoginThrottle;
-
-/// What identity use-cases need from the outside world.
-#[derive(Clone)]
-pub struct Ports<S, C> {
-    /// Storage.
-    pub store: S,
-    /// Password hashing and token secrets.
-    pub crypto: C,
-    /// The time.
-    pub clock: Arc<dyn Clock>,
-    /// Failed-login throttling.
-    pub throttle: Arc<LoginThrottle>,
-}
-
-/// Parses a trimmed string of 1..=`max` characters without control characters.
-pub(crate) fn parse_text(field: &str, raw: &str, max: usize) -> Result<String, Invalid> {
-    let text = raw.trim();
-    let length = text.chars().count();
-    if length == 0 || length > max || text.chars().any(char::is_control) {
-        return Err(Invalid::new(field, format!("must be 1 to {max} characters, without control characters")));
-    }
-    Ok(text.to_owned())
-}
 
 /// An email address, trimmed and lower-cased; unique per tenant.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -10,13 +10,14 @@ use time::Duration;
 use super::credentials::{ApiKeyCredential, PresentedSecret, RefreshToken};
 use super::throttle::Attempt;
 use super::{
-    AuditAction, Email, MemberStatus, Password, Ports, Session, SignedIn, Slug, Tenant, TenantStatus, User, new_audit,
+    AuditAction, Email, MemberStatus, Password, Session, SignedIn, Slug, Tenant, TenantStatus, User, new_audit,
 };
 use crate::auth::{Actor, ActorRef, Caller, KeyHolder, Member, Role, TenantScope, registration_scope, visitor_scope};
 use crate::error::{DomainError, Invalid};
 use crate::ids::{SessionId, TenantId, UserId};
 use crate::money::Currency;
-use crate::ports::{Crypto, IdentityRepo, RefreshUse, Store, Tx};
+use crate::ports::{Crypto, IdentityRepo, Ports, RefreshUse, Store, Tx};
+use crate::text::parse_text;
 
 /// How long a session lasts, however often it is refreshed.
 pub const SESSION_LIFETIME: Duration = Duration::days(30);
@@ -46,7 +47,7 @@ impl RegisterTenant {
     /// # Errors
     /// Every invalid field, with its name.
     pub fn parse(name: &str, slug: &str, currency: &str, email: &str, password: &str) -> Result<Self, Vec<Invalid>> {
-        let name = super::parse_text("name", name, 100);
+        let name = parse_text("name", name, 100);
         let slug = Slug::parse("slug", slug);
         let currency = Currency::parse("currencyCode", currency);
         let email = Email::parse("ownerEmail", email);

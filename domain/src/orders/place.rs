@@ -1,0 +1,444 @@
+//! Placing an order: [`PlaceOrder`] parsed from what the client typed, then priced from the
+//! catalog, reserved line by line (all or nothing), numbered and written with its history,
+//! ledger lines and event in one transaction; optionally idempotent.
+
+use std::collections::HashMap;
+
+use super::model::{Order, OrderLine, Transition};
+use super::retry::retrying;
+use super::status::OrderStatus;
+use crate::auth::{Caller, Permission, TenantScope, authorize};
+use crate::catalog::{Product, Sku};
+use crate::error::{DomainError, Invalid};
+use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
+use crate::idempotency::{IdempotencyKey, Recorded};
+use crate::identity::{Email, SecretHash};
+use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId, UserId};
+use crate::inventory::{Change, Reason, StockMovement};
+use crate::money::Money;
+use crate::page::{PageRequest, SortOrder};
+use crate::ports::{
+    CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx,
+};
+use crate::text::parse_note;
+
+/// Most lines one order may have.
+pub const MAX_LINES: usize = 100;
+/// Largest quantity of one line (after merging lines of the same product).
+pub const MAX_LINE_QUANTITY: i64 = 10_000;
+
+/// Which product a requested line is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProductRef {
+    /// By id.
+    Id(ProductId),
+    /// By SKU.
+    Sku(Sku),
+}
+
+/// A requested line, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedLine {
+    /// Which product.
+    pub product: ProductRef,
+    /// Units, 1 to [`MAX_LINE_QUANTITY`].
+    pub quantity: i64,
+}
+
+/// A line as typed by the client.
+#[derive(Clone, Debug, Default)]
+pub struct RawLine {
+    /// A product id, already decoded (`None` if not given).
+    pub product: Option<ProductId>,
+    /// A SKU (`None` if not given).
+    pub sku: Option<String>,
+    /// Units.
+    pub quantity: i64,
+}
+
+/// `placeOrder`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlaceOrder {
+    /// The lines, in the client's order.
+    pub lines: Vec<RequestedLine>,
+    /// Who buys (required unless a customer places their own order).
+    pub customer_email: Option<Email>,
+    /// A note.
+    pub note: Option<String>,
+    /// Where to reserve stock (default: the tenant's first location).
+    pub location: Option<LocationId>,
+}
+
+impl PlaceOrder {
+    /// Checks the input; every problem is reported, each naming its field (`lines.2.quantity`).
+    ///
+    /// # Errors
+    /// Every `Invalid` found: no lines or more than [`MAX_LINES`], a line naming both or neither
+    /// of product id and SKU, a quantity outside 1 to [`MAX_LINE_QUANTITY`], a malformed email,
+    /// SKU or note.
+    pub fn parse(
+        lines: &[RawLine],
+        customer_email: Option<&str>,
+        note: Option<&str>,
+        location: Option<LocationId>,
+    ) -> Result<PlaceOrder, Vec<Invalid>> {
+        let mut problems = Vec::new();
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            problems.push(Invalid::new("lines", format!("an order has 1 to {MAX_LINES} lines")));
+        }
+        let mut parsed = Vec::with_capacity(lines.len());
+        for (index, line) in lines.iter().enumerate().take(MAX_LINES) {
+            let product = match (line.product, line.sku.as_deref()) {
+                (Some(id), None) => Some(ProductRef::Id(id)),
+                (None, Some(sku)) => match Sku::parse(&format!("lines.{index}.sku"), sku) {
+                    Ok(sku) => Some(ProductRef::Sku(sku)),
+                    Err(invalid) => {
+                        problems.push(invalid);
+                        None
+                    }
+                },
+                _ => {
+                    problems.push(Invalid::new(
+                        &format!("lines.{index}.productId"),
+                        "give either productId or sku, exactly one",
+                    ));
+                    None
+                }
+            };
+            if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
+                problems.push(Invalid::new(
+                    &format!("lines.{index}.quantity"),
+                    format!("must be between 1 and {MAX_LINE_QUANTITY}"),
+                ));
+            }
+            if let Some(product) = product {
+                parsed.push(RequestedLine { product, quantity: line.quantity });
+            }
+        }
+        let customer_email = match customer_email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(raw) => Email::parse("customerEmail", raw).map_err(|invalid| problems.push(invalid)).ok(),
+            None => None,
+        };
+        let note = parse_note("note", note).map_err(|invalid| problems.push(invalid)).ok().flatten();
+        if problems.is_empty() {
+            Ok(PlaceOrder { lines: parsed, customer_email, note, location })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn line_field(index: usize, line: &RequestedLine) -> String {
+    match line.product {
+        ProductRef::Id(_) => format!("lines.{index}.productId"),
+        ProductRef::Sku(_) => format!("lines.{index}.sku"),
+    }
+}
+
+/// Who an order is for, as far as the command and the caller tell before storage is read.
+enum Buyer {
+    /// A customer placing their own order, under their stored email; an email they give must
+    /// be that one.
+    Customer {
+        /// The customer.
+        customer: UserId,
+        /// The email they gave, if any.
+        given: Option<Email>,
+    },
+    /// Staff or a program placing an order for this email.
+    Named(Email),
+}
+
+/// Places an order: prices the lines from the catalog, reserves stock for every line (all or
+/// nothing), numbers the order and writes it with its history, ledger lines and event, in one
+/// transaction. With an idempotency key, a repeat of the same request returns the order the
+/// first one placed (as it is now), and concurrent repeats place it once.
+///
+/// # Errors
+/// `Forbidden` without `orders:write`; `Invalid` naming the line for an unknown or inactive
+/// product (`UNKNOWN_PRODUCT`, `PRODUCT_INACTIVE`) or missing stock (`INSUFFICIENT_STOCK`),
+/// for an unknown location (`locationId`) or a missing customer email;
+/// `IdempotencyKeyReused` for a key used before with another request.
+#[tracing::instrument(name = "orders.place_order", skip_all, fields(order.id = tracing::field::Empty))]
+pub async fn place_order<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    caller: &Caller,
+    command: PlaceOrder,
+    key: Option<IdempotencyKey>,
+) -> Result<Order, DomainError> {
+    let scope = authorize(&caller.actor, Permission::OrdersWrite)?;
+    let buyer = match (scope.customer(), &command.customer_email) {
+        (Some(customer), given) => Buyer::Customer { customer, given: given.clone() },
+        (None, Some(email)) => Buyer::Named(email.clone()),
+        (None, None) => return Err(Invalid::new("customerEmail", "required: who is this order for?").into()),
+    };
+    // Customers choose their own keys: each customer gets a namespace, so one customer's key
+    // can never replay another customer's order.
+    let operation = match scope.customer() {
+        Some(customer) => format!("placeOrder:{customer}"),
+        None => "placeOrder".to_owned(),
+    };
+    let fingerprint = key.as_ref().map(|_| ports.crypto.hash_secret(&format!("{command:?}")));
+    let order = retrying(|| async {
+        let key = key.as_ref().zip(fingerprint.as_ref());
+        match place(ports, &scope, &command, &buyer, &operation, key).await {
+            // A concurrent request with the same key committed first: run again to replay it.
+            Err(DomainError::Conflict(message)) if key.is_some() => Err(DomainError::contention(message)),
+            other => other,
+        }
+    })
+    .await?;
+    tracing::Span::current().record("order.id", tracing::field::display(order.id));
+    Ok(order)
+}
+
+async fn place<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    scope: &TenantScope,
+    command: &PlaceOrder,
+    buyer: &Buyer,
+    operation: &str,
+    key: Option<(&IdempotencyKey, &SecretHash)>,
+) -> Result<Order, DomainError> {
+    let now = ports.clock.now();
+    let tx = ports.store.begin(scope).await?;
+    if let Some((key, fingerprint)) = key
+        && let Some(recorded) = tx.idempotency_record(scope, operation, key).await?
+    {
+        if recorded.request_hash != *fingerprint {
+            return Err(DomainError::IdempotencyKeyReused);
+        }
+        let id = uuid::Uuid::try_parse(&recorded.result)
+            .map_err(|_| DomainError::internal("a stored idempotent order result is not valid"))?;
+        let order = tx.order(scope, OrderId::from_uuid(id)).await?.ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        return Ok(order);
+    }
+
+    let customer_email = match buyer {
+        Buyer::Customer { customer, given } => {
+            let me = tx.user(scope, *customer).await?.ok_or(DomainError::Unauthenticated("unknown member"))?;
+            if given.as_ref().is_some_and(|email| *email != me.email) {
+                return Err(Invalid::new("customerEmail", "customers place orders under their own email").into());
+            }
+            me.email
+        }
+        Buyer::Named(email) => email.clone(),
+    };
+    let location = match command.location {
+        Some(id) => tx.location(scope, id).await?.ok_or_else(|| {
+            Invalid::with_code("locationId", "UNKNOWN_LOCATION", "no location of this shop has this id")
+        })?,
+        None => {
+            let first = tx.locations(scope, &PageRequest::first(1, SortOrder::BY_ID)).await?.items.into_iter().next();
+            first.ok_or_else(|| {
+                Invalid::with_code("locationId", "UNKNOWN_LOCATION", "the shop has no location to ship from yet")
+            })?
+        }
+    };
+
+    let lines = price_lines(&tx, scope, &command.lines).await?;
+    // Reserve in product order, so concurrent multi-line orders lock levels in one order.
+    let mut by_product: Vec<&(usize, OrderLine)> = lines.iter().collect();
+    by_product.sort_by_key(|(_, line)| line.product);
+    for (index, line) in &by_product {
+        let change = Change::of(Reason::Reserved, line.quantity);
+        if !tx.change_level(scope, line.product, location.id, change, now).await? {
+            return Err(Invalid::with_code(
+                &format!("lines.{index}.quantity"),
+                "INSUFFICIENT_STOCK",
+                format!("not enough {} available at {}", line.sku.as_str(), location.code.as_str()),
+            )
+            .into());
+        }
+    }
+
+    let lines: Vec<OrderLine> = lines.into_iter().map(|(_, line)| line).collect();
+    let zero = Money::from_minor(0, lines[0].unit_price.currency());
+    let subtotal = lines
+        .iter()
+        .try_fold(zero, |sum, line| sum.checked_add(line.total))
+        .ok_or_else(|| Invalid::new("lines", "the order total is too large"))?;
+    // Numbered last: the tenant's counter row stays locked only for the last few statements.
+    let number = tx.next_order_number(scope).await?;
+    let order = Order {
+        id: OrderId::new(),
+        number,
+        status: OrderStatus::PendingPayment,
+        customer_email,
+        customer: scope.customer(),
+        note: command.note.clone(),
+        location: location.id,
+        subtotal,
+        total: subtotal,
+        lines,
+        placed_by: scope.actor(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_order(scope, &order).await?;
+    let movements: Vec<StockMovement> = order
+        .lines
+        .iter()
+        .map(|line| StockMovement {
+            id: StockMovementId::new(),
+            product: line.product,
+            location: order.location,
+            change: Change::of(Reason::Reserved, line.quantity),
+            reason: Reason::Reserved,
+            reference: Some(format!("order #{}", order.number)),
+            note: None,
+            actor: scope.actor(),
+            created_at: now,
+        })
+        .collect();
+    tx.append_movements(scope, &movements).await?;
+    let placed = Transition {
+        id: OrderTransitionId::new(),
+        order: order.id,
+        from: None,
+        to: OrderStatus::PendingPayment,
+        reason: None,
+        actor: scope.actor(),
+        at: now,
+    };
+    tx.append_transition(scope, &placed).await?;
+    tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
+    if let Some((key, fingerprint)) = key {
+        let recorded = Recorded { request_hash: fingerprint.clone(), result: order.id.uuid().to_string() };
+        tx.save_idempotency(scope, operation, key, &recorded, now).await?;
+    }
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// Resolves and prices the requested lines, merging lines of the same product into the first
+/// of them. Returns `(index of the first requested line, line)` pairs, positions from 0.
+async fn price_lines<T: Tx>(
+    tx: &T,
+    scope: &TenantScope,
+    requested: &[RequestedLine],
+) -> Result<Vec<(usize, OrderLine)>, DomainError> {
+    let ids: Vec<ProductId> =
+        requested.iter().filter_map(|l| if let ProductRef::Id(id) = l.product { Some(id) } else { None }).collect();
+    let skus: Vec<Sku> = requested
+        .iter()
+        .filter_map(|l| if let ProductRef::Sku(sku) = &l.product { Some(sku.clone()) } else { None })
+        .collect();
+    let mut found: Vec<Product> = tx.products_by_ids(scope, &ids).await?;
+    found.extend(tx.products_by_skus(scope, &skus).await?);
+    let by_id: HashMap<ProductId, &Product> = found.iter().map(|p| (p.id, p)).collect();
+    let by_sku: HashMap<&str, &Product> = found.iter().map(|p| (p.sku.as_str(), p)).collect();
+
+    let mut lines: Vec<(usize, OrderLine)> = Vec::with_capacity(requested.len());
+    for (index, line) in requested.iter().enumerate() {
+        let product = match &line.product {
+            ProductRef::Id(id) => by_id.get(id),
+            ProductRef::Sku(sku) => by_sku.get(sku.as_str()),
+        };
+        let Some(product) = product else {
+            return Err(Invalid::with_code(
+                &line_field(index, line),
+                "UNKNOWN_PRODUCT",
+                "no product has this id or SKU",
+            )
+            .into());
+        };
+        if !product.active {
+            return Err(Invalid::with_code(
+                &line_field(index, line),
+                "PRODUCT_INACTIVE",
+                format!("{} is not for sale", product.sku.as_str()),
+            )
+            .into());
+        }
+        if let Some((first, merged)) = lines.iter_mut().find(|(_, l)| l.product == product.id) {
+            merged.quantity += line.quantity;
+            if merged.quantity > MAX_LINE_QUANTITY {
+                return Err(Invalid::new(
+                    &format!("lines.{first}.quantity"),
+                    format!("lines of {} add up to more than {MAX_LINE_QUANTITY}", product.sku.as_str()),
+                )
+                .into());
+            }
+            merged.total = product.price.checked_mul(merged.quantity).ok_or_else(|| too_large(index))?;
+            continue;
+        }
+        lines.push((
+            index,
+            OrderLine {
+                position: i32::try_from(lines.len()).unwrap_or(i32::MAX),
+                product: product.id,
+                sku: product.sku.clone(),
+                name: product.name.clone(),
+                unit_price: product.price,
+                quantity: line.quantity,
+                total: product.price.checked_mul(line.quantity).ok_or_else(|| too_large(index))?,
+            },
+        ));
+    }
+    Ok(lines)
+}
+
+fn too_large(index: usize) -> Invalid {
+    Invalid::new(&format!("lines.{index}.quantity"), "the line total is too large")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(product: Option<ProductId>, sku: Option<&str>, quantity: i64) -> RawLine {
+        RawLine { product, sku: sku.map(str::to_owned), quantity }
+    }
+
+    #[test]
+    fn a_valid_request_parses() {
+        let id = ProductId::new();
+        let parsed =
+            PlaceOrder::parse(&[line(Some(id), None, 2), line(None, Some("tee-1"), 1)], Some("A@B.test"), None, None)
+                .expect("valid");
+
+        assert_eq!(parsed.lines[0], RequestedLine { product: ProductRef::Id(id), quantity: 2 });
+        assert_eq!(parsed.lines[1].product, ProductRef::Sku(Sku::parse("sku", "TEE-1").expect("sku")));
+        assert_eq!(parsed.customer_email.map(|e| e.as_str().to_owned()), Some("a@b.test".to_owned()));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line_index() {
+        let refused = PlaceOrder::parse(
+            &[
+                line(Some(ProductId::new()), Some("TEE"), 1),
+                line(None, None, 0),
+                line(None, Some("bad sku!"), MAX_LINE_QUANTITY + 1),
+            ],
+            Some("not-an-email"),
+            None,
+            None,
+        )
+        .expect_err("invalid");
+
+        let fields: Vec<String> = refused.iter().map(|i| i.field().join(".")).collect();
+        assert_eq!(
+            fields,
+            [
+                "lines.0.productId",
+                "lines.1.productId",
+                "lines.1.quantity",
+                "lines.2.sku",
+                "lines.2.quantity",
+                "customerEmail"
+            ]
+        );
+    }
+
+    #[test]
+    fn line_counts_are_bounded() {
+        let one = line(Some(ProductId::new()), None, 1);
+        assert!(PlaceOrder::parse(&[], Some("a@b.test"), None, None).is_err());
+        assert!(PlaceOrder::parse(&vec![one.clone(); MAX_LINES], Some("a@b.test"), None, None).is_ok());
+        let too_many = PlaceOrder::parse(&vec![one; MAX_LINES + 1], Some("a@b.test"), None, None).expect_err("101");
+        assert_eq!(too_many[0].field(), ["lines"]);
+    }
+}

@@ -1,0 +1,73 @@
+//! The order repository: orders with their lines, the status history and the per-tenant
+//! number counter.
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::auth::TenantScope;
+use crate::error::DomainError;
+use crate::ids::OrderId;
+use crate::orders::{Order, OrderFilter, OrderNumber, OrderStatus, Transition};
+use crate::page::{Page, PageRequest};
+
+/// Orders, their lines and history. Under a customer's scope,
+/// every read sees only that customer's orders.
+pub trait OrderRepo {
+    /// The tenant's next order number (from [`OrderNumber::FIRST`]); the counter stays locked
+    /// until the transaction ends, so numbers are unique and, among committed orders, gapless
+    /// except for placements that failed after numbering.
+    fn next_order_number(&self, scope: &TenantScope) -> impl Future<Output = Result<OrderNumber, DomainError>> + Send;
+    /// Stores a new order with its lines.
+    fn insert_order(&self, scope: &TenantScope, order: &Order) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// An order with its lines.
+    fn order(
+        &self,
+        scope: &TenantScope,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Option<Order>, DomainError>> + Send;
+    /// An order by number, with its lines.
+    fn order_by_number(
+        &self,
+        scope: &TenantScope,
+        number: OrderNumber,
+    ) -> impl Future<Output = Result<Option<Order>, DomainError>> + Send;
+    /// A page of orders matching `filter`, newest first, with their lines (a fixed number of
+    /// statements whatever the page size).
+    fn orders(
+        &self,
+        scope: &TenantScope,
+        filter: &OrderFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Order>, DomainError>> + Send;
+    /// Sets the status (and bumps the version) only if it is still `from`: `false` when it is
+    /// not, with nothing written.
+    fn set_order_status(
+        &self,
+        scope: &TenantScope,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
+    /// Appends to an order's history.
+    fn append_transition(
+        &self,
+        scope: &TenantScope,
+        transition: &Transition,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// The history of the given orders, oldest first, in one statement.
+    fn transitions_of(
+        &self,
+        scope: &TenantScope,
+        orders: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<Transition>, DomainError>> + Send;
+    /// Up to `limit` orders still waiting for payment that were placed before `before`, oldest
+    /// first.
+    fn unpaid_orders_placed_before(
+        &self,
+        scope: &TenantScope,
+        before: OffsetDateTime,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<OrderId>, DomainError>> + Send;
+}

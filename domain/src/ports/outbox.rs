@@ -1,0 +1,17 @@
+//! The outbox: domain events stored in the transaction of the change they report.
+
+use std::future::Future;
+
+use crate::auth::TenantScope;
+use crate::error::DomainError;
+use crate::events::OutboxEvent;
+
+/// The outbox of domain events, written in the transaction of the change each reports.
+pub trait OutboxRepo {
+    /// Stores an event with the kind, subject and payload the domain gave it.
+    fn append_event(
+        &self,
+        scope: &TenantScope,
+        event: &OutboxEvent,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+}

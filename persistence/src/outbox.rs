@@ -1,0 +1,31 @@
+//! The outbox repository: stores each domain event as the domain describes it (kind, subject,
+//! payload); nothing here builds or reads a payload.
+
+use domain::DomainError;
+use domain::auth::TenantScope;
+use domain::events::OutboxEvent;
+use domain::ports::OutboxRepo;
+use sea_orm::{EntityTrait, IntoActiveModel};
+
+use crate::entity::events;
+use crate::error::storage_error;
+use crate::store::SeaTx;
+
+impl OutboxRepo for SeaTx {
+    async fn append_event(&self, scope: &TenantScope, event: &OutboxEvent) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let row = events::Model {
+            tenant_id: tenant,
+            id: event.id.uuid(),
+            kind: event.event.kind().to_owned(),
+            subject_id: event.event.subject(),
+            payload: event.event.payload(),
+            created_at: event.at,
+        };
+        events::Entity::insert(row.into_active_model())
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+}
