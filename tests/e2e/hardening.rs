@@ -191,7 +191,7 @@ enum OutsideLock {
 
 impl OutsideLock {
     async fn take(database: &TestDatabase) -> OutsideLock {
-        if database.is_postgres() {
+        if database.url().starts_with("postgres") {
             let mut conn = sqlx::PgConnection::connect(&database.url()).await.expect("connect to PostgreSQL");
             conn.execute("BEGIN").await.expect("begin");
             conn.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE").await.expect("lock products");

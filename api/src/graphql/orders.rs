@@ -14,7 +14,7 @@ use domain::idempotency::IdempotencyKey;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, ProductId};
 use domain::orders::{
-    self, Include, Order, OrderFilter, OrderLine, OrderStatus, PlaceOrder, RawLine, Related, StatusChange, Transition,
+    self, Include, Order, OrderFilter, OrderLine, PlaceOrder, RawLine, Related, StatusChange, Transition,
 };
 use time::OffsetDateTime;
 
