@@ -5,13 +5,13 @@
 //! `KEEL_ENV=production`, [`ServeArgs::validate`] refuses a weak setup instead of falling back.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::http::client_address::ProxyNetwork;
+use ipnet::IpNet;
 
 /// The secret development builds sign tokens with; production refuses it.
 pub const DEVELOPMENT_JWT_SECRET: &str = "keel-development-secret-never-use-in-production";
@@ -375,6 +375,29 @@ fn parse_positive_seconds(raw: &str) -> Result<Duration, String> {
     if seconds.is_zero() { Err(format!("`{raw}` must be at least 1 second")) } else { Ok(seconds) }
 }
 
+/// One trusted proxy network: a CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyNetwork(IpNet);
+
+impl FromStr for ProxyNetwork {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let raw = raw.trim();
+        raw.parse::<IpNet>()
+            .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+            .map(|network| ProxyNetwork(network.trunc()))
+            .map_err(|_| format!("`{raw}` is neither a CIDR network (10.0.0.0/8, fd00::/8) nor an IP address"))
+    }
+}
+
+impl ProxyNetwork {
+    /// The network.
+    pub fn network(self) -> IpNet {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +493,14 @@ mod tests {
         let cli = parse(&["--jwt-secret", "super-secret-value"]).expect("parses");
 
         assert!(!format!("{cli:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn proxy_networks_are_cidrs_or_single_addresses() {
+        assert_eq!("10.1.2.3/8".parse::<ProxyNetwork>(), "10.0.0.0/8".parse());
+        assert_eq!("192.0.2.1".parse::<ProxyNetwork>(), "192.0.2.1/32".parse());
+        assert_eq!(" fd00::/8 ".parse::<ProxyNetwork>(), "fd00::/8".parse());
+        assert!("10.0.0.0/33".parse::<ProxyNetwork>().is_err());
+        assert!("proxy.internal".parse::<ProxyNetwork>().is_err());
     }
 }

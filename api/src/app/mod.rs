@@ -112,7 +112,7 @@ impl Server {
             readiness: readiness_check(database.clone()),
             services,
             client_addresses: if serve.trust_forwarded_for {
-                ClientAddresses::behind(&serve.trusted_proxies)
+                ClientAddresses::behind(serve.trusted_proxies.iter().map(|proxy| proxy.network()))
             } else {
                 ClientAddresses::peer_only()
             },
