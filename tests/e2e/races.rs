@@ -1,21 +1,29 @@
-//! Races a careful reviewer would run against a shop: revoking an API key while it is in use.
-//! Each race is run with many real tasks released together.
+//! Races a careful reviewer would run against a shop: revoking an API key while it is in use,
+//! opposite stock transfers of one product. Each race is run with many real tasks released
+//! together.
 
 use std::sync::Arc;
 
-use keel_tests::{GqlResponse, TestApp};
-use serde_json::json;
+use keel_tests::{Client, GqlResponse, TestApp};
+use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
 const ME: &str = "{ me { apiKey { name } } }";
 const REVOKE_KEY: &str = "mutation($id: ID!) { revokeApiKey(input: { apiKeyId: $id }) { apiKey { active } } }";
 const API_KEYS: &str = "{ apiKeys(first: 100) { edges { node { id active revokedAt } } } }";
+const TRANSFER: &str = "mutation($input: TransferStockInput!) { transferStock(input: $input) {
+    from { onHand } to { onHand } userErrors { field code message } } }";
+const LEDGER_PAGE: &str = "query($p: ID!, $l: ID!, $after: String) {
+    stockMovements(productId: $p, locationId: $l, first: 100, after: $after) {
+        edges { node { deltaOnHand } } pageInfo { hasNextPage endCursor } } }";
 
 /// How many times each race is run: one run can miss a window that a few runs hit.
 const ROUNDS: usize = 8;
 /// Requests using a key while it is revoked, per round.
 const USES_PER_ROUND: usize = 30;
+/// Transfers in each direction.
+const TRANSFERS_EACH_WAY: usize = 50;
 
 /// Sends the `count` requests `request` makes at once: each waits at one barrier, so they reach
 /// the server together.
@@ -71,4 +79,47 @@ async fn a_key_revoked_while_requests_use_it_stays_revoked() {
         assert!(listed_key["node"]["revokedAt"].is_string(), "round {round}: {listed_key}");
         assert_eq!((later.status, later.error_code()), (401, Some("UNAUTHENTICATED")), "round {round}: {}", later.text);
     }
+}
+
+/// The sum of a location's ledger for one product, every page read.
+async fn ledger_sum(client: &Client, product: &str, location: &str) -> i64 {
+    let (mut sum, mut after) = (0, Value::Null);
+    loop {
+        let page = client.gql(LEDGER_PAGE, json!({ "p": product, "l": location, "after": after })).await;
+        let movements = &page.data()["stockMovements"];
+        let edges = movements["edges"].as_array().unwrap_or_else(|| panic!("no ledger page: {}", page.text));
+        sum += edges.iter().filter_map(|edge| edge["node"]["deltaOnHand"].as_i64()).sum::<i64>();
+        if movements["pageInfo"]["hasNextPage"] != true {
+            return sum;
+        }
+        after = movements["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_transfers_racing_each_other_all_succeed_and_lose_no_unit() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let product = shop.owner.create_product("TEE-1", "Tee", "10.00").await;
+    let (a, b) = (shop.owner.create_location("A", "A").await, shop.owner.create_location("B", "B").await);
+    shop.owner.receive_stock(&product, &a, 100).await;
+    shop.owner.receive_stock(&product, &b, 100).await;
+
+    let answers = all_at_once(2 * TRANSFERS_EACH_WAY, |n| {
+        let (from, to) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let input =
+            json!({ "input": { "productId": product, "fromLocationId": from, "toLocationId": to, "quantity": 1 } });
+        let owner = shop.owner.clone();
+        async move { owner.gql(TRANSFER, input).await }
+    })
+    .await;
+
+    for answer in &answers {
+        assert!(answer.errors().is_empty(), "a transfer failed: {}", answer.text);
+        answer.assert_accepted("transferStock");
+    }
+    let (at_a, at_b) = (shop.owner.stock_level(&product, &a).await, shop.owner.stock_level(&product, &b).await);
+    assert_eq!((at_a["onHand"].as_i64(), at_b["onHand"].as_i64()), (Some(100), Some(100)), "{at_a} {at_b}");
+    assert_eq!(ledger_sum(&shop.owner, &product, &a).await, 100, "A's ledger explains its level");
+    assert_eq!(ledger_sum(&shop.owner, &product, &b).await, 100, "B's ledger explains its level");
 }
