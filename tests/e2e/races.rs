@@ -1,10 +1,11 @@
 //! Races a careful reviewer would run against a shop: revoking an API key while it is in use,
-//! opposite stock transfers of one product. Each race is run with many real tasks released
-//! together.
+//! opposite stock transfers of one product, and the order-expiry job meeting suspended shops.
+//! Each race is run with many real tasks released together.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use keel_tests::{Client, GqlResponse, TestApp};
+use keel_tests::{Client, GqlResponse, Shop, TestApp, TestDatabase};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
@@ -17,6 +18,9 @@ const TRANSFER: &str = "mutation($input: TransferStockInput!) { transferStock(in
 const LEDGER_PAGE: &str = "query($p: ID!, $l: ID!, $after: String) {
     stockMovements(productId: $p, locationId: $l, first: 100, after: $after) {
         edges { node { deltaOnHand } } pageInfo { hasNextPage endCursor } } }";
+const ORDER: &str = "query($id: ID!) { order(id: $id) { status history { actorKind reason } } }";
+const PLACE_ORDER: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
+    order { id } userErrors { field code message } } }";
 
 /// How many times each race is run: one run can miss a window that a few runs hit.
 const ROUNDS: usize = 8;
@@ -24,6 +28,8 @@ const ROUNDS: usize = 8;
 const USES_PER_ROUND: usize = 30;
 /// Transfers in each direction.
 const TRANSFERS_EACH_WAY: usize = 50;
+/// How long the order-expiry tests wait for the job before failing.
+const JOB_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Sends the `count` requests `request` makes at once: each waits at one barrier, so they reach
 /// the server together.
@@ -122,4 +128,73 @@ async fn opposite_transfers_racing_each_other_all_succeed_and_lose_no_unit() {
     assert_eq!((at_a["onHand"].as_i64(), at_b["onHand"].as_i64()), (Some(100), Some(100)), "{at_a} {at_b}");
     assert_eq!(ledger_sum(&shop.owner, &product, &a).await, 100, "A's ledger explains its level");
     assert_eq!(ledger_sum(&shop.owner, &product, &b).await, 100, "B's ledger explains its level");
+}
+
+/// Arguments of a server whose only job is expiring orders unpaid for a second, every second.
+const EXPIRY_JOB: [&str; 4] = ["--order-payment-timeout", "1", "--order-expiry-interval", "1"];
+/// Arguments of a server that never runs the expiry job, to set up and read without it.
+const NO_JOBS: [&str; 2] = ["--order-expiry-interval", "0"];
+
+/// A shop with one product (`TEE`) of 10 units at its only location: (product, location).
+async fn stocked(shop: &Shop) -> (String, String) {
+    let product = shop.owner.create_product("TEE", "Tee", "10.00").await;
+    let location = shop.owner.create_location("MAIN", "Main").await;
+    shop.owner.receive_stock(&product, &location, 10).await;
+    (product, location)
+}
+
+/// Places an order of `quantity` TEEs for `email`; returns its id.
+async fn order_for(shop: &Shop, email: &str, quantity: i64) -> String {
+    let input = json!({ "input": { "lines": [{ "sku": "TEE", "quantity": quantity }], "customerEmail": email } });
+    let placed = shop.owner.gql(PLACE_ORDER, input).await;
+    placed.assert_accepted("placeOrder").expect_str("/data/placeOrder/order/id")
+}
+
+async fn status_of(shop: &Shop, order: &str) -> String {
+    let found = shop.owner.gql(ORDER, json!({ "id": order })).await;
+    found.data()["order"]["status"].as_str().unwrap_or_else(|| panic!("no order {order}: {}", found.text)).to_owned()
+}
+
+/// Waits until every order in `orders` is `CANCELLED`, failing after [`JOB_DEADLINE`].
+async fn until_cancelled(orders: &[(&Shop, &str)]) {
+    let deadline = tokio::time::Instant::now() + JOB_DEADLINE;
+    for (shop, order) in orders {
+        loop {
+            let status = status_of(shop, order).await;
+            if status == "CANCELLED" {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "order {order} of {} is still {status}", shop.slug);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_expiry_job_releases_the_stock_of_a_suspended_shops_unpaid_orders() {
+    let app = TestApp::spawn_with(TestDatabase::create().await, &NO_JOBS).await;
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    let (product, location) = stocked(&acme).await;
+    stocked(&globex).await;
+    let suspended = order_for(&acme, "buyer@example.test", 3).await;
+    // An active shop's order, placed later: once the job has cancelled it, a run has visited
+    // every tenant the job visits.
+    let witness = order_for(&globex, "buyer@example.test", 1).await;
+    app.database().keel(&["tenant", "suspend", "--slug", "acme"]).await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let jobs = app.spawn_beside(&EXPIRY_JOB).await;
+    until_cancelled(&[(&globex, &witness)]).await;
+    // Stopping waits for the run in progress, so every order it would cancel is cancelled.
+    jobs.into_database().await;
+    app.database().keel(&["tenant", "activate", "--slug", "acme"]).await;
+
+    let order = acme.owner.gql(ORDER, json!({ "id": suspended })).await;
+    assert_eq!(order.data()["order"]["status"], "CANCELLED", "{}", order.text);
+    assert_eq!(order.data()["order"]["history"][1]["actorKind"], "SYSTEM", "{}", order.text);
+    assert_eq!(
+        acme.owner.stock_level(&product, &location).await,
+        json!({ "onHand": 10, "reserved": 0, "available": 10 }),
+        "the suspended shop's reservation was released"
+    );
 }

@@ -172,7 +172,7 @@ async fn apply_transition<T: Tx>(
     Ok(order)
 }
 
-/// Cancels every order of every tenant that has waited for payment longer than `timeout`,
+/// Cancels every order of every tenant, suspended ones included, that has waited for payment longer than `timeout`,
 /// releasing its stock; returns how many it cancelled. Safe to run in several processes at
 /// once: each cancellation is a compare-and-set on the status, so an order is cancelled, and
 /// its stock released, exactly once.
@@ -186,7 +186,7 @@ pub async fn expire_unpaid_orders<S: Store, C: Crypto>(
 ) -> Result<usize, DomainError> {
     let Some(placed_before) = timeout.placed_before(ports.clock.now()) else { return Ok(0) };
     let mut cancelled = 0;
-    for tenant in ports.store.active_tenants().await? {
+    for tenant in ports.store.all_tenants().await? {
         let scope = job_scope(tenant);
         let expired = {
             let tx = ports.store.begin_read(&scope).await?;
