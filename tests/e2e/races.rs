@@ -1,12 +1,13 @@
 //! Races a careful reviewer would run against a shop: revoking an API key while it is in use,
-//! opposite stock transfers of one product, and the order-expiry job meeting suspended shops.
-//! Each race is run with many real tasks released together.
+//! opposite stock transfers of one product, and the order-expiry job meeting suspended shops
+//! and an order that cannot be expired. Each race is run with many real tasks released together.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_tests::{Client, GqlResponse, Shop, TestApp, TestDatabase};
+use keel_tests::{Client, GqlResponse, Shop, TestApp, TestDatabase, logs};
 use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -196,5 +197,92 @@ async fn the_expiry_job_releases_the_stock_of_a_suspended_shops_unpaid_orders() 
         acme.owner.stock_level(&product, &location).await,
         json!({ "onHand": 10, "reserved": 0, "available": 10 }),
         "the suspended shop's reservation was released"
+    );
+}
+
+/// A trigger, installed from outside Keel, that makes every status change of the orders of
+/// `email` fail: one order that cannot be expired, whatever the reason.
+enum PoisonedOrders {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl PoisonedOrders {
+    async fn install(database: &TestDatabase, email: &str) -> PoisonedOrders {
+        let url = database.url();
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+            conn.execute(
+                "CREATE FUNCTION refuse_poisoned_order() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            )
+            .await
+            .expect("create the trigger function");
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TRIGGER poisoned_order BEFORE UPDATE ON orders FOR EACH ROW \
+                 WHEN (OLD.customer_email = '{email}') EXECUTE FUNCTION refuse_poisoned_order()"
+            )))
+            .await
+            .expect("create the trigger");
+            PoisonedOrders::Postgres(conn)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the SQLite file");
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TRIGGER poisoned_order BEFORE UPDATE ON orders FOR EACH ROW \
+                 WHEN OLD.customer_email = '{email}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )))
+            .await
+            .expect("create the trigger");
+            PoisonedOrders::Sqlite(conn)
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            PoisonedOrders::Postgres(mut conn) => {
+                conn.execute("DROP TRIGGER poisoned_order ON orders").await.expect("drop the trigger");
+                drop(conn.close().await);
+            }
+            PoisonedOrders::Sqlite(mut conn) => {
+                conn.execute("DROP TRIGGER poisoned_order").await.expect("drop the trigger");
+                drop(conn.close().await);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_that_cannot_expire_is_logged_and_retried_without_holding_up_the_others() {
+    let capture = logs::capture();
+    let app = TestApp::spawn_with(TestDatabase::create().await, &NO_JOBS).await;
+    let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
+    let (product, location) = stocked(&acme).await;
+    stocked(&globex).await;
+    // The oldest order is listed first: before the fix, its failure ended the whole run.
+    let poisoned = order_for(&acme, "poison@example.test", 1).await;
+    let same_shop = order_for(&acme, "buyer@example.test", 2).await;
+    let other_shop = order_for(&globex, "buyer@example.test", 1).await;
+    let poison = PoisonedOrders::install(app.database(), "poison@example.test").await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let jobs = app.spawn_beside(&EXPIRY_JOB).await;
+    until_cancelled(&[(&acme, &same_shop), (&globex, &other_shop)]).await;
+    let still_open = status_of(&acme, &poisoned).await;
+    let held = acme.owner.stock_level(&product, &location).await;
+    let order_key = uuid::Uuid::try_parse(&keel_tests::global_id_key(&poisoned)).expect("an order id").to_string();
+    let warned = capture.text().lines().any(|line| {
+        line.contains("\"level\":\"WARN\"") && line.contains(&order_key) && line.contains("\"code\":\"INTERNAL\"")
+    });
+    poison.remove().await;
+    until_cancelled(&[(&acme, &poisoned)]).await;
+    drop(jobs);
+
+    assert_eq!(still_open, "PENDING_PAYMENT", "the poisoned order failed to expire");
+    assert_eq!(held, json!({ "onHand": 10, "reserved": 1, "available": 9 }), "only its reservation is still held");
+    assert!(warned, "the failure is logged as a warning with the order id and its code");
+    assert_eq!(
+        acme.owner.stock_level(&product, &location).await,
+        json!({ "onHand": 10, "reserved": 0, "available": 10 }),
+        "once it can be, the next run expires it"
     );
 }
