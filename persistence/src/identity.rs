@@ -374,13 +374,28 @@ impl IdentityRepo for SeaTx {
         rows.try_map(|model| api_key_from(model).map(|(key, _)| key))
     }
 
-    async fn update_api_key(&self, scope: &TenantScope, key: &ApiKey) -> Result<(), DomainError> {
+    async fn touch_api_key(&self, scope: &TenantScope, id: ApiKeyId, now: OffsetDateTime) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // One column, conditional on the key being active: writing back the whole row read
+        // before a concurrent revocation would set `revoked_at` to NULL again.
+        api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id.uuid()))
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn revoke_api_key(&self, scope: &TenantScope, id: ApiKeyId, now: OffsetDateTime) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
         api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::LastUsedAt, Expr::value(key.last_used_at))
-            .col_expr(api_keys::Column::RevokedAt, Expr::value(key.revoked_at))
+            .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
             .filter(api_keys::Column::TenantId.eq(tenant))
-            .filter(api_keys::Column::Id.eq(key.id.uuid()))
+            .filter(api_keys::Column::Id.eq(id.uuid()))
+            .filter(api_keys::Column::RevokedAt.is_null())
             .exec(&self.txn)
             .await
             .map_err(storage_error)?;

@@ -126,11 +126,10 @@ impl Store for SeaStore {
         found.map(tenant_from).transpose()
     }
 
-    async fn active_tenants(&self) -> Result<Vec<TenantId>, DomainError> {
+    async fn all_tenants(&self) -> Result<Vec<TenantId>, DomainError> {
         let ids: Vec<Uuid> = tenants::Entity::find()
             .select_only()
             .column(tenants::Column::Id)
-            .filter(tenants::Column::Status.eq(TenantStatus::Active.as_str()))
             .into_tuple()
             .all(self.database.connection())
             .await

@@ -12,6 +12,7 @@ mod inventory;
 mod lifecycle;
 mod logs;
 mod orders;
+mod races;
 mod schema;
 mod tenancy;
 mod tokens;

@@ -1,12 +1,13 @@
 //! Background jobs the server runs beside its routes.
 //!
 //! A job acts as the system on the use-cases' own rules; it holds no business decision of its
-//! own, and a failed run is logged and retried at the next interval.
+//! own. What a run could not do (one order, or the whole run) is logged as a warning with its
+//! error code and retried at the next interval.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::orders::{self, PaymentTimeout};
+use domain::orders::{self, ExpiryFailure, PaymentTimeout};
 use tokio::sync::Notify;
 
 use super::ports::AppPorts;
@@ -32,10 +33,32 @@ impl OrderExpiry {
                 () = stop.notified() => return,
                 _ = ticks.tick() => {}
             }
-            if let Err(err) = orders::expire_unpaid_orders(&self.ports, self.timeout).await {
-                let err = ApiError::from(err);
-                tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
+            match orders::expire_unpaid_orders(&self.ports, self.timeout).await {
+                Ok(run) => run.failures.into_iter().for_each(log_failure),
+                Err(err) => {
+                    let err = ApiError::from(err);
+                    tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
+                }
             }
         }
+    }
+}
+
+/// Logs what one expiry run could not do: ids and the error code only (the conversion logs an
+/// internal error's source once).
+fn log_failure(failure: ExpiryFailure) {
+    let code = ApiError::from(failure.error).code();
+    match failure.order {
+        Some(order) => tracing::warn!(
+            tenant.id = %failure.tenant,
+            order.id = %order,
+            code = code.as_str(),
+            "an unpaid order could not be expired; retrying next interval"
+        ),
+        None => tracing::warn!(
+            tenant.id = %failure.tenant,
+            code = code.as_str(),
+            "a shop's unpaid orders could not be listed for expiry; retrying next interval"
+        ),
     }
 }

@@ -121,8 +121,8 @@ pub async fn revoke_api_key<S: Store, C: Crypto>(
     if key.revoked_at.is_some() {
         return Ok(key);
     }
+    tx.revoke_api_key(&scope, id, now).await?;
     let revoked = ApiKey { revoked_at: Some(now), ..key };
-    tx.update_api_key(&scope, &revoked).await?;
     tx.append_audit(
         &scope,
         &new_audit(

@@ -356,7 +356,7 @@ pub async fn authenticate_api_key<S: Store, C: Crypto>(
     }
     if key.last_used_at.is_none_or(|used| now - used >= API_KEY_TOUCH_INTERVAL) {
         let tx = ports.store.begin(&scope).await?;
-        tx.update_api_key(&scope, &super::ApiKey { last_used_at: Some(now), ..key.clone() }).await?;
+        tx.touch_api_key(&scope, key.id, now).await?;
         tx.commit().await?;
     }
     Ok(Actor::ApiKey(KeyHolder { tenant: key.tenant, key: key.id, permissions: key.permissions }))

@@ -1,6 +1,7 @@
 //! Changing stock: a [`StockCommand`] (receive, adjust, transfer) checked from input, then
 //! applied by [`change_stock`] with conditional updates and ledger lines in one transaction,
-//! optionally idempotent.
+//! optionally idempotent. Levels are changed in location order, and a transaction the
+//! database aborts for contention runs again, so concurrent transfers neither deadlock nor fail.
 
 use time::OffsetDateTime;
 
@@ -11,6 +12,7 @@ use crate::idempotency::{IdempotencyKey, Recorded};
 use crate::identity::SecretHash;
 use crate::ids::{LocationId, ProductId, StockMovementId};
 use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, InventoryRepo, Ports, Store, Tx};
+use crate::retry::retrying;
 
 /// The largest quantity one stock operation may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;
@@ -131,7 +133,18 @@ pub async fn change_stock<S: Store, C: Crypto>(
     Err(DomainError::Conflict("a request with this idempotency key is still in progress; retry".into()))
 }
 
+/// Applies a stock operation in one transaction, run again while the database aborts it for
+/// contention, so a lost race never reaches the client as an error.
 async fn apply<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    scope: &TenantScope,
+    command: StockCommand,
+    key: Option<(&IdempotencyKey, &SecretHash)>,
+) -> Result<Vec<StockLevel>, DomainError> {
+    retrying(|| apply_once(ports, scope, command.clone(), key)).await
+}
+
+async fn apply_once<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     scope: &TenantScope,
     command: StockCommand,
@@ -184,13 +197,19 @@ async fn apply<S: Store, C: Crypto>(
             ]
         }
     };
-    let mut levels = Vec::with_capacity(movements.len());
-    for movement in &movements {
+    // Levels change in location order, whichever way stock moves: opposite transfers of one
+    // product then lock its two rows in the same order and cannot deadlock each other.
+    let mut by_location: Vec<(usize, &StockMovement)> = movements.iter().enumerate().collect();
+    by_location.sort_by_key(|(_, movement)| movement.location);
+    let mut changed = Vec::with_capacity(movements.len());
+    for (index, movement) in by_location {
         let Some(level) = tx.apply_movement(scope, movement).await? else {
             return Err(insufficient(if movements.len() > 1 { "quantity" } else { "delta" }));
         };
-        levels.push(level);
+        changed.push((index, level));
     }
+    changed.sort_by_key(|(index, _)| *index);
+    let levels: Vec<StockLevel> = changed.into_iter().map(|(_, level)| level).collect();
     if let Some((key, fingerprint)) = key {
         let recorded = Recorded { request_hash: fingerprint.clone(), result: encode_levels(&levels) };
         tx.save_idempotency(scope, operation, key, &recorded, now).await?;

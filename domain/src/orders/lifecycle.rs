@@ -6,14 +6,14 @@
 use time::{Duration, OffsetDateTime};
 
 use super::model::{Order, OrderLine, Transition};
-use super::retry::retrying;
 use super::status::OrderStatus;
 use crate::auth::{Caller, Permission, TenantScope, authorize, job_scope};
 use crate::error::{DomainError, Invalid};
 use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
-use crate::ids::{OrderId, OrderTransitionId, StockMovementId};
+use crate::ids::{OrderId, OrderTransitionId, StockMovementId, TenantId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::ports::{Crypto, OrderRepo, Ports, Store, Tx};
+use crate::retry::retrying;
 use crate::text::parse_note;
 
 /// How long an order may wait for payment before [`expire_unpaid_orders`] cancels it.
@@ -172,49 +172,102 @@ async fn apply_transition<T: Tx>(
     Ok(order)
 }
 
-/// Cancels every order of every tenant that has waited for payment longer than `timeout`,
-/// releasing its stock; returns how many it cancelled. Safe to run in several processes at
-/// once: each cancellation is a compare-and-set on the status, so an order is cancelled, and
-/// its stock released, exactly once.
+/// How many expired orders one run of [`expire_unpaid_orders`] cancels per tenant at most; the
+/// rest wait for the next run.
+const EXPIRED_PER_TENANT_AND_RUN: u64 = 500;
+
+/// What one run of [`expire_unpaid_orders`] did.
+#[derive(Debug, Default)]
+pub struct ExpiryRun {
+    /// How many orders it cancelled.
+    pub cancelled: usize,
+    /// What it could not do; each is tried again by the next run.
+    pub failures: Vec<ExpiryFailure>,
+}
+
+/// One tenant's expired orders that could not be listed, or one order that could not be
+/// cancelled.
+#[derive(Debug)]
+pub struct ExpiryFailure {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The order; `None` when the tenant's expired orders could not be listed.
+    pub order: Option<OrderId>,
+    /// Why; its source is for the log only.
+    pub error: DomainError,
+}
+
+/// Cancels every order of every tenant, suspended ones included, that has waited for payment
+/// longer than `timeout`, releasing its stock. Safe to run in several processes at once: each
+/// cancellation is a compare-and-set on the status, so an order is cancelled, and its stock
+/// released, exactly once.
+///
+/// Each order is its own transaction, and a failure stays its own: it is reported in the
+/// returned [`ExpiryRun`] and the run goes on with the other orders and tenants.
 ///
 /// # Errors
-/// When storage fails; orders already cancelled stay cancelled.
+/// When the tenants cannot be listed; nothing was cancelled then.
 #[tracing::instrument(name = "orders.expire_unpaid", skip_all)]
 pub async fn expire_unpaid_orders<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     timeout: PaymentTimeout,
-) -> Result<usize, DomainError> {
-    let Some(placed_before) = timeout.placed_before(ports.clock.now()) else { return Ok(0) };
-    let mut cancelled = 0;
-    for tenant in ports.store.active_tenants().await? {
+) -> Result<ExpiryRun, DomainError> {
+    let mut run = ExpiryRun::default();
+    let Some(placed_before) = timeout.placed_before(ports.clock.now()) else { return Ok(run) };
+    for tenant in ports.store.all_tenants().await? {
         let scope = job_scope(tenant);
-        let expired = {
-            let tx = ports.store.begin_read(&scope).await?;
-            let ids = tx.unpaid_orders_placed_before(&scope, placed_before, 500).await?;
-            tx.commit().await?;
-            ids
+        let expired = match expired_orders(ports, &scope, placed_before).await {
+            Ok(ids) => ids,
+            Err(error) => {
+                run.failures.push(ExpiryFailure { tenant, order: None, error });
+                continue;
+            }
         };
         for id in expired {
-            let outcome = retrying(|| async {
-                let tx = ports.store.begin(&scope).await?;
-                let Some(order) = tx.order(&scope, id).await? else { return Ok(false) };
-                // Paid or cancelled by someone else since it was listed: nothing to do.
-                if order.status != OrderStatus::PendingPayment {
-                    return Ok(false);
-                }
-                let reason = Some("payment not received in time".to_owned());
-                apply_transition(&tx, &scope, order, OrderStatus::Cancelled, reason, ports.clock.now()).await?;
-                tx.commit().await?;
-                Ok(true)
-            })
-            .await?;
-            cancelled += usize::from(outcome);
+            match expire_order(ports, &scope, id).await {
+                Ok(cancelled) => run.cancelled += usize::from(cancelled),
+                Err(error) => run.failures.push(ExpiryFailure { tenant, order: Some(id), error }),
+            }
         }
     }
-    if cancelled > 0 {
-        tracing::info!(cancelled, "cancelled unpaid orders past the payment timeout");
+    if run.cancelled > 0 {
+        tracing::info!(cancelled = run.cancelled, "cancelled unpaid orders past the payment timeout");
     }
-    Ok(cancelled)
+    Ok(run)
+}
+
+/// The oldest of a tenant's orders placed before `placed_before` and still unpaid.
+async fn expired_orders<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    scope: &TenantScope,
+    placed_before: OffsetDateTime,
+) -> Result<Vec<OrderId>, DomainError> {
+    let tx = ports.store.begin_read(scope).await?;
+    let ids = tx.unpaid_orders_placed_before(scope, placed_before, EXPIRED_PER_TENANT_AND_RUN).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Cancels one expired order in its own transaction; `false` when it was paid or cancelled
+/// since it was listed.
+async fn expire_order<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    scope: &TenantScope,
+    id: OrderId,
+) -> Result<bool, DomainError> {
+    retrying(|| async {
+        let tx = ports.store.begin(scope).await?;
+        let Some(order) = tx.order(scope, id).await? else { return Ok(false) };
+        // Paid or cancelled by someone else since it was listed: nothing to do.
+        if order.status != OrderStatus::PendingPayment {
+            return Ok(false);
+        }
+        let reason = Some("payment not received in time".to_owned());
+        apply_transition(&tx, scope, order, OrderStatus::Cancelled, reason, ports.clock.now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -161,9 +161,22 @@ pub trait IdentityRepo {
         scope: &TenantScope,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<ApiKey>, DomainError>> + Send;
-    /// Stores a key's revocation and last use.
-    fn update_api_key(&self, scope: &TenantScope, key: &ApiKey)
-    -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Records that a key authenticated a request at `now`: writes only its last use, and
+    /// only while it is not revoked, so a use racing a revocation cannot undo it.
+    fn touch_api_key(
+        &self,
+        scope: &TenantScope,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Revokes a key at `now`: writes only its revocation, and only if it is not revoked yet
+    /// (a key keeps its first revocation time).
+    fn revoke_api_key(
+        &self,
+        scope: &TenantScope,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
 
     /// Appends to the audit log.
     fn append_audit(

@@ -77,8 +77,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Finds a tenant by slug in the registry (tenants are not tenant-owned data).
     fn tenant_by_slug(&self, slug: &Slug) -> impl Future<Output = Result<Option<Tenant>, DomainError>> + Send;
 
-    /// Every active tenant, for background jobs that visit each tenant in turn.
-    fn active_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, DomainError>> + Send;
+    /// Every tenant, suspended ones included, for background jobs that visit each tenant in
+    /// turn (a suspended shop's unpaid orders still expire and release their stock).
+    fn all_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, DomainError>> + Send;
 
     /// Sets a tenant's status in the registry; `false` when no tenant has the slug.
     fn set_tenant_status(
