@@ -14,7 +14,7 @@ pub mod permissions;
 
 use std::net::IpAddr;
 
-use crate::error::DomainError;
+use crate::error::{DomainError, Invalid};
 use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
 
 pub use permissions::{Permission, Role};
@@ -159,6 +159,27 @@ pub fn authorize(actor: &Actor, needed: Permission) -> Result<TenantScope, Domai
     Ok(TenantScope { tenant, actor: who, customer, granted: needed })
 }
 
+/// Checks that `actor` holds every permission in `requested`, so that it may hand them out:
+/// no actor creates a member, gives a role, or issues an API key with a permission it does not
+/// hold itself, nor changes, deactivates or revokes one that holds more than it does. One rule
+/// for members and API keys alike; a member's permissions are those of their role as stored
+/// now. (Owners and admins hold the same permissions; that only owners manage owners is a
+/// separate rule of the member use-cases.)
+///
+/// # Errors
+/// `Invalid` (`PERMISSION_NOT_HELD`) on `field`, naming every permission the actor lacks: the
+/// caller can fix the request by asking for less, so it is a user error, like other refusals
+/// of an input.
+pub fn may_grant(actor: &Actor, field: &str, requested: &[Permission]) -> Result<(), DomainError> {
+    let held = actor.permissions();
+    let missing: Vec<&str> = requested.iter().filter(|p| !held.contains(p)).map(|p| p.as_str()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Invalid::with_code(field, "PERMISSION_NOT_HELD", format!("you do not hold {} yourself", missing.join(", ")))
+        .into())
+}
+
 /// The scope of someone signing in to `tenant`: it grants only `session:create`, which covers
 /// checking credentials and sessions. The tenant comes from the slug the visitor named.
 pub fn visitor_scope(tenant: TenantId) -> TenantScope {
@@ -268,6 +289,52 @@ mod tests {
         let Actor::Member(me) = &customer else { unreachable!("a member") };
         assert_eq!(authorize(&customer, P::OrdersRead).expect("granted").customer(), Some(me.user));
         assert_eq!(authorize(&staff, P::OrdersRead).expect("granted").customer(), None);
+    }
+
+    #[test]
+    fn a_role_is_grantable_only_by_callers_holding_every_permission_of_it() {
+        let key = |permissions: &[Permission]| {
+            Actor::ApiKey(KeyHolder {
+                tenant: TenantId::new(),
+                key: ApiKeyId::new(),
+                permissions: permissions.to_vec(),
+            })
+        };
+        let members_manage_only = key(&[P::MembersManage]);
+        let customer_maker = key(&[&[P::MembersManage], Role::Customer.permissions()].concat());
+        let everything = key(Role::Owner.permissions());
+
+        for role in Role::ALL {
+            assert!(may_grant(&members_manage_only, "role", role.permissions()).is_err(), "{}", role.as_str());
+            assert_eq!(may_grant(&customer_maker, "role", role.permissions()).is_ok(), role == Role::Customer);
+            assert!(may_grant(&everything, "role", role.permissions()).is_ok(), "{}", role.as_str());
+            assert!(may_grant(&member(Role::Admin), "role", role.permissions()).is_ok(), "{}", role.as_str());
+        }
+        for role in [Role::Staff, Role::Customer] {
+            assert!(may_grant(&member(role), "role", Role::Admin.permissions()).is_err(), "{}", role.as_str());
+        }
+        assert!(may_grant(&member(Role::Staff), "role", Role::Customer.permissions()).is_ok());
+        assert!(may_grant(&member(Role::Customer), "role", Role::Staff.permissions()).is_err());
+    }
+
+    #[test]
+    fn a_refused_grant_names_every_permission_the_caller_lacks() {
+        let catalog_reader = Actor::ApiKey(KeyHolder {
+            tenant: TenantId::new(),
+            key: ApiKeyId::new(),
+            permissions: vec![P::MembersManage, P::CatalogRead],
+        });
+
+        let refused = may_grant(&catalog_reader, "role", Role::Customer.permissions());
+
+        let Err(DomainError::Invalid(invalid)) = refused else { panic!("refused as a user error: {refused:?}") };
+        assert_eq!((invalid.field(), invalid.code()), (&["role".to_owned()][..], "PERMISSION_NOT_HELD"));
+        assert_eq!(
+            invalid.message(),
+            "you do not hold profile:read, orders:read, orders:write, payments:write yourself"
+        );
+        assert!(may_grant(&catalog_reader, "permissions", &[P::CatalogRead]).is_ok());
+        assert!(may_grant(&Actor::Anonymous, "permissions", &[P::CatalogRead]).is_err());
     }
 
     #[test]

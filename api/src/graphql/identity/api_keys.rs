@@ -177,7 +177,8 @@ pub async fn api_key_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<Ap
 pub struct CreateApiKeyInput {
     /// A label, 1-100 characters.
     pub name: String,
-    /// What it may do; each must be a permission you hold.
+    /// What it may do; each must be a permission you hold yourself (`PERMISSION_NOT_HELD`
+    /// otherwise).
     pub permissions: Vec<PermissionEnum>,
 }
 
@@ -244,7 +245,8 @@ impl ApiKeyMutation {
         .await
     }
 
-    /// Revokes an API key; it stops working at once. Needs `api_keys:manage`.
+    /// Revokes an API key; it stops working at once. Needs `api_keys:manage`, and every
+    /// permission the key holds (`PERMISSION_NOT_HELD` on `apiKeyId` otherwise).
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,

@@ -103,7 +103,8 @@ pub struct CreateMemberInput {
     /// Their initial password, 10-128 characters.
     #[graphql(secret)]
     pub password: String,
-    /// Their role; only owners may create owners.
+    /// Their role: one whose every permission you hold yourself (`PERMISSION_NOT_HELD`
+    /// otherwise); only owners may create owners.
     pub role: RoleEnum,
 }
 
@@ -112,7 +113,7 @@ pub struct CreateMemberInput {
 pub struct ChangeRoleInput {
     /// The member.
     pub member_id: ID,
-    /// The new role.
+    /// The new role: one whose every permission you hold yourself.
     pub role: RoleEnum,
 }
 
@@ -138,7 +139,8 @@ pub struct MemberMutation;
 
 #[Object]
 impl MemberMutation {
-    /// Adds a member with an initial password. Needs `members:manage`; only owners create owners.
+    /// Adds a member with an initial password. Needs `members:manage`, and every permission of
+    /// the role (`PERMISSION_NOT_HELD` on `role` otherwise); only owners create owners.
     /// Hashes a password: one request may hash at most 5 (`QUERY_TOO_COMPLEX` beyond).
     async fn create_member(
         &self,
@@ -167,8 +169,10 @@ impl MemberMutation {
         .await
     }
 
-    /// Changes a member's role. Needs `members:manage`; only owners touch the owner role; the
-    /// last active owner cannot be demoted (`LAST_OWNER`).
+    /// Changes a member's role. Needs `members:manage`, and every permission of both the new
+    /// role and the member's current one (`PERMISSION_NOT_HELD` on `role` or `memberId`
+    /// otherwise); only owners touch the owner role; the last active owner cannot be demoted
+    /// (`LAST_OWNER`).
     async fn change_role(&self, ctx: &Context<'_>, input: ChangeRoleInput) -> Result<Option<MemberPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
@@ -183,7 +187,8 @@ impl MemberMutation {
         .await
     }
 
-    /// Deactivates a member and ends their sessions. Needs `members:manage`; only owners
+    /// Deactivates a member and ends their sessions. Needs `members:manage`, and every permission
+    /// of the member's role (`PERMISSION_NOT_HELD` on `memberId` otherwise); only owners
     /// deactivate owners; never the last active owner (`LAST_OWNER`).
     async fn deactivate_member(
         &self,
