@@ -473,3 +473,60 @@ fn the_module_graph_sees_grouped_inline_and_relative_imports_and_finds_loops() {
         ["a::c", "b"].iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().iter().collect()
     );
 }
+
+// ---- who may make an actor ---------------------------------------------------------------
+//
+// The compiler keeps members, key holders and scopes to `domain` (private fields, `pub(crate)`
+// constructors; see the `compile_fail` examples on `domain::auth::Member`). Two things it cannot
+// see are checked here: which module of `domain` authenticates, and who makes an operator,
+// whose proof has to be `pub` for the `keel` command line in `api` to make one.
+
+/// Every `.rs` file of the workspace's crates, with its code lines (comments dropped, tests
+/// kept: a test may not forge an actor either), by path relative to the workspace root.
+fn workspace_sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for member in ["domain", "persistence", "migration", "api", "tests"] {
+        visit(&root.join(member), &mut |path, text| {
+            let relative = path.strip_prefix(&root).expect("under the workspace").display().to_string();
+            let code: Vec<&str> = text.lines().filter(|line| !line.trim_start().starts_with("//")).collect();
+            files.push((relative, code.join("\n")));
+        });
+    }
+    files
+}
+
+/// The files (other than `allowed` and this one) whose code contains `needle`.
+fn naming_outside(needle: &str, allowed: &[&str]) -> Vec<String> {
+    workspace_sources()
+        .into_iter()
+        .filter(|(path, code)| code.contains(needle) && path != "tests/architecture.rs")
+        .filter(|(path, _)| !allowed.iter().any(|prefix| path.starts_with(prefix)))
+        .map(|(path, _)| path)
+        .collect()
+}
+
+#[test]
+fn only_the_keel_command_line_makes_an_operator() {
+    let allowed = ["api/src/app/", "domain/src/auth/mod.rs"];
+
+    let offenders = naming_outside("from_command_line", &allowed);
+    let makers = naming_outside("from_command_line", &[]);
+
+    assert!(offenders.is_empty(), "only api/src/app/ may make an OperatorConsole: {offenders:?}");
+    assert!(makers.iter().any(|path| path.starts_with("api/src/app/")), "the check found no maker at all: {makers:?}");
+}
+
+#[test]
+fn only_authentication_makes_members_and_key_holders() {
+    let allowed = ["domain/src/identity/sessions.rs", "domain/src/auth/mod.rs"];
+
+    let offenders: Vec<String> = ["Member::authenticated", "KeyHolder::authenticated"]
+        .iter()
+        .flat_map(|constructor| naming_outside(constructor, &allowed))
+        .collect();
+    let makers = naming_outside("Member::authenticated", &[]);
+
+    assert!(offenders.is_empty(), "only domain's authentication builds an Actor::Member or ApiKey: {offenders:?}");
+    assert!(makers.iter().any(|path| path.ends_with("sessions.rs")), "the check found no maker at all: {makers:?}");
+}

@@ -5,6 +5,13 @@
 //! [`TenantScope`], which every repository method requires. A scope therefore proves that an
 //! authorization happened, for one tenant and one permission.
 //!
+//! The chain cannot be forged from outside this crate: a [`Member`] or [`KeyHolder`] (and so an
+//! [`Actor`] that holds permissions) is made only by authentication in
+//! [`crate::identity::sessions`]; the scopes of visitors, jobs and registration are the crate's
+//! own; an operator is an [`OperatorConsole`], made only by the `keel` command line (checked by
+//! `tests/architecture.rs`). [`may_grant`] is the one rule comparing powers: nobody hands out
+//! more than it holds.
+//!
 //! # Layout
 //!
 //! - this module: actors, callers, [`TenantScope`] and the functions that make one.
@@ -20,30 +27,149 @@ use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
 pub use permissions::{Permission, Role};
 
 /// An authenticated, active member acting through a session.
+///
+/// Only authentication makes one ([`crate::identity::sessions::authenticate_member`]): the
+/// fields are private and the constructor is the crate's own, so holding a `Member` proves the
+/// session was checked. Code outside `domain` can read one, not build one:
+///
+/// ```compile_fail
+/// use domain::auth::{Member, Role};
+/// use domain::ids::{SessionId, TenantId, UserId};
+///
+/// let forged = Member { tenant: TenantId::new(), user: UserId::new(), role: Role::Owner, session: SessionId::new() };
+/// ```
+///
+/// ```compile_fail
+/// use domain::auth::{Member, Role};
+/// use domain::ids::{SessionId, TenantId, UserId};
+///
+/// let forged = Member::authenticated(TenantId::new(), UserId::new(), Role::Owner, SessionId::new());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
+    tenant: TenantId,
+    user: UserId,
+    role: Role,
+    session: SessionId,
+}
+
+impl Member {
+    /// A member whose session authentication has just checked; for authentication only.
+    pub(crate) fn authenticated(tenant: TenantId, user: UserId, role: Role, session: SessionId) -> Member {
+        Member { tenant, user, role, session }
+    }
+
     /// The member's tenant.
-    pub tenant: TenantId,
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
     /// The member.
-    pub user: UserId,
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
     /// The role as stored now (not as claimed in the token), so role changes apply at once.
-    pub role: Role,
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
     /// The session the access token belongs to.
-    pub session: SessionId,
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
 }
 
 /// An authenticated, unrevoked API key.
+///
+/// Only authentication makes one ([`crate::identity::sessions::authenticate_api_key`]), as
+/// for [`Member`]:
+///
+/// ```compile_fail
+/// use domain::auth::{KeyHolder, Permission};
+/// use domain::ids::{ApiKeyId, TenantId};
+///
+/// let forged = KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions: vec![Permission::MembersManage] };
+/// ```
+///
+/// ```compile_fail
+/// use domain::auth::{KeyHolder, Permission};
+/// use domain::ids::{ApiKeyId, TenantId};
+///
+/// let forged = KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), vec![Permission::MembersManage]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyHolder {
+    tenant: TenantId,
+    key: ApiKeyId,
+    permissions: Vec<Permission>,
+}
+
+impl KeyHolder {
+    /// A key authentication has just checked, with exactly its stored permissions; for
+    /// authentication only.
+    pub(crate) fn authenticated(tenant: TenantId, key: ApiKeyId, permissions: Vec<Permission>) -> KeyHolder {
+        KeyHolder { tenant, key, permissions }
+    }
+
     /// The key's tenant.
-    pub tenant: TenantId,
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
     /// The key.
-    pub key: ApiKeyId,
+    pub fn key(&self) -> ApiKeyId {
+        self.key
+    }
+
     /// Exactly the permissions listed on the key.
-    pub permissions: Vec<Permission>,
+    pub fn permissions(&self) -> &[Permission] {
+        &self.permissions
+    }
+}
+
+/// Proof that the caller is an operator at the `keel` command line, who may register and
+/// suspend tenants whatever the registration setting. Operator-only ports (such as
+/// [`crate::ports::Store::set_tenant_status`]) take one.
+///
+/// Rust has no visibility between `pub` and the crate, so the one constructor is public; it is
+/// for the `keel tenant …` commands alone (`api/src/app/`), and `tests/architecture.rs` fails
+/// on any other caller. The field is private, so there is no other way to make one:
+///
+/// ```compile_fail
+/// let forged = domain::auth::OperatorConsole(());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorConsole(());
+
+impl OperatorConsole {
+    /// The operator running a `keel` command on this machine. Only the command-line entry
+    /// points of `api/src/app/` may call this; no request handler, job or test may.
+    pub fn from_command_line() -> OperatorConsole {
+        OperatorConsole(())
+    }
 }
 
 /// Who is making a request.
+///
+/// Apart from [`Actor::Anonymous`], which grants nothing, an actor can only come from
+/// authentication (a [`Member`] or [`KeyHolder`]) or from the command line (an
+/// [`OperatorConsole`]). Code outside `domain` may inspect one:
+///
+/// ```
+/// use domain::auth::Actor;
+///
+/// fn describe(actor: &Actor) -> String {
+///     match actor {
+///         Actor::Anonymous => "nobody".to_owned(),
+///         Actor::Member(member) => format!("member {} as {}", member.user(), member.role().as_str()),
+///         Actor::ApiKey(key) => format!("key {} with {} permissions", key.key(), key.permissions().len()),
+///         Actor::Operator(_) => "an operator".to_owned(),
+///     }
+/// }
+///
+/// assert_eq!(describe(&Actor::Anonymous), "nobody");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     /// No credential.
@@ -53,7 +179,7 @@ pub enum Actor {
     /// A program using an API key.
     ApiKey(KeyHolder),
     /// An operator at the `keel` command line (only `tenant:register`).
-    Operator,
+    Operator(OperatorConsole),
 }
 
 impl Actor {
@@ -62,7 +188,7 @@ impl Actor {
         match self {
             Actor::Member(member) => Some(member.tenant),
             Actor::ApiKey(key) => Some(key.tenant),
-            Actor::Anonymous | Actor::Operator => None,
+            Actor::Anonymous | Actor::Operator(_) => None,
         }
     }
 
@@ -71,7 +197,7 @@ impl Actor {
         match self {
             Actor::Member(member) => member.role.permissions().to_vec(),
             Actor::ApiKey(key) => key.permissions.clone(),
-            Actor::Anonymous | Actor::Operator => Vec::new(),
+            Actor::Anonymous | Actor::Operator(_) => Vec::new(),
         }
     }
 }
@@ -145,7 +271,9 @@ impl TenantScope {
 /// when the permission is not granted.
 pub fn authorize(actor: &Actor, needed: Permission) -> Result<TenantScope, DomainError> {
     let (tenant, who, customer, granted) = match actor {
-        Actor::Anonymous | Actor::Operator => return Err(DomainError::Unauthenticated("authentication required")),
+        Actor::Anonymous | Actor::Operator(_) => {
+            return Err(DomainError::Unauthenticated("authentication required"));
+        }
         Actor::Member(member) => {
             let customer = (member.role == Role::Customer).then_some(member.user);
             (member.tenant, ActorRef::User(member.user), customer, member.role.grants(needed))
@@ -181,14 +309,15 @@ pub fn may_grant(actor: &Actor, field: &str, requested: &[Permission]) -> Result
 }
 
 /// The scope of someone signing in to `tenant`: it grants only `session:create`, which covers
-/// checking credentials and sessions. The tenant comes from the slug the visitor named.
-pub fn visitor_scope(tenant: TenantId) -> TenantScope {
+/// checking credentials and sessions. The tenant comes from the slug the visitor named, or
+/// from a credential being checked; only sign-in and authentication call this.
+pub(crate) fn visitor_scope(tenant: TenantId) -> TenantScope {
     TenantScope { tenant, actor: ActorRef::Visitor, customer: None, granted: Permission::SessionCreate }
 }
 
 /// The scope of Keel's own background jobs acting inside `tenant` (cancelling orders whose
-/// payment timed out). Only jobs started by the server call this; no request can reach it.
-pub fn job_scope(tenant: TenantId) -> TenantScope {
+/// payment timed out). Only the jobs' use-cases call this; no request can reach it.
+pub(crate) fn job_scope(tenant: TenantId) -> TenantScope {
     TenantScope { tenant, actor: ActorRef::System, customer: None, granted: Permission::OrdersManage }
 }
 
@@ -197,9 +326,9 @@ pub fn job_scope(tenant: TenantId) -> TenantScope {
 ///
 /// # Errors
 /// `Forbidden` when registration is closed and the caller is not an operator.
-pub fn registration_scope(actor: &Actor, tenant: TenantId, open: bool) -> Result<TenantScope, DomainError> {
+pub(crate) fn registration_scope(actor: &Actor, tenant: TenantId, open: bool) -> Result<TenantScope, DomainError> {
     let who = match actor {
-        Actor::Operator => ActorRef::Operator,
+        Actor::Operator(_) => ActorRef::Operator,
         _ if open => ActorRef::Visitor,
         _ => return Err(DomainError::Forbidden { needed: Permission::TenantRegister }),
     };
@@ -212,8 +341,12 @@ mod tests {
 
     use Permission as P;
 
+    fn operator() -> Actor {
+        Actor::Operator(OperatorConsole(()))
+    }
+
     fn member(role: Role) -> Actor {
-        Actor::Member(Member { tenant: TenantId::new(), user: UserId::new(), role, session: SessionId::new() })
+        Actor::Member(Member::authenticated(TenantId::new(), UserId::new(), role, SessionId::new()))
     }
 
     /// The role × permission matrix, one row per permission: (OWNER, ADMIN, STAFF, CUSTOMER).
@@ -256,13 +389,13 @@ mod tests {
     fn anonymous_callers_and_operators_are_denied_every_tenant_permission() {
         for permission in Permission::ALL {
             assert!(matches!(authorize(&Actor::Anonymous, permission), Err(DomainError::Unauthenticated(_))));
-            assert!(matches!(authorize(&Actor::Operator, permission), Err(DomainError::Unauthenticated(_))));
+            assert!(matches!(authorize(&operator(), permission), Err(DomainError::Unauthenticated(_))));
         }
     }
 
     #[test]
     fn an_api_key_has_exactly_its_listed_permissions() {
-        let key = KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions: vec![P::CatalogRead] };
+        let key = KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), vec![P::CatalogRead]);
         let actor = Actor::ApiKey(key.clone());
 
         for permission in Permission::ALL {
@@ -275,7 +408,7 @@ mod tests {
     #[test]
     fn a_key_listing_session_permissions_still_cannot_use_them() {
         let permissions = vec![P::SessionCreate, P::TenantRegister];
-        let actor = Actor::ApiKey(KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions });
+        let actor = Actor::ApiKey(KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), permissions));
 
         assert!(authorize(&actor, P::SessionCreate).is_err());
         assert!(authorize(&actor, P::TenantRegister).is_err());
@@ -294,11 +427,7 @@ mod tests {
     #[test]
     fn a_role_is_grantable_only_by_callers_holding_every_permission_of_it() {
         let key = |permissions: &[Permission]| {
-            Actor::ApiKey(KeyHolder {
-                tenant: TenantId::new(),
-                key: ApiKeyId::new(),
-                permissions: permissions.to_vec(),
-            })
+            Actor::ApiKey(KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), permissions.to_vec()))
         };
         let members_manage_only = key(&[P::MembersManage]);
         let customer_maker = key(&[&[P::MembersManage], Role::Customer.permissions()].concat());
@@ -319,11 +448,11 @@ mod tests {
 
     #[test]
     fn a_refused_grant_names_every_permission_the_caller_lacks() {
-        let catalog_reader = Actor::ApiKey(KeyHolder {
-            tenant: TenantId::new(),
-            key: ApiKeyId::new(),
-            permissions: vec![P::MembersManage, P::CatalogRead],
-        });
+        let catalog_reader = Actor::ApiKey(KeyHolder::authenticated(
+            TenantId::new(),
+            ApiKeyId::new(),
+            vec![P::MembersManage, P::CatalogRead],
+        ));
 
         let refused = may_grant(&catalog_reader, "role", Role::Customer.permissions());
 
@@ -343,6 +472,6 @@ mod tests {
 
         assert!(registration_scope(&Actor::Anonymous, tenant, true).is_ok());
         assert!(registration_scope(&Actor::Anonymous, tenant, false).is_err());
-        assert!(registration_scope(&Actor::Operator, tenant, false).is_ok());
+        assert!(registration_scope(&operator(), tenant, false).is_ok());
     }
 }

@@ -286,7 +286,7 @@ pub async fn products<S: Store, C: Crypto>(
 }
 
 fn is_customer(caller: &Caller) -> bool {
-    matches!(&caller.actor, Actor::Member(m) if m.role == Role::Customer)
+    matches!(&caller.actor, Actor::Member(m) if m.role() == Role::Customer)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct CreateMember {
 
 /// Who the caller is, as far as the owner rules care.
 fn is_owner(actor: &Actor) -> bool {
-    matches!(actor, Actor::Member(member) if member.role == Role::Owner)
+    matches!(actor, Actor::Member(member) if member.role() == Role::Owner)
 }
 
 fn owners_only() -> DomainError {
@@ -47,9 +47,9 @@ pub async fn me<S: Store, C: Crypto>(ports: &Ports<S, C>, caller: &Caller) -> Re
     let tx = ports.store.begin_read(&scope).await?;
     let tenant = tx.tenant(&scope).await?;
     let (user, api_key) = match &caller.actor {
-        Actor::Member(member) => (tx.user(&scope, member.user).await?, None),
-        Actor::ApiKey(key) => (None, tx.api_key(&scope, key.key).await?.map(|(key, _)| key)),
-        Actor::Anonymous | Actor::Operator => (None, None),
+        Actor::Member(member) => (tx.user(&scope, member.user()).await?, None),
+        Actor::ApiKey(key) => (None, tx.api_key(&scope, key.key()).await?.map(|(key, _)| key)),
+        Actor::Anonymous | Actor::Operator(_) => (None, None),
     };
     tx.commit().await?;
     Ok(Profile { tenant, user, api_key, permissions: caller.actor.permissions() })
