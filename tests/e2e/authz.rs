@@ -1,8 +1,9 @@
 //! Authorization that compares powers: no caller, member or API key, grants, changes or takes
 //! away more than it holds itself.
 
-use keel_tests::{PASSWORD, Shop, TestApp};
+use keel_tests::{Client, GqlResponse, PASSWORD, Shop, TestApp, TestDatabase, global_id, unknown_id};
 use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection, Executor};
 
 const CREATE_MEMBER: &str = "mutation($email: String!, $role: Role!) {
     createMember(input: { email: $email, password: \"correct horse battery\", role: $role }) {
@@ -17,7 +18,7 @@ const CUSTOMER_PERMISSIONS: [&str; 5] =
     ["PROFILE_READ", "CATALOG_READ", "ORDERS_READ", "ORDERS_WRITE", "PAYMENTS_WRITE"];
 
 /// The `(field, code)` of each of `field`'s user errors.
-fn refusals(response: &keel_tests::GqlResponse, field: &str) -> Vec<(Value, Value)> {
+fn refusals(response: &GqlResponse, field: &str) -> Vec<(Value, Value)> {
     response.user_errors(field).iter().map(|e| (e["field"].clone(), e["code"].clone())).collect()
 }
 
@@ -25,12 +26,12 @@ fn not_held(field: &str) -> Vec<(Value, Value)> {
     vec![(json!([field]), json!("PERMISSION_NOT_HELD"))]
 }
 
-async fn create_member(caller: &keel_tests::Client, email: &str, role: &str) -> keel_tests::GqlResponse {
+async fn create_member(caller: &Client, email: &str, role: &str) -> GqlResponse {
     caller.gql(CREATE_MEMBER, json!({ "email": email, "role": role })).await
 }
 
 /// The roles `caller` managed to create, out of every role but OWNER.
-async fn creatable_roles(shop: &Shop, caller: &keel_tests::Client, label: &str) -> Vec<&'static str> {
+async fn creatable_roles(shop: &Shop, caller: &Client, label: &str) -> Vec<&'static str> {
     let mut created = Vec::new();
     for role in ["ADMIN", "STAFF", "CUSTOMER"] {
         let email = format!("{}-{label}@{}.test", role.to_lowercase(), shop.slug);
@@ -196,4 +197,79 @@ async fn a_key_can_neither_issue_nor_revoke_a_key_holding_more_than_it_does() {
     assert_eq!(revoked_modest.data()["revokeApiKey"]["apiKey"]["active"], false, "{}", revoked_modest.text);
     let still_works = powerful.client.gql("{ products(first: 1) { edges { cursor } } }", json!({})).await;
     assert!(still_works.errors().is_empty(), "the powerful key still works: {}", still_works.text);
+}
+
+/// Runs one statement on `database` from outside Keel, as an operator's mistake or a failing
+/// disk would change it under a running server.
+async fn alter_outside(database: &TestDatabase, statement: String) {
+    let url = database.url();
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+        conn.execute(AssertSqlSafe(statement.clone())).await.unwrap_or_else(|err| panic!("{statement}: {err}"));
+        drop(conn.close().await);
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the SQLite file");
+        conn.execute(AssertSqlSafe(statement.clone())).await.unwrap_or_else(|err| panic!("{statement}: {err}"));
+        drop(conn.close().await);
+    }
+}
+
+const NODE: &str = "query($id: ID!) { node(id: $id) { id } }";
+
+#[tokio::test]
+async fn node_is_null_only_for_what_it_cannot_show_and_an_error_when_storage_fails() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    // Member tokens are checked against `users`, so members are looked up with a key.
+    let members_reader = shop.api_key(&["MEMBERS_READ"]).await.client;
+    let (_, member) = shop.member("STAFF", "staff@acme.test").await;
+    let key = shop.api_key(&["CATALOG_READ"]).await.id;
+    let product = shop.owner.create_product("TEE", "Tee", "1.00").await;
+    let location = shop.owner.create_location("MAIN", "Main").await;
+    shop.owner.receive_stock(&product, &location, 3).await;
+    let level = shop
+        .owner
+        .gql(
+            "query($p: ID!, $l: ID!) { stockLevel(productId: $p, locationId: $l) { id } }",
+            json!({ "p": product, "l": location }),
+        )
+        .await
+        .expect_str("/data/stockLevel/id");
+    let order = shop.owner.place_order(json!([{ "sku": "TEE", "quantity": 1 }])).await;
+    let unknown_level =
+        global_id("StockLevel", &format!("{}:{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::now_v7().simple()));
+    // (table read, caller, an id of a row in it, an id of nothing)
+    let rows = [
+        ("users", &members_reader, &member, unknown_id("Member")),
+        ("api_keys", &shop.owner, &key, unknown_id("ApiKey")),
+        ("products", &shop.owner, &product, unknown_id("Product")),
+        ("locations", &shop.owner, &location, unknown_id("Location")),
+        ("stock_levels", &shop.owner, &level, unknown_level),
+        ("orders", &shop.owner, &order, unknown_id("Order")),
+    ];
+
+    for (table, caller, id, unknown) in rows {
+        let nothing = caller.gql(NODE, json!({ "id": unknown })).await;
+        alter_outside(app.database(), format!("ALTER TABLE {table} RENAME TO {table}_away")).await;
+        let broken = caller.gql(NODE, json!({ "id": id })).await;
+        alter_outside(app.database(), format!("ALTER TABLE {table}_away RENAME TO {table}")).await;
+        let repaired = caller.gql(NODE, json!({ "id": id })).await;
+
+        assert_eq!(
+            (nothing.data()["node"].clone(), nothing.errors()),
+            (Value::Null, vec![]),
+            "{table}: {}",
+            nothing.text
+        );
+        assert_eq!(
+            broken.error_code(),
+            Some("INTERNAL"),
+            "{table}: a failed read is not a missing row: {}",
+            broken.text
+        );
+        assert_eq!(broken.data()["node"], Value::Null, "{table}");
+        assert_eq!(repaired.data()["node"]["id"], json!(id), "{table}: {}", repaired.text);
+    }
+    let anonymous = app.anonymous().gql(NODE, json!({ "id": product })).await;
+    assert_eq!(anonymous.error_code(), Some("UNAUTHENTICATED"), "{}", anonymous.text);
 }

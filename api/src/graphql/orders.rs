@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::DomainError;
 use domain::idempotency::IdempotencyKey;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, ProductId};
@@ -233,12 +234,11 @@ impl OrderTransitionObject {
     }
 }
 
-/// Resolves `node(id:)` for an order; `None` for unknown, foreign or hidden ones.
-pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<OrderObject> {
+/// Resolves `node(id:)` for an order; `node` decides which failures mean "not there".
+pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<OrderObject, DomainError> {
     let everything = Include { history: true, products: true };
-    let (order, related) =
-        orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await.ok()?;
-    Some(OrderObject::with(order, Arc::new(related)))
+    let (order, related) = orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await?;
+    Ok(OrderObject::with(order, Arc::new(related)))
 }
 
 /// How `orders` is filtered.

@@ -2,6 +2,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::DomainError;
 use domain::identity::{Email, Password, User, members};
 use domain::ids::UserId;
 use time::OffsetDateTime;
@@ -90,9 +91,9 @@ impl MemberQuery {
     }
 }
 
-/// Resolves `node(id:)` for a member; `None` for unknown, foreign or hidden ones.
-pub async fn member_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<MemberObject> {
-    members::member(&req.services.ports, req.caller, UserId::from_uuid(id)).await.ok().map(MemberObject)
+/// Resolves `node(id:)` for a member; `node` decides which failures mean "not there".
+pub async fn member_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<MemberObject, DomainError> {
+    members::member(&req.services.ports, req.caller, UserId::from_uuid(id)).await.map(MemberObject)
 }
 
 /// A new member.
