@@ -233,7 +233,17 @@ pub enum ActorRef {
     System,
 }
 
-/// Proof that an actor may use one permission inside one tenant. Only this module makes one.
+/// Proof that an actor may use one permission inside one tenant. Only this module makes one:
+/// outside `domain`, [`authorize`] is the only way to get one, so none of the crate's own
+/// makers (visitors, jobs, registration) can be called from outside:
+///
+/// ```compile_fail
+/// let scope = domain::auth::visitor_scope(domain::ids::TenantId::new());
+/// ```
+///
+/// ```compile_fail
+/// let scope = domain::auth::job_scope(domain::ids::TenantId::new());
+/// ```
 #[derive(Clone, Debug)]
 pub struct TenantScope {
     tenant: TenantId,
