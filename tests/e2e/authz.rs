@@ -273,3 +273,44 @@ async fn node_is_null_only_for_what_it_cannot_show_and_an_error_when_storage_fai
     let anonymous = app.anonymous().gql(NODE, json!({ "id": product })).await;
     assert_eq!(anonymous.error_code(), Some("UNAUTHENTICATED"), "{}", anonymous.text);
 }
+
+const PLACE_ORDER: &str = "mutation($input: PlaceOrderInput!) {
+    placeOrder(input: $input) { order { id } userErrors { field code message } } }";
+
+/// `placeOrder` of one unit of one line (`{ "sku": … }` or `{ "productId": … }`).
+async fn order_one(caller: &Client, mut line: Value) -> GqlResponse {
+    line["quantity"] = json!(1);
+    caller.gql(PLACE_ORDER, json!({ "input": { "lines": [line], "customerEmail": "buyer@acme.test" } })).await
+}
+
+#[tokio::test]
+async fn to_a_customer_an_archived_product_is_unknown_and_to_staff_it_is_inactive() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let location = shop.owner.create_location("MAIN", "Main").await;
+    let archived = shop.owner.create_product("OLD-1", "Old", "1.00").await;
+    shop.owner.receive_stock(&archived, &location, 5).await;
+    shop.owner
+        .gql(
+            "mutation($id: ID!) { archiveProduct(input: { id: $id, expectedVersion: 1 }) { product { active } } }",
+            json!({ "id": archived }),
+        )
+        .await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+    let (staff, _) = shop.member("STAFF", "staff@acme.test").await;
+
+    let by_sku = order_one(&customer, json!({ "sku": "OLD-1" })).await;
+    let unknown_sku = order_one(&customer, json!({ "sku": "NEVER-1" })).await;
+    let by_id = order_one(&customer, json!({ "productId": archived })).await;
+    let unknown_by_id = order_one(&customer, json!({ "productId": unknown_id("Product") })).await;
+    let staff_by_sku = order_one(&staff, json!({ "sku": "OLD-1" })).await;
+    let owner_by_id = order_one(&shop.owner, json!({ "productId": archived })).await;
+
+    assert_eq!(by_sku.data(), unknown_sku.data(), "a customer tells an archived SKU from an unknown one");
+    assert_eq!(refusals(&by_sku, "placeOrder"), [(json!(["lines", "0", "sku"]), json!("UNKNOWN_PRODUCT"))]);
+    assert_eq!(by_id.data(), unknown_by_id.data(), "a customer tells an archived id from an unknown one");
+    assert_eq!(refusals(&by_id, "placeOrder"), [(json!(["lines", "0", "productId"]), json!("UNKNOWN_PRODUCT"))]);
+    assert_eq!(refusals(&staff_by_sku, "placeOrder"), [(json!(["lines", "0", "sku"]), json!("PRODUCT_INACTIVE"))]);
+    assert_eq!(refusals(&owner_by_id, "placeOrder"), [(json!(["lines", "0", "productId"]), json!("PRODUCT_INACTIVE"))]);
+    assert_eq!(shop.owner.stock_level(&archived, &location).await["reserved"], 0);
+}

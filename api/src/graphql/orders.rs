@@ -347,7 +347,8 @@ pub struct PlaceOrderPayload {
     /// The order, when it was placed.
     pub order: Option<OrderObject>,
     /// Why nothing was placed (`UNKNOWN_PRODUCT`, `PRODUCT_INACTIVE`, `INSUFFICIENT_STOCK` with
-    /// the line in `field`, a bad quantity), if nothing was.
+    /// the line in `field`, a bad quantity), if nothing was. Customers get `UNKNOWN_PRODUCT` for
+    /// an archived product too: they cannot see one.
     pub user_errors: Vec<UserError>,
 }
 
