@@ -314,3 +314,52 @@ async fn to_a_customer_an_archived_product_is_unknown_and_to_staff_it_is_inactiv
     assert_eq!(refusals(&owner_by_id, "placeOrder"), [(json!(["lines", "0", "productId"]), json!("PRODUCT_INACTIVE"))]);
     assert_eq!(shop.owner.stock_level(&archived, &location).await["reserved"], 0);
 }
+
+const CANCEL_SHOWING: &str = "mutation($id: ID!) {
+    cancelOrder(input: { orderId: $id }) { order { status customerEmail lines { sku quantity } } userErrors { code } } }";
+
+#[tokio::test]
+async fn changing_an_order_shows_it_only_to_callers_who_may_read_orders() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let location = shop.owner.create_location("MAIN", "Main").await;
+    let tee = shop.owner.create_product("TEE", "Tee", "10.00").await;
+    shop.owner.receive_stock(&tee, &location, 10).await;
+    let mut orders = Vec::new();
+    for _ in 0..4 {
+        orders.push(shop.owner.place_order(json!([{ "sku": "TEE", "quantity": 2 }])).await);
+    }
+    let writer = shop.api_key(&["ORDERS_WRITE"]).await.client;
+    let manager = shop.api_key(&["ORDERS_MANAGE"]).await.client;
+    let reader_writer = shop.api_key(&["ORDERS_READ", "ORDERS_WRITE"]).await.client;
+    let mark_paid = "mutation($id: ID!) {
+        markOrderPaid(input: { orderId: $id }) { orderId order { customerEmail } userErrors { code } } }";
+    let cancel_id =
+        "mutation($id: ID!) { cancelOrder(input: { orderId: $id }) { orderId order { id } userErrors { code } } }";
+
+    let blind = writer.gql(CANCEL_SHOWING, json!({ "id": orders[0] })).await;
+    let blind_id = writer.gql(cancel_id, json!({ "id": orders[1] })).await;
+    let paid_blind = manager.gql(mark_paid, json!({ "id": orders[2] })).await;
+    let seeing = reader_writer.gql(CANCEL_SHOWING, json!({ "id": orders[3] })).await;
+
+    assert_eq!(blind.data()["cancelOrder"], json!({ "order": null, "userErrors": [] }), "{}", blind.text);
+    assert_eq!(
+        blind_id.data()["cancelOrder"],
+        json!({ "orderId": orders[1], "order": null, "userErrors": [] }),
+        "the change is confirmed by id: {}",
+        blind_id.text
+    );
+    assert_eq!(
+        paid_blind.data()["markOrderPaid"],
+        json!({ "orderId": orders[2], "order": null, "userErrors": [] }),
+        "{}",
+        paid_blind.text
+    );
+    assert_eq!(
+        seeing.data()["cancelOrder"]["order"],
+        json!({ "status": "CANCELLED", "customerEmail": "buyer@example.test", "lines": [{ "sku": "TEE", "quantity": 2 }] })
+    );
+    let statuses = shop.owner.gql("{ orders(first: 10) { edges { node { status } } } }", json!({})).await;
+    assert_eq!(statuses.node_strings("orders", "status"), ["CANCELLED", "PAID", "CANCELLED", "CANCELLED"]);
+    assert_eq!(shop.owner.stock_level(&tee, &location).await["reserved"], 2, "the paid order keeps its units");
+}
