@@ -473,3 +473,82 @@ fn the_module_graph_sees_grouped_inline_and_relative_imports_and_finds_loops() {
         ["a::c", "b"].iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().iter().collect()
     );
 }
+
+// ---- who may make an actor ---------------------------------------------------------------
+//
+// The compiler keeps members, key holders and scopes to `domain` (private fields, `pub(crate)`
+// constructors; see the `compile_fail` examples on `domain::auth::Member`). Two things it cannot
+// see are checked here: which module of `domain` authenticates, and who makes an operator,
+// whose proof has to be `pub` for the `keel` command line in `api` to make one.
+
+/// Every `.rs` file of the workspace's crates, with its code lines (comments dropped), by path
+/// relative to the workspace root.
+fn workspace_sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for member in ["domain", "persistence", "migration", "api", "tests"] {
+        visit(&root.join(member), &mut |path, text| {
+            let relative = path.strip_prefix(&root).expect("under the workspace").display().to_string();
+            let code: Vec<&str> = text.lines().filter(|line| !line.trim_start().starts_with("//")).collect();
+            files.push((relative, code.join("\n")));
+        });
+    }
+    files
+}
+
+/// `code` up to its unit-test module (`#[cfg(test)]` then a `mod` of any visibility), which by
+/// convention is the last item.
+fn before_unit_tests(code: &str) -> &str {
+    let lines: Vec<&str> = code.lines().collect();
+    let tests = lines.windows(2).position(|pair| pair[0].trim() == "#[cfg(test)]" && pair[1].contains("mod "));
+    match tests {
+        Some(line) => {
+            let offset: usize = lines[..line].iter().map(|l| l.len() + 1).sum();
+            &code[..offset]
+        }
+        None => code,
+    }
+}
+
+/// The files (other than `allowed` and this one) whose code contains `needle`; with
+/// `unit_tests`, in their unit-test modules too.
+fn naming_outside(needle: &str, allowed: &[&str], unit_tests: bool) -> Vec<String> {
+    workspace_sources()
+        .into_iter()
+        .filter(|(path, code)| {
+            let code = if unit_tests { code.as_str() } else { before_unit_tests(code) };
+            code.contains(needle) && path != "tests/architecture.rs"
+        })
+        .filter(|(path, _)| !allowed.iter().any(|prefix| path.starts_with(prefix)))
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// No test may make one either: tests reach the operator through `api::app::tenant`, as the
+/// `keel` binary does.
+#[test]
+fn only_the_keel_command_line_makes_an_operator() {
+    let allowed = ["api/src/app/", "domain/src/auth/mod.rs"];
+
+    let offenders = naming_outside("from_command_line", &allowed, true);
+    let makers = naming_outside("from_command_line", &[], true);
+
+    assert!(offenders.is_empty(), "only api/src/app/ may make an OperatorConsole: {offenders:?}");
+    assert!(makers.iter().any(|path| path.starts_with("api/src/app/")), "the check found no maker at all: {makers:?}");
+}
+
+/// Outside `domain` the compiler already refuses; inside it, unit tests of the rules may make
+/// actors (they are the crate's own and prove what an actor may do), nothing else may.
+#[test]
+fn only_authentication_makes_members_and_key_holders() {
+    let allowed = ["domain/src/identity/sessions.rs", "domain/src/auth/mod.rs"];
+
+    let offenders: Vec<String> = ["Member::authenticated", "KeyHolder::authenticated"]
+        .iter()
+        .flat_map(|constructor| naming_outside(constructor, &allowed, false))
+        .collect();
+    let makers = naming_outside("Member::authenticated", &[], false);
+
+    assert!(offenders.is_empty(), "only domain's authentication builds an Actor::Member or ApiKey: {offenders:?}");
+    assert!(makers.iter().any(|path| path.ends_with("sessions.rs")), "the check found no maker at all: {makers:?}");
+}

@@ -19,8 +19,10 @@
 //!
 //! # Layout
 //!
-//! - [`auth`]: [`auth::Actor`], [`auth::Caller`] and [`auth::authorize`], the only maker of a
-//!   [`auth::TenantScope`]; [`auth::permissions`]: [`auth::Permission`] and roles.
+//! - [`auth`]: [`auth::Actor`] (made only by authentication, or by the command line for an
+//!   operator), [`auth::Caller`], [`auth::authorize`], the only public maker of a
+//!   [`auth::TenantScope`], and [`auth::may_grant`]; [`auth::permissions`]:
+//!   [`auth::Permission`] and roles.
 //! - [`catalog`]: products and locations (`model`, `products`, `locations`).
 //! - [`inventory`]: stock levels and the movement ledger (`model`, `changes`, `queries`).
 //! - [`orders`]: placement with stock reservation, the status machine, expiry (`model`,

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use domain::DomainError;
-use domain::auth::TenantScope;
+use domain::auth::{OperatorConsole, TenantScope};
 use domain::identity::{Slug, Tenant, TenantStatus};
 use domain::ids::{SessionId, TenantId, UserId};
 use domain::ports::{SessionHolder, Store, Tx};
@@ -137,7 +137,12 @@ impl Store for SeaStore {
         Ok(ids.into_iter().map(TenantId::from_uuid).collect())
     }
 
-    async fn set_tenant_status(&self, slug: &Slug, status: TenantStatus) -> Result<bool, DomainError> {
+    async fn set_tenant_status(
+        &self,
+        _operator: &OperatorConsole,
+        slug: &Slug,
+        status: TenantStatus,
+    ) -> Result<bool, DomainError> {
         let updated = tenants::Entity::update_many()
             .col_expr(tenants::Column::Status, Expr::value(status.as_str()))
             .filter(tenants::Column::Slug.eq(slug.as_str()))

@@ -3,6 +3,7 @@
 //! The few that check a PostgreSQL-only feature (row-level security) are `#[ignore]`d, so a
 //! SQLite run lists them as ignored; the PostgreSQL pass runs them with `--include-ignored`.
 
+mod authz;
 mod catalog;
 mod graphiql;
 mod graphql_over_http;

@@ -41,6 +41,7 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             "ORDERS_READ",
             "ORDERS_WRITE",
             "ORDERS_MANAGE",
+            "PAYMENTS_WRITE",
         ])
         .await
         .client;
@@ -53,7 +54,7 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
         ("node(Tenant)", "query($id: ID!) { node(id: $id) { id } }", &foreign.tenant, "Tenant"),
         (
             "changeRole",
-            "mutation($id: ID!) { changeRole(input: { memberId: $id, role: ADMIN }) { member { id } } }",
+            "mutation($id: ID!) { changeRole(input: { memberId: $id, role: CUSTOMER }) { member { id } } }",
             &foreign.member,
             "Member",
         ),

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use axum::Router;
-use domain::auth::{Actor, Caller};
+use domain::auth::{Actor, Caller, OperatorConsole};
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{Slug, TenantStatus};
 use domain::orders::PaymentTimeout;
@@ -248,9 +248,11 @@ pub async fn tenant(
     action: TenantAction,
     password: impl FnOnce() -> anyhow::Result<String>,
 ) -> anyhow::Result<()> {
-    let caller = Caller { actor: Actor::Operator, address: None };
+    // The one place an operator is made: this command runs on the operator's own machine.
+    let operator = OperatorConsole::from_command_line();
     let (slug, status) = match action {
         TenantAction::Create { slug, name, currency, owner_email } => {
+            let caller = Caller { actor: Actor::Operator(operator), address: None };
             return create_tenant(global, &caller, (slug, name, currency, owner_email), password()?).await;
         }
         TenantAction::Suspend { slug } => (slug, TenantStatus::Suspended),
@@ -258,7 +260,7 @@ pub async fn tenant(
     };
     let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
     let database = open_database(global).await?;
-    let result = sessions::set_tenant_status(&ports::wire(&database)?, &caller, &slug, status).await;
+    let result = sessions::set_tenant_status(&ports::wire(&database)?, &operator, &slug, status).await;
     database.close().await;
     result.map_err(|err| match err {
         domain::DomainError::NotFound => anyhow!("no tenant has the slug {}", slug.as_str()),

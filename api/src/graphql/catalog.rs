@@ -7,6 +7,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{
     Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };
+use domain::DomainError;
 use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, ProductSort, UpdateProduct};
 use domain::ids::{LocationId, ProductId};
 use domain::money::Money;
@@ -248,14 +249,14 @@ impl CatalogQuery {
     }
 }
 
-/// Resolves `node(id:)` for a product; `None` for unknown, foreign or hidden ones.
-pub async fn product_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<ProductObject> {
-    catalog::product(&req.services.ports, req.caller, ProductId::from_uuid(id)).await.ok().map(ProductObject)
+/// Resolves `node(id:)` for a product; `node` decides which failures mean "not there".
+pub async fn product_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<ProductObject, DomainError> {
+    catalog::product(&req.services.ports, req.caller, ProductId::from_uuid(id)).await.map(ProductObject)
 }
 
-/// Resolves `node(id:)` for a location; `None` for unknown, foreign or hidden ones.
-pub async fn location_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<LocationObject> {
-    catalog::location(&req.services.ports, req.caller, LocationId::from_uuid(id)).await.ok().map(LocationObject)
+/// Resolves `node(id:)` for a location; `node` decides which failures mean "not there".
+pub async fn location_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<LocationObject, DomainError> {
+    catalog::location(&req.services.ports, req.caller, LocationId::from_uuid(id)).await.map(LocationObject)
 }
 
 /// A new product.

@@ -3,6 +3,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::DomainError;
 use domain::idempotency::IdempotencyKey;
 use domain::ids::{LocationId, ProductId};
 use domain::inventory::{self, Reason, StockCommand, StockLevel, StockMovement, parse_quantity};
@@ -131,15 +132,14 @@ impl StockMovementObject {
     }
 }
 
-/// Resolves `node(id:)` for a stock level; `None` for unknown, foreign or hidden ones.
+/// Resolves `node(id:)` for a stock level; `node` decides which failures mean "not there".
 pub async fn stock_level_node(
     req: &RequestContext<'_>,
     product: uuid::Uuid,
     location: uuid::Uuid,
-) -> Option<StockLevelObject> {
+) -> Result<StockLevelObject, DomainError> {
     let (product, location) = (ProductId::from_uuid(product), LocationId::from_uuid(location));
-    let level = inventory::stock_level(&req.services.ports, req.caller, product, location).await.ok()?;
-    Some(StockLevelObject(level))
+    inventory::stock_level(&req.services.ports, req.caller, product, location).await.map(StockLevelObject)
 }
 
 /// Inventory queries.

@@ -5,6 +5,7 @@
 //! [`super::global_id`], which areas use instead of this module.
 
 use async_graphql::{ID, Interface};
+use domain::DomainError;
 
 use super::catalog::{self, LocationObject, ProductObject};
 use super::context::RequestContext;
@@ -43,21 +44,33 @@ pub enum Node {
 /// Keel's, unknown ids, ids of other tenants and objects the caller lacks permission for, alike.
 ///
 /// # Errors
-/// Only failures that are not about the id (the caller's own tenant cannot be read).
+/// Every failure that is not about the id: `UNAUTHENTICATED` for a caller without a
+/// credential, `SERVICE_UNAVAILABLE` or `INTERNAL` when storage fails (a failed read is never
+/// passed off as an object that does not exist).
 pub async fn resolve(req: &RequestContext<'_>, id: &ID) -> Result<Option<Node>, ApiError> {
     if let Some((product, location)) = decode_stock_level(id) {
-        return Ok(stock_level_node(req, product, location).await.map(Node::StockLevel));
+        return visible(stock_level_node(req, product, location).await.map(Node::StockLevel));
     }
     let Some((kind, uuid)) = decode_any(id) else { return Ok(None) };
-    let found = match kind {
-        Kind::Tenant => tenant_node(req, uuid).await?.map(Node::Tenant),
-        Kind::Member => member_node(req, uuid).await.map(Node::Member),
-        Kind::ApiKey => api_key_node(req, uuid).await.map(Node::ApiKey),
-        Kind::Product => catalog::product_node(req, uuid).await.map(Node::Product),
-        Kind::Location => catalog::location_node(req, uuid).await.map(Node::Location),
-        Kind::Order => order_node(req, uuid).await.map(Node::Order),
+    match kind {
+        Kind::Tenant => Ok(tenant_node(req, uuid).await?.map(Node::Tenant)),
+        Kind::Member => visible(member_node(req, uuid).await.map(Node::Member)),
+        Kind::ApiKey => visible(api_key_node(req, uuid).await.map(Node::ApiKey)),
+        Kind::Product => visible(catalog::product_node(req, uuid).await.map(Node::Product)),
+        Kind::Location => visible(catalog::location_node(req, uuid).await.map(Node::Location)),
+        Kind::Order => visible(order_node(req, uuid).await.map(Node::Order)),
         // Audit entries and stock movements are read only through their lists.
-        Kind::AuditEntry | Kind::StockMovement => None,
-    };
-    Ok(found)
+        Kind::AuditEntry | Kind::StockMovement => Ok(None),
+    }
+}
+
+/// One area's lookup as `node` answers it. Not found (unknown, another tenant's, hidden from
+/// this caller such as a customer's view of an archived product) and forbidden (a permission
+/// the caller lacks) are `None` alike, so `node` never tells which; anything else is an error.
+fn visible(found: Result<Node, DomainError>) -> Result<Option<Node>, ApiError> {
+    match found {
+        Ok(node) => Ok(Some(node)),
+        Err(DomainError::NotFound | DomainError::Forbidden { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
 }

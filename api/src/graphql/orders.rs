@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::DomainError;
 use domain::idempotency::IdempotencyKey;
 use domain::identity::Email;
 use domain::ids::{LocationId, OrderId, ProductId};
 use domain::orders::{
-    self, Include, Order, OrderFilter, OrderLine, PlaceOrder, RawLine, Related, StatusChange, Transition,
+    self, Include, Order, OrderFilter, OrderLine, PlaceOrder, RawLine, Related, StatusChange, StatusChanged, Transition,
 };
 use time::OffsetDateTime;
 
@@ -233,12 +234,11 @@ impl OrderTransitionObject {
     }
 }
 
-/// Resolves `node(id:)` for an order; `None` for unknown, foreign or hidden ones.
-pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<OrderObject> {
+/// Resolves `node(id:)` for an order; `node` decides which failures mean "not there".
+pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<OrderObject, DomainError> {
     let everything = Include { history: true, products: true };
-    let (order, related) =
-        orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await.ok()?;
-    Some(OrderObject::with(order, Arc::new(related)))
+    let (order, related) = orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await?;
+    Ok(OrderObject::with(order, Arc::new(related)))
 }
 
 /// How `orders` is filtered.
@@ -347,7 +347,8 @@ pub struct PlaceOrderPayload {
     /// The order, when it was placed.
     pub order: Option<OrderObject>,
     /// Why nothing was placed (`UNKNOWN_PRODUCT`, `PRODUCT_INACTIVE`, `INSUFFICIENT_STOCK` with
-    /// the line in `field`, a bad quantity), if nothing was.
+    /// the line in `field`, a bad quantity), if nothing was. Customers get `UNKNOWN_PRODUCT` for
+    /// an archived product too: they cannot see one.
     pub user_errors: Vec<UserError>,
 }
 
@@ -380,7 +381,12 @@ pub struct FulfillOrderInput {
 /// An order after a status change.
 #[derive(SimpleObject, Default)]
 pub struct OrderPayload {
-    /// The order after the change, when it happened.
+    /// The id of the order that changed, when it did.
+    pub order_id: Option<ID>,
+    /// The order after the change, when it happened and the caller may read orders
+    /// (`orders:read`; customers their own). A caller that may change orders but not read them
+    /// (a key with `orders:write` or `orders:manage` alone) gets `orderId` and `null` here: changing
+    /// an order never shows its lines, customer or totals.
     pub order: Option<OrderObject>,
     /// Why nothing happened (`ILLEGAL_TRANSITION` naming the current status), if nothing did.
     pub user_errors: Vec<UserError>,
@@ -395,11 +401,15 @@ fn decode_or_unknown(kind: Kind, id: &ID) -> Result<uuid::Uuid, ApiError> {
     }
 }
 
-fn order_payload(result: Result<Order, domain::DomainError>) -> Result<OrderPayload, ApiError> {
+fn order_payload(result: Result<StatusChanged, DomainError>) -> Result<OrderPayload, ApiError> {
     payload(
         result,
-        |order| OrderPayload { order: Some(OrderObject::new(order)), user_errors: Vec::new() },
-        |e| OrderPayload { order: None, user_errors: e },
+        |changed| OrderPayload {
+            order_id: Some(global_id::encode(Kind::Order, changed.id.uuid())),
+            order: changed.order.map(OrderObject::new),
+            user_errors: Vec::new(),
+        },
+        |e| OrderPayload { user_errors: e, ..OrderPayload::default() },
     )
 }
 
@@ -466,7 +476,7 @@ impl OrderMutation {
 
     /// Cancels an order and releases its reservations. Customers may cancel their own unpaid
     /// orders (`orders:write`); cancelling a paid order needs `orders:manage` (once payments
-    /// exist, it refunds first).
+    /// exist, it refunds first). The payload shows the order only to callers who may read it.
     async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<Option<OrderPayload>, ApiError> {
         nullable(async { change_status(ctx, &input.order_id, StatusChange::Cancel, input.reason.as_deref()).await })
             .await

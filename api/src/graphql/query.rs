@@ -19,6 +19,8 @@ impl BaseQuery {
 
     /// Any object by its global id, if the caller may see it: `null` for unknown ids, ids of
     /// other tenants and objects the caller lacks permission for, alike (as Relay expects).
+    /// A failure to look (`UNAUTHENTICATED` without a credential, `SERVICE_UNAVAILABLE` or
+    /// `INTERNAL` when storage fails) is an error, never a `null`.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
         node::resolve(&RequestContext::of(ctx)?, &id).await
     }

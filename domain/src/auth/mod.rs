@@ -5,6 +5,13 @@
 //! [`TenantScope`], which every repository method requires. A scope therefore proves that an
 //! authorization happened, for one tenant and one permission.
 //!
+//! The chain cannot be forged from outside this crate: a [`Member`] or [`KeyHolder`] (and so an
+//! [`Actor`] that holds permissions) is made only by authentication in
+//! [`crate::identity::sessions`]; the scopes of visitors, jobs and registration are the crate's
+//! own; an operator is an [`OperatorConsole`], made only by the `keel` command line (checked by
+//! `tests/architecture.rs`). [`may_grant`] is the one rule comparing powers: nobody hands out
+//! more than it holds.
+//!
 //! # Layout
 //!
 //! - this module: actors, callers, [`TenantScope`] and the functions that make one.
@@ -14,36 +21,155 @@ pub mod permissions;
 
 use std::net::IpAddr;
 
-use crate::error::DomainError;
+use crate::error::{DomainError, Invalid};
 use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
 
 pub use permissions::{Permission, Role};
 
 /// An authenticated, active member acting through a session.
+///
+/// Only authentication makes one ([`crate::identity::sessions::authenticate_member`]): the
+/// fields are private and the constructor is the crate's own, so holding a `Member` proves the
+/// session was checked. Code outside `domain` can read one, not build one:
+///
+/// ```compile_fail
+/// use domain::auth::{Member, Role};
+/// use domain::ids::{SessionId, TenantId, UserId};
+///
+/// let forged = Member { tenant: TenantId::new(), user: UserId::new(), role: Role::Owner, session: SessionId::new() };
+/// ```
+///
+/// ```compile_fail
+/// use domain::auth::{Member, Role};
+/// use domain::ids::{SessionId, TenantId, UserId};
+///
+/// let forged = Member::authenticated(TenantId::new(), UserId::new(), Role::Owner, SessionId::new());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
+    tenant: TenantId,
+    user: UserId,
+    role: Role,
+    session: SessionId,
+}
+
+impl Member {
+    /// A member whose session authentication has just checked; for authentication only.
+    pub(crate) fn authenticated(tenant: TenantId, user: UserId, role: Role, session: SessionId) -> Member {
+        Member { tenant, user, role, session }
+    }
+
     /// The member's tenant.
-    pub tenant: TenantId,
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
     /// The member.
-    pub user: UserId,
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
     /// The role as stored now (not as claimed in the token), so role changes apply at once.
-    pub role: Role,
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
     /// The session the access token belongs to.
-    pub session: SessionId,
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
 }
 
 /// An authenticated, unrevoked API key.
+///
+/// Only authentication makes one ([`crate::identity::sessions::authenticate_api_key`]), as
+/// for [`Member`]:
+///
+/// ```compile_fail
+/// use domain::auth::{KeyHolder, Permission};
+/// use domain::ids::{ApiKeyId, TenantId};
+///
+/// let forged = KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions: vec![Permission::MembersManage] };
+/// ```
+///
+/// ```compile_fail
+/// use domain::auth::{KeyHolder, Permission};
+/// use domain::ids::{ApiKeyId, TenantId};
+///
+/// let forged = KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), vec![Permission::MembersManage]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyHolder {
+    tenant: TenantId,
+    key: ApiKeyId,
+    permissions: Vec<Permission>,
+}
+
+impl KeyHolder {
+    /// A key authentication has just checked, with exactly its stored permissions; for
+    /// authentication only.
+    pub(crate) fn authenticated(tenant: TenantId, key: ApiKeyId, permissions: Vec<Permission>) -> KeyHolder {
+        KeyHolder { tenant, key, permissions }
+    }
+
     /// The key's tenant.
-    pub tenant: TenantId,
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
     /// The key.
-    pub key: ApiKeyId,
+    pub fn key(&self) -> ApiKeyId {
+        self.key
+    }
+
     /// Exactly the permissions listed on the key.
-    pub permissions: Vec<Permission>,
+    pub fn permissions(&self) -> &[Permission] {
+        &self.permissions
+    }
+}
+
+/// Proof that the caller is an operator at the `keel` command line, who may register and
+/// suspend tenants whatever the registration setting. Operator-only ports (such as
+/// [`crate::ports::Store::set_tenant_status`]) take one.
+///
+/// Rust has no visibility between `pub` and the crate, so the one constructor is public; it is
+/// for the `keel tenant …` commands alone (`api/src/app/`), and `tests/architecture.rs` fails
+/// on any other caller. The field is private, so there is no other way to make one:
+///
+/// ```compile_fail
+/// let forged = domain::auth::OperatorConsole(());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorConsole(());
+
+impl OperatorConsole {
+    /// The operator running a `keel` command on this machine. Only the command-line entry
+    /// points of `api/src/app/` may call this; no request handler, job or test may.
+    pub fn from_command_line() -> OperatorConsole {
+        OperatorConsole(())
+    }
 }
 
 /// Who is making a request.
+///
+/// Apart from [`Actor::Anonymous`], which grants nothing, an actor can only come from
+/// authentication (a [`Member`] or [`KeyHolder`]) or from the command line (an
+/// [`OperatorConsole`]). Code outside `domain` may inspect one:
+///
+/// ```
+/// use domain::auth::Actor;
+///
+/// fn describe(actor: &Actor) -> String {
+///     match actor {
+///         Actor::Anonymous => "nobody".to_owned(),
+///         Actor::Member(member) => format!("member {} as {}", member.user(), member.role().as_str()),
+///         Actor::ApiKey(key) => format!("key {} with {} permissions", key.key(), key.permissions().len()),
+///         Actor::Operator(_) => "an operator".to_owned(),
+///     }
+/// }
+///
+/// assert_eq!(describe(&Actor::Anonymous), "nobody");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     /// No credential.
@@ -53,7 +179,7 @@ pub enum Actor {
     /// A program using an API key.
     ApiKey(KeyHolder),
     /// An operator at the `keel` command line (only `tenant:register`).
-    Operator,
+    Operator(OperatorConsole),
 }
 
 impl Actor {
@@ -62,7 +188,7 @@ impl Actor {
         match self {
             Actor::Member(member) => Some(member.tenant),
             Actor::ApiKey(key) => Some(key.tenant),
-            Actor::Anonymous | Actor::Operator => None,
+            Actor::Anonymous | Actor::Operator(_) => None,
         }
     }
 
@@ -71,7 +197,7 @@ impl Actor {
         match self {
             Actor::Member(member) => member.role.permissions().to_vec(),
             Actor::ApiKey(key) => key.permissions.clone(),
-            Actor::Anonymous | Actor::Operator => Vec::new(),
+            Actor::Anonymous | Actor::Operator(_) => Vec::new(),
         }
     }
 }
@@ -107,7 +233,17 @@ pub enum ActorRef {
     System,
 }
 
-/// Proof that an actor may use one permission inside one tenant. Only this module makes one.
+/// Proof that an actor may use one permission inside one tenant. Only this module makes one:
+/// outside `domain`, [`authorize`] is the only way to get one, so none of the crate's own
+/// makers (visitors, jobs, registration) can be called from outside:
+///
+/// ```compile_fail
+/// let scope = domain::auth::visitor_scope(domain::ids::TenantId::new());
+/// ```
+///
+/// ```compile_fail
+/// let scope = domain::auth::job_scope(domain::ids::TenantId::new());
+/// ```
 #[derive(Clone, Debug)]
 pub struct TenantScope {
     tenant: TenantId,
@@ -145,7 +281,9 @@ impl TenantScope {
 /// when the permission is not granted.
 pub fn authorize(actor: &Actor, needed: Permission) -> Result<TenantScope, DomainError> {
     let (tenant, who, customer, granted) = match actor {
-        Actor::Anonymous | Actor::Operator => return Err(DomainError::Unauthenticated("authentication required")),
+        Actor::Anonymous | Actor::Operator(_) => {
+            return Err(DomainError::Unauthenticated("authentication required"));
+        }
         Actor::Member(member) => {
             let customer = (member.role == Role::Customer).then_some(member.user);
             (member.tenant, ActorRef::User(member.user), customer, member.role.grants(needed))
@@ -159,15 +297,37 @@ pub fn authorize(actor: &Actor, needed: Permission) -> Result<TenantScope, Domai
     Ok(TenantScope { tenant, actor: who, customer, granted: needed })
 }
 
+/// Checks that `actor` holds every permission in `requested`, so that it may hand them out:
+/// no actor creates a member, gives a role, or issues an API key with a permission it does not
+/// hold itself, nor changes, deactivates or revokes one that holds more than it does. One rule
+/// for members and API keys alike; a member's permissions are those of their role as stored
+/// now. (Owners and admins hold the same permissions; that only owners manage owners is a
+/// separate rule of the member use-cases.)
+///
+/// # Errors
+/// `Invalid` (`PERMISSION_NOT_HELD`) on `field`, naming every permission the actor lacks: the
+/// caller can fix the request by asking for less, so it is a user error, like other refusals
+/// of an input.
+pub fn may_grant(actor: &Actor, field: &str, requested: &[Permission]) -> Result<(), DomainError> {
+    let held = actor.permissions();
+    let missing: Vec<&str> = requested.iter().filter(|p| !held.contains(p)).map(|p| p.as_str()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Invalid::with_code(field, "PERMISSION_NOT_HELD", format!("you do not hold {} yourself", missing.join(", ")))
+        .into())
+}
+
 /// The scope of someone signing in to `tenant`: it grants only `session:create`, which covers
-/// checking credentials and sessions. The tenant comes from the slug the visitor named.
-pub fn visitor_scope(tenant: TenantId) -> TenantScope {
+/// checking credentials and sessions. The tenant comes from the slug the visitor named, or
+/// from a credential being checked; only sign-in and authentication call this.
+pub(crate) fn visitor_scope(tenant: TenantId) -> TenantScope {
     TenantScope { tenant, actor: ActorRef::Visitor, customer: None, granted: Permission::SessionCreate }
 }
 
 /// The scope of Keel's own background jobs acting inside `tenant` (cancelling orders whose
-/// payment timed out). Only jobs started by the server call this; no request can reach it.
-pub fn job_scope(tenant: TenantId) -> TenantScope {
+/// payment timed out). Only the jobs' use-cases call this; no request can reach it.
+pub(crate) fn job_scope(tenant: TenantId) -> TenantScope {
     TenantScope { tenant, actor: ActorRef::System, customer: None, granted: Permission::OrdersManage }
 }
 
@@ -176,9 +336,9 @@ pub fn job_scope(tenant: TenantId) -> TenantScope {
 ///
 /// # Errors
 /// `Forbidden` when registration is closed and the caller is not an operator.
-pub fn registration_scope(actor: &Actor, tenant: TenantId, open: bool) -> Result<TenantScope, DomainError> {
+pub(crate) fn registration_scope(actor: &Actor, tenant: TenantId, open: bool) -> Result<TenantScope, DomainError> {
     let who = match actor {
-        Actor::Operator => ActorRef::Operator,
+        Actor::Operator(_) => ActorRef::Operator,
         _ if open => ActorRef::Visitor,
         _ => return Err(DomainError::Forbidden { needed: Permission::TenantRegister }),
     };
@@ -191,8 +351,12 @@ mod tests {
 
     use Permission as P;
 
+    fn operator() -> Actor {
+        Actor::Operator(OperatorConsole(()))
+    }
+
     fn member(role: Role) -> Actor {
-        Actor::Member(Member { tenant: TenantId::new(), user: UserId::new(), role, session: SessionId::new() })
+        Actor::Member(Member::authenticated(TenantId::new(), UserId::new(), role, SessionId::new()))
     }
 
     /// The role × permission matrix, one row per permission: (OWNER, ADMIN, STAFF, CUSTOMER).
@@ -235,13 +399,13 @@ mod tests {
     fn anonymous_callers_and_operators_are_denied_every_tenant_permission() {
         for permission in Permission::ALL {
             assert!(matches!(authorize(&Actor::Anonymous, permission), Err(DomainError::Unauthenticated(_))));
-            assert!(matches!(authorize(&Actor::Operator, permission), Err(DomainError::Unauthenticated(_))));
+            assert!(matches!(authorize(&operator(), permission), Err(DomainError::Unauthenticated(_))));
         }
     }
 
     #[test]
     fn an_api_key_has_exactly_its_listed_permissions() {
-        let key = KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions: vec![P::CatalogRead] };
+        let key = KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), vec![P::CatalogRead]);
         let actor = Actor::ApiKey(key.clone());
 
         for permission in Permission::ALL {
@@ -254,7 +418,7 @@ mod tests {
     #[test]
     fn a_key_listing_session_permissions_still_cannot_use_them() {
         let permissions = vec![P::SessionCreate, P::TenantRegister];
-        let actor = Actor::ApiKey(KeyHolder { tenant: TenantId::new(), key: ApiKeyId::new(), permissions });
+        let actor = Actor::ApiKey(KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), permissions));
 
         assert!(authorize(&actor, P::SessionCreate).is_err());
         assert!(authorize(&actor, P::TenantRegister).is_err());
@@ -271,11 +435,53 @@ mod tests {
     }
 
     #[test]
+    fn a_role_is_grantable_only_by_callers_holding_every_permission_of_it() {
+        let key = |permissions: &[Permission]| {
+            Actor::ApiKey(KeyHolder::authenticated(TenantId::new(), ApiKeyId::new(), permissions.to_vec()))
+        };
+        let members_manage_only = key(&[P::MembersManage]);
+        let customer_maker = key(&[&[P::MembersManage], Role::Customer.permissions()].concat());
+        let everything = key(Role::Owner.permissions());
+
+        for role in Role::ALL {
+            assert!(may_grant(&members_manage_only, "role", role.permissions()).is_err(), "{}", role.as_str());
+            assert_eq!(may_grant(&customer_maker, "role", role.permissions()).is_ok(), role == Role::Customer);
+            assert!(may_grant(&everything, "role", role.permissions()).is_ok(), "{}", role.as_str());
+            assert!(may_grant(&member(Role::Admin), "role", role.permissions()).is_ok(), "{}", role.as_str());
+        }
+        for role in [Role::Staff, Role::Customer] {
+            assert!(may_grant(&member(role), "role", Role::Admin.permissions()).is_err(), "{}", role.as_str());
+        }
+        assert!(may_grant(&member(Role::Staff), "role", Role::Customer.permissions()).is_ok());
+        assert!(may_grant(&member(Role::Customer), "role", Role::Staff.permissions()).is_err());
+    }
+
+    #[test]
+    fn a_refused_grant_names_every_permission_the_caller_lacks() {
+        let catalog_reader = Actor::ApiKey(KeyHolder::authenticated(
+            TenantId::new(),
+            ApiKeyId::new(),
+            vec![P::MembersManage, P::CatalogRead],
+        ));
+
+        let refused = may_grant(&catalog_reader, "role", Role::Customer.permissions());
+
+        let Err(DomainError::Invalid(invalid)) = refused else { panic!("refused as a user error: {refused:?}") };
+        assert_eq!((invalid.field(), invalid.code()), (&["role".to_owned()][..], "PERMISSION_NOT_HELD"));
+        assert_eq!(
+            invalid.message(),
+            "you do not hold profile:read, orders:read, orders:write, payments:write yourself"
+        );
+        assert!(may_grant(&catalog_reader, "permissions", &[P::CatalogRead]).is_ok());
+        assert!(may_grant(&Actor::Anonymous, "permissions", &[P::CatalogRead]).is_err());
+    }
+
+    #[test]
     fn registration_is_open_to_visitors_only_when_enabled_and_always_to_operators() {
         let tenant = TenantId::new();
 
         assert!(registration_scope(&Actor::Anonymous, tenant, true).is_ok());
         assert!(registration_scope(&Actor::Anonymous, tenant, false).is_err());
-        assert!(registration_scope(&Actor::Operator, tenant, false).is_ok());
+        assert!(registration_scope(&operator(), tenant, false).is_ok());
     }
 }

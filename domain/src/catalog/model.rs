@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use crate::auth::TenantScope;
 use crate::error::Invalid;
 use crate::ids::{LocationId, ProductId};
 use crate::money::Money;
@@ -57,6 +58,22 @@ pub struct Product {
     pub created_at: OffsetDateTime,
     /// When it last changed.
     pub updated_at: OffsetDateTime,
+}
+
+impl Product {
+    /// Whether the caller behind `scope` may know this product exists (see
+    /// [`archived_visible_to`]).
+    pub fn visible_to(&self, scope: &TenantScope) -> bool {
+        self.active || archived_visible_to(scope)
+    }
+}
+
+/// Whether callers under `scope` see archived products: everyone but customers. Customers see
+/// only what is for sale; to them an archived product does not exist, so every read answers as
+/// for an unknown product (`NotFound`, and `UNKNOWN_PRODUCT` in an order), never telling them
+/// an archived SKU is there.
+pub fn archived_visible_to(scope: &TenantScope) -> bool {
+    scope.customer().is_none()
 }
 
 /// How a product list is filtered.
@@ -167,6 +184,24 @@ pub(super) mod tests {
         assert_eq!(Sku::parse("sku", " tee-blue_m.1 ").map(|s| s.0), Ok("TEE-BLUE_M.1".to_owned()));
         for bad in ["", " ", "a b", "ä", &"x".repeat(65)] {
             assert!(Sku::parse("sku", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_archived_product_is_visible_to_everyone_but_customers() {
+        use crate::auth::{Actor, KeyHolder, Member, Permission, Role, authorize};
+        use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
+        let tenant = TenantId::new();
+        let member = |role| Actor::Member(Member::authenticated(tenant, UserId::new(), role, SessionId::new()));
+        let key = Actor::ApiKey(KeyHolder::authenticated(tenant, ApiKeyId::new(), vec![Permission::CatalogRead]));
+        let archived = Product { active: false, ..a_product() };
+
+        for (actor, sees) in
+            [(member(Role::Owner), true), (member(Role::Staff), true), (key, true), (member(Role::Customer), false)]
+        {
+            let scope = authorize(&actor, Permission::CatalogRead).expect("catalog:read");
+            assert_eq!(archived.visible_to(&scope), sees, "{actor:?}");
+            assert!(a_product().visible_to(&scope), "{actor:?} sees what is for sale");
         }
     }
 

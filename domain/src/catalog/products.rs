@@ -2,8 +2,10 @@
 //! tenant's currency, the use-cases that write them, and the reads that show customers only
 //! active ones.
 
-use super::model::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, Product, ProductFilter, ProductSort, Sku};
-use crate::auth::{Actor, Caller, Permission, Role, authorize};
+use super::model::{
+    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, Product, ProductFilter, ProductSort, Sku, archived_visible_to,
+};
+use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::ids::ProductId;
 use crate::money::{Currency, Money};
@@ -234,7 +236,7 @@ pub async fn product<S: Store, C: Crypto>(
     let tx = ports.store.begin_read(&scope).await?;
     let found = tx.product(&scope, id).await?;
     tx.commit().await?;
-    found.filter(|p| p.active || !is_customer(caller)).ok_or(DomainError::NotFound)
+    found.filter(|p| p.visible_to(&scope)).ok_or(DomainError::NotFound)
 }
 
 /// One product by SKU; customers see only active ones.
@@ -251,7 +253,7 @@ pub async fn product_by_sku<S: Store, C: Crypto>(
     let tx = ports.store.begin_read(&scope).await?;
     let found = tx.product_by_sku(&scope, &sku).await?;
     tx.commit().await?;
-    found.filter(|p| p.active || !is_customer(caller)).ok_or(DomainError::NotFound)
+    found.filter(|p| p.visible_to(&scope)).ok_or(DomainError::NotFound)
 }
 
 /// A page of products in `sort`; customers see only active ones whatever they ask.
@@ -275,7 +277,7 @@ pub async fn products<S: Store, C: Crypto>(
         // Filtering by stock reveals stock: it needs the permission that reads it.
         authorize(&caller.actor, Permission::InventoryRead)?;
     }
-    if is_customer(caller) {
+    if !archived_visible_to(&scope) {
         filter.active = Some(true);
     }
     filter.search = filter.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
@@ -283,10 +285,6 @@ pub async fn products<S: Store, C: Crypto>(
     let products = tx.products(&scope, &filter, sort, page).await?;
     tx.commit().await?;
     Ok(products)
-}
-
-fn is_customer(caller: &Caller) -> bool {
-    matches!(&caller.actor, Actor::Member(m) if m.role == Role::Customer)
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! API keys: created with an explicit permission list (never more than the creator holds),
-//! shown once, stored as a hash, listed without their secret, revocable.
+//! API keys: created with an explicit permission list (never more than the creator holds:
+//! [`may_grant`], the rule members follow too), shown once, stored as a hash, listed without
+//! their secret, revocable by callers holding at least what the key holds.
 
 use super::credentials::{ApiKeyCredential, PresentedSecret};
 use super::{ApiKey, AuditAction, new_audit};
-use crate::auth::{Caller, Permission, authorize};
+use crate::auth::{Caller, Permission, authorize, may_grant};
 use crate::error::{DomainError, Invalid};
 use crate::ids::ApiKeyId;
 use crate::page::{Page, PageRequest};
@@ -60,15 +61,7 @@ pub async fn create_api_key<S: Store, C: Crypto>(
     command: CreateApiKey,
 ) -> Result<(ApiKey, PresentedSecret), DomainError> {
     let scope = authorize(&caller.actor, Permission::ApiKeysManage)?;
-    let held = caller.actor.permissions();
-    if let Some(missing) = command.permissions.iter().find(|p| !held.contains(p)) {
-        return Err(Invalid::with_code(
-            "permissions",
-            "PERMISSION_NOT_HELD",
-            format!("you do not hold {missing} yourself"),
-        )
-        .into());
-    }
+    may_grant(&caller.actor, "permissions", &command.permissions)?;
     let now = ports.clock.now();
     let secret = ports.crypto.new_secret()?;
     let key = ApiKey {
@@ -104,10 +97,14 @@ pub async fn create_api_key<S: Store, C: Crypto>(
     Ok((key, presented))
 }
 
-/// Revokes a key; revoking twice changes nothing.
+/// Revokes a key; revoking twice changes nothing. A caller may revoke only keys it could have
+/// issued (see [`may_grant`]), so a key allowed to manage keys cannot switch off the shop's
+/// more powerful ones.
 ///
 /// # Errors
-/// `NotFound` for an unknown id or another tenant's; `Forbidden` without `api_keys:manage`.
+/// `NotFound` for an unknown id or another tenant's; `Forbidden` without `api_keys:manage`;
+/// `Invalid` (`PERMISSION_NOT_HELD`, on `apiKeyId`) for a key holding a permission the caller
+/// does not.
 #[tracing::instrument(name = "identity.revoke_api_key", skip_all, fields(api_key.id = %id))]
 pub async fn revoke_api_key<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -118,6 +115,7 @@ pub async fn revoke_api_key<S: Store, C: Crypto>(
     let now = ports.clock.now();
     let tx = ports.store.begin(&scope).await?;
     let (key, _) = tx.api_key(&scope, id).await?.ok_or(DomainError::NotFound)?;
+    may_grant(&caller.actor, "apiKeyId", &key.permissions)?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }

@@ -1,12 +1,14 @@
 //! Members: listing, creating, changing roles, deactivating, and `me`.
 //!
-//! Rules: only an owner may create an owner, change an owner's role, make someone an owner or
+//! Rules: no caller creates a member, gives a role, or changes or deactivates a member whose
+//! role holds a permission the caller does not hold ([`may_grant`], the rule API keys follow
+//! too); only an owner may create an owner, change an owner's role, make someone an owner or
 //! deactivate an owner; the last active owner can be neither demoted nor deactivated. Member
 //! changes take the tenant's row lock first, so two admins racing to demote the last two
 //! owners cannot both succeed.
 
 use super::{AuditAction, Email, MemberStatus, Password, Profile, User, new_audit};
-use crate::auth::{Actor, Caller, Permission, Role, authorize};
+use crate::auth::{Actor, Caller, Permission, Role, authorize, may_grant};
 use crate::error::{DomainError, Invalid};
 use crate::ids::UserId;
 use crate::page::{Page, PageRequest};
@@ -25,7 +27,7 @@ pub struct CreateMember {
 
 /// Who the caller is, as far as the owner rules care.
 fn is_owner(actor: &Actor) -> bool {
-    matches!(actor, Actor::Member(member) if member.role == Role::Owner)
+    matches!(actor, Actor::Member(member) if member.role() == Role::Owner)
 }
 
 fn owners_only() -> DomainError {
@@ -45,9 +47,9 @@ pub async fn me<S: Store, C: Crypto>(ports: &Ports<S, C>, caller: &Caller) -> Re
     let tx = ports.store.begin_read(&scope).await?;
     let tenant = tx.tenant(&scope).await?;
     let (user, api_key) = match &caller.actor {
-        Actor::Member(member) => (tx.user(&scope, member.user).await?, None),
-        Actor::ApiKey(key) => (None, tx.api_key(&scope, key.key).await?.map(|(key, _)| key)),
-        Actor::Anonymous | Actor::Operator => (None, None),
+        Actor::Member(member) => (tx.user(&scope, member.user()).await?, None),
+        Actor::ApiKey(key) => (None, tx.api_key(&scope, key.key()).await?.map(|(key, _)| key)),
+        Actor::Anonymous | Actor::Operator(_) => (None, None),
     };
     tx.commit().await?;
     Ok(Profile { tenant, user, api_key, permissions: caller.actor.permissions() })
@@ -89,7 +91,8 @@ pub async fn member<S: Store, C: Crypto>(
 ///
 /// # Errors
 /// `Forbidden` without `members:manage`, or when a non-owner creates an owner; `Invalid`
-/// (`TAKEN`) when the email is taken in this tenant.
+/// (`PERMISSION_NOT_HELD`, on `role`) when the role holds a permission the caller does not;
+/// `Invalid` (`TAKEN`) when the email is taken in this tenant.
 #[tracing::instrument(name = "identity.create_member", skip_all, fields(user.id = tracing::field::Empty))]
 pub async fn create_member<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -100,6 +103,7 @@ pub async fn create_member<S: Store, C: Crypto>(
     if command.role == Role::Owner && !is_owner(&caller.actor) {
         return Err(owners_only());
     }
+    may_grant(&caller.actor, "role", command.role.permissions())?;
     let hash = ports.crypto.hash_password(&command.password).await?;
     let now = ports.clock.now();
     let user = User {
@@ -131,7 +135,9 @@ pub async fn create_member<S: Store, C: Crypto>(
 ///
 /// # Errors
 /// `NotFound` for an unknown id; `Forbidden` when a non-owner touches the owner role;
-/// `Invalid` (`LAST_OWNER`) when it would leave no active owner.
+/// `Invalid` (`PERMISSION_NOT_HELD`) when the new role (on `role`) or the member's current one
+/// (on `memberId`) holds a permission the caller does not; `Invalid` (`LAST_OWNER`) when it
+/// would leave no active owner.
 #[tracing::instrument(name = "identity.change_role", skip_all, fields(user.id = %id))]
 pub async fn change_role<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -140,6 +146,7 @@ pub async fn change_role<S: Store, C: Crypto>(
     role: Role,
 ) -> Result<User, DomainError> {
     let scope = authorize(&caller.actor, Permission::MembersManage)?;
+    may_grant(&caller.actor, "role", role.permissions())?;
     let now = ports.clock.now();
     let tx = ports.store.begin(&scope).await?;
     tx.lock_tenant(&scope).await?;
@@ -147,6 +154,8 @@ pub async fn change_role<S: Store, C: Crypto>(
     if (member.role == Role::Owner || role == Role::Owner) && !is_owner(&caller.actor) {
         return Err(owners_only());
     }
+    // Demoting someone who holds more than the caller is taking away what it could not give.
+    may_grant(&caller.actor, "memberId", member.role.permissions())?;
     if member.role == role {
         return Ok(member);
     }
@@ -168,9 +177,13 @@ pub async fn change_role<S: Store, C: Crypto>(
 
 /// Deactivates a member and revokes their sessions. Deactivating twice changes nothing.
 ///
+/// A caller may deactivate only members whose role it could give (see [`may_grant`]):
+/// otherwise a key allowed to manage customers could lock every admin out.
+///
 /// # Errors
 /// `NotFound` for an unknown id; `Forbidden` when a non-owner deactivates an owner;
-/// `Invalid` (`LAST_OWNER`) for the last active owner.
+/// `Invalid` (`PERMISSION_NOT_HELD`, on `memberId`) when the member's role holds a permission
+/// the caller does not; `Invalid` (`LAST_OWNER`) for the last active owner.
 #[tracing::instrument(name = "identity.deactivate_member", skip_all, fields(user.id = %id))]
 pub async fn deactivate_member<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -185,6 +198,7 @@ pub async fn deactivate_member<S: Store, C: Crypto>(
     if member.role == Role::Owner && !is_owner(&caller.actor) {
         return Err(owners_only());
     }
+    may_grant(&caller.actor, "memberId", member.role.permissions())?;
     if member.status == MemberStatus::Deactivated {
         return Ok(member);
     }

@@ -12,7 +12,9 @@ use super::throttle::Attempt;
 use super::{
     AuditAction, Email, MemberStatus, Password, Session, SignedIn, Slug, Tenant, TenantStatus, User, new_audit,
 };
-use crate::auth::{Actor, ActorRef, Caller, KeyHolder, Member, Role, TenantScope, registration_scope, visitor_scope};
+use crate::auth::{
+    Actor, ActorRef, Caller, KeyHolder, Member, OperatorConsole, Role, TenantScope, registration_scope, visitor_scope,
+};
 use crate::error::{DomainError, Invalid};
 use crate::ids::{SessionId, TenantId, UserId};
 use crate::money::Currency;
@@ -113,21 +115,19 @@ pub async fn register_tenant<S: Store, C: Crypto>(
     Ok(SignedIn { tenant, user: owner, session, refresh_token })
 }
 
-/// Suspends or reactivates a tenant (operators only). A suspended tenant's members cannot
-/// sign in and its tokens and API keys stop working at once; nothing is deleted.
+/// Suspends or reactivates a tenant: operators only, which `operator` proves. A suspended
+/// tenant's members cannot sign in and its tokens and API keys stop working at once; nothing is
+/// deleted.
 ///
 /// # Errors
-/// `Forbidden` for anyone but an operator; `NotFound` for an unknown slug.
+/// `NotFound` for an unknown slug.
 pub async fn set_tenant_status<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
-    caller: &Caller,
+    operator: &OperatorConsole,
     slug: &Slug,
     status: TenantStatus,
 ) -> Result<(), DomainError> {
-    if caller.actor != Actor::Operator {
-        return Err(DomainError::Forbidden { needed: crate::auth::Permission::TenantRegister });
-    }
-    if ports.store.set_tenant_status(slug, status).await? { Ok(()) } else { Err(DomainError::NotFound) }
+    if ports.store.set_tenant_status(operator, slug, status).await? { Ok(()) } else { Err(DomainError::NotFound) }
 }
 
 /// A sign-in attempt, as typed.
@@ -319,12 +319,7 @@ pub async fn authenticate_member<S: Store, C: Crypto>(
         }
         Some(h) if h.status != MemberStatus::Active => Err(DomainError::Unauthenticated("member deactivated")),
         Some(h) if h.tenant_status != TenantStatus::Active => Err(DomainError::Unauthenticated("tenant suspended")),
-        Some(h) => Ok(Actor::Member(Member {
-            tenant: claims.tenant,
-            user: claims.user,
-            role: h.role,
-            session: claims.session,
-        })),
+        Some(h) => Ok(Actor::Member(Member::authenticated(claims.tenant, claims.user, h.role, claims.session))),
         None => Err(DomainError::Unauthenticated("unknown session")),
     }
 }
@@ -359,7 +354,7 @@ pub async fn authenticate_api_key<S: Store, C: Crypto>(
         tx.touch_api_key(&scope, key.id, now).await?;
         tx.commit().await?;
     }
-    Ok(Actor::ApiKey(KeyHolder { tenant: key.tenant, key: key.id, permissions: key.permissions }))
+    Ok(Actor::ApiKey(KeyHolder::authenticated(key.tenant, key.id, key.permissions)))
 }
 
 /// Starts a session for `user` with its first refresh token, inside the caller's transaction.

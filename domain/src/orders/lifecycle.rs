@@ -63,12 +63,24 @@ impl StatusChange {
     }
 }
 
+/// A status change as its caller sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusChanged {
+    /// The order that changed.
+    pub id: OrderId,
+    /// The order as it is now, for a caller who may read orders (`orders:read`; customers have
+    /// it for their own); `None` for one who may change orders but not read them, so changing
+    /// an order never shows its lines, customer or totals to someone who could not look them up.
+    pub order: Option<Order>,
+}
+
 /// Moves an order to another status: checks the transition table, applies it only if the
 /// order is still in the status checked, moves stock (releases reservations on cancellation,
 /// ships them on fulfilment), records the history entry and the event, in one transaction.
 ///
 /// Customers may only cancel their own unpaid orders; recording payment, fulfilling and
-/// cancelling paid orders need `orders:manage`.
+/// cancelling paid orders need `orders:manage`. The changed order comes back only to callers
+/// who may read it ([`StatusChanged`]).
 ///
 /// # Errors
 /// `Forbidden` without the permission; `NotFound` for an unknown, foreign or (for customers)
@@ -81,7 +93,7 @@ pub async fn change_status<S: Store, C: Crypto>(
     id: OrderId,
     change: StatusChange,
     reason: Option<&str>,
-) -> Result<Order, DomainError> {
+) -> Result<StatusChanged, DomainError> {
     let reason = parse_note(if change == StatusChange::MarkPaid { "reference" } else { "reason" }, reason)?;
     let scope = match change {
         StatusChange::Cancel => match authorize(&caller.actor, Permission::OrdersManage) {
@@ -91,7 +103,7 @@ pub async fn change_status<S: Store, C: Crypto>(
         StatusChange::MarkPaid | StatusChange::Fulfil => authorize(&caller.actor, Permission::OrdersManage)?,
     };
     let to = change.target();
-    retrying(|| async {
+    let changed = retrying(|| async {
         let tx = ports.store.begin(&scope).await?;
         let order = tx.order(&scope, id).await?.ok_or(DomainError::NotFound)?;
         order.status.transition_to(to, "orderId")?;
@@ -107,7 +119,11 @@ pub async fn change_status<S: Store, C: Crypto>(
         tx.commit().await?;
         Ok(changed)
     })
-    .await
+    .await?;
+    // Changing an order is not reading it: `orders:write` alone must not show any order's
+    // contents, nor `orders:manage` alone.
+    let readable = authorize(&caller.actor, Permission::OrdersRead).is_ok();
+    Ok(StatusChanged { id: changed.id, order: readable.then_some(changed) })
 }
 
 /// Applies a checked transition inside `tx`; `Contention` when the order changed status since

@@ -20,8 +20,8 @@
 //!   [`OrderFilter`].
 //! - [`status`]: [`OrderStatus`] and its transition table.
 //! - `place`: [`PlaceOrder`] parsed from input, and [`place_order`] with its pricing.
-//! - `lifecycle`: [`StatusChange`], [`change_status`], and [`expire_unpaid_orders`] past a
-//!   [`PaymentTimeout`], reporting an [`ExpiryRun`].
+//! - `lifecycle`: [`StatusChange`], [`change_status`] with what it answers ([`StatusChanged`]),
+//!   and [`expire_unpaid_orders`] past a [`PaymentTimeout`], reporting an [`ExpiryRun`].
 //! - `queries`: [`order`], [`order_by_number`], [`orders`], [`histories`], [`line_products`],
 //!   with [`Include`] and [`Related`].
 //!
@@ -33,7 +33,9 @@ mod place;
 mod queries;
 pub mod status;
 
-pub use lifecycle::{ExpiryFailure, ExpiryRun, PaymentTimeout, StatusChange, change_status, expire_unpaid_orders};
+pub use lifecycle::{
+    ExpiryFailure, ExpiryRun, PaymentTimeout, StatusChange, StatusChanged, change_status, expire_unpaid_orders,
+};
 pub use model::{Order, OrderFilter, OrderLine, OrderNumber, Transition};
 pub use place::{MAX_LINE_QUANTITY, MAX_LINES, PlaceOrder, ProductRef, RawLine, RequestedLine, place_order};
 pub use queries::{Include, Related, histories, line_products, order, order_by_number, orders};

@@ -156,7 +156,8 @@ enum Buyer {
 ///
 /// # Errors
 /// `Forbidden` without `orders:write`; `Invalid` naming the line for an unknown or inactive
-/// product (`UNKNOWN_PRODUCT`, `PRODUCT_INACTIVE`) or missing stock (`INSUFFICIENT_STOCK`),
+/// product (`UNKNOWN_PRODUCT`, `PRODUCT_INACTIVE`; customers get `UNKNOWN_PRODUCT` for an
+/// archived product too, as they cannot see it) or missing stock (`INSUFFICIENT_STOCK`),
 /// for an unknown location (`locationId`) or a missing customer email;
 /// `IdempotencyKeyReused` for a key used before with another request.
 #[tracing::instrument(name = "orders.place_order", skip_all, fields(order.id = tracing::field::Empty))]
@@ -337,7 +338,9 @@ async fn price_lines<T: Tx>(
             ProductRef::Id(id) => by_id.get(id),
             ProductRef::Sku(sku) => by_sku.get(sku.as_str()),
         };
-        let Some(product) = product else {
+        // To a customer an archived product is unknown: the same answer, word for word, as a
+        // SKU that never existed, so a refusal never reveals one.
+        let Some(product) = product.filter(|p| p.visible_to(scope)) else {
             return Err(Invalid::with_code(
                 &line_field(index, line),
                 "UNKNOWN_PRODUCT",

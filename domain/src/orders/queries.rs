@@ -58,7 +58,7 @@ async fn related<T: Tx>(
         ids.sort_unstable();
         ids.dedup();
         let products = tx.products_by_ids(&catalog, &ids).await?;
-        let visible = products.into_iter().filter(|p| p.active || catalog.customer().is_none());
+        let visible = products.into_iter().filter(|p| p.visible_to(&catalog));
         related.products = Some(visible.map(|p| (p.id, p)).collect());
     }
     Ok(related)
@@ -156,6 +156,6 @@ pub async fn line_products<S: Store, C: Crypto>(
     let tx = ports.store.begin_read(&scope).await?;
     let products = tx.products_by_ids(&scope, ids).await?;
     tx.commit().await?;
-    let visible = products.into_iter().filter(|p| p.active || scope.customer().is_none());
+    let visible = products.into_iter().filter(|p| p.visible_to(&scope));
     Ok(visible.map(|p| (p.id, p)).collect())
 }

@@ -27,7 +27,7 @@ mod outbox;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::auth::TenantScope;
+use crate::auth::{OperatorConsole, TenantScope};
 use crate::clock::Clock;
 use crate::error::DomainError;
 use crate::identity::{LoginThrottle, Password, PasswordHash, SecretHash, Slug, Tenant, TenantStatus};
@@ -81,9 +81,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// turn (a suspended shop's unpaid orders still expire and release their stock).
     fn all_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, DomainError>> + Send;
 
-    /// Sets a tenant's status in the registry; `false` when no tenant has the slug.
+    /// Sets a tenant's status in the registry; `false` when no tenant has the slug. Only an
+    /// operator at the command line may, which `operator` proves.
     fn set_tenant_status(
         &self,
+        operator: &OperatorConsole,
         slug: &Slug,
         status: TenantStatus,
     ) -> impl Future<Output = Result<bool, DomainError>> + Send;

@@ -3,6 +3,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::DomainError;
 use domain::auth::Permission;
 use domain::identity::{ApiKey, api_keys};
 use domain::ids::ApiKeyId;
@@ -168,8 +169,8 @@ impl ApiKeyQuery {
 }
 
 /// Resolves `node(id:)` for an API key; `None` for unknown, foreign or hidden ones.
-pub async fn api_key_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<ApiKeyObject> {
-    api_keys::api_key(&req.services.ports, req.caller, ApiKeyId::from_uuid(id)).await.ok().map(ApiKeyObject)
+pub async fn api_key_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<ApiKeyObject, DomainError> {
+    api_keys::api_key(&req.services.ports, req.caller, ApiKeyId::from_uuid(id)).await.map(ApiKeyObject)
 }
 
 /// A new API key.
@@ -177,7 +178,8 @@ pub async fn api_key_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<Ap
 pub struct CreateApiKeyInput {
     /// A label, 1-100 characters.
     pub name: String,
-    /// What it may do; each must be a permission you hold.
+    /// What it may do; each must be a permission you hold yourself (`PERMISSION_NOT_HELD`
+    /// otherwise).
     pub permissions: Vec<PermissionEnum>,
 }
 
@@ -244,7 +246,8 @@ impl ApiKeyMutation {
         .await
     }
 
-    /// Revokes an API key; it stops working at once. Needs `api_keys:manage`.
+    /// Revokes an API key; it stops working at once. Needs `api_keys:manage`, and every
+    /// permission the key holds (`PERMISSION_NOT_HELD` on `apiKeyId` otherwise).
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,

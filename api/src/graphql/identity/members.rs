@@ -2,6 +2,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use domain::DomainError;
 use domain::identity::{Email, Password, User, members};
 use domain::ids::UserId;
 use time::OffsetDateTime;
@@ -90,9 +91,9 @@ impl MemberQuery {
     }
 }
 
-/// Resolves `node(id:)` for a member; `None` for unknown, foreign or hidden ones.
-pub async fn member_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Option<MemberObject> {
-    members::member(&req.services.ports, req.caller, UserId::from_uuid(id)).await.ok().map(MemberObject)
+/// Resolves `node(id:)` for a member; `node` decides which failures mean "not there".
+pub async fn member_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<MemberObject, DomainError> {
+    members::member(&req.services.ports, req.caller, UserId::from_uuid(id)).await.map(MemberObject)
 }
 
 /// A new member.
@@ -103,7 +104,8 @@ pub struct CreateMemberInput {
     /// Their initial password, 10-128 characters.
     #[graphql(secret)]
     pub password: String,
-    /// Their role; only owners may create owners.
+    /// Their role: one whose every permission you hold yourself (`PERMISSION_NOT_HELD`
+    /// otherwise); only owners may create owners.
     pub role: RoleEnum,
 }
 
@@ -112,7 +114,7 @@ pub struct CreateMemberInput {
 pub struct ChangeRoleInput {
     /// The member.
     pub member_id: ID,
-    /// The new role.
+    /// The new role: one whose every permission you hold yourself.
     pub role: RoleEnum,
 }
 
@@ -138,7 +140,8 @@ pub struct MemberMutation;
 
 #[Object]
 impl MemberMutation {
-    /// Adds a member with an initial password. Needs `members:manage`; only owners create owners.
+    /// Adds a member with an initial password. Needs `members:manage`, and every permission of
+    /// the role (`PERMISSION_NOT_HELD` on `role` otherwise); only owners create owners.
     /// Hashes a password: one request may hash at most 5 (`QUERY_TOO_COMPLEX` beyond).
     async fn create_member(
         &self,
@@ -167,8 +170,10 @@ impl MemberMutation {
         .await
     }
 
-    /// Changes a member's role. Needs `members:manage`; only owners touch the owner role; the
-    /// last active owner cannot be demoted (`LAST_OWNER`).
+    /// Changes a member's role. Needs `members:manage`, and every permission of both the new
+    /// role and the member's current one (`PERMISSION_NOT_HELD` on `role` or `memberId`
+    /// otherwise); only owners touch the owner role; the last active owner cannot be demoted
+    /// (`LAST_OWNER`).
     async fn change_role(&self, ctx: &Context<'_>, input: ChangeRoleInput) -> Result<Option<MemberPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
@@ -183,7 +188,8 @@ impl MemberMutation {
         .await
     }
 
-    /// Deactivates a member and ends their sessions. Needs `members:manage`; only owners
+    /// Deactivates a member and ends their sessions. Needs `members:manage`, and every permission
+    /// of the member's role (`PERMISSION_NOT_HELD` on `memberId` otherwise); only owners
     /// deactivate owners; never the last active owner (`LAST_OWNER`).
     async fn deactivate_member(
         &self,
