@@ -24,13 +24,14 @@
 //! - [`catalog`]: products and locations (`model`, `products`, `locations`).
 //! - [`inventory`]: stock levels and the movement ledger (`model`, `changes`, `queries`).
 //! - [`orders`]: placement with stock reservation, the status machine, expiry (`model`,
-//!   `place`, `lifecycle`, `queries`, `retry`, [`orders::status`]).
+//!   `place`, `lifecycle`, `queries`, [`orders::status`]).
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`events`]: domain events and their published payloads, for the outbox.
 //! - [`idempotency`]: idempotency keys and their stored results.
 //! - [`ports`]: the storage and crypto traits, one repository trait per area, and
 //!   [`ports::Ports`], the bundle every use-case takes.
 //! - [`page`]: Relay-style page requests, sort orders and keyset cursors.
+//! - `retry`: running a transaction again after the database aborted it for contention.
 //! - [`text`]: names, labels and notes as clients type them.
 //! - [`money`]: ISO 4217 currencies.
 //! - [`ids`]: typed UUIDv7 ids.
@@ -53,6 +54,7 @@ pub mod money;
 pub mod orders;
 pub mod page;
 pub mod ports;
+mod retry;
 pub mod text;
 
 pub use error::{DomainError, Invalid, Taken};

@@ -6,7 +6,6 @@
 use time::{Duration, OffsetDateTime};
 
 use super::model::{Order, OrderLine, Transition};
-use super::retry::retrying;
 use super::status::OrderStatus;
 use crate::auth::{Caller, Permission, TenantScope, authorize, job_scope};
 use crate::error::{DomainError, Invalid};
@@ -14,6 +13,7 @@ use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
 use crate::ids::{OrderId, OrderTransitionId, StockMovementId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::ports::{Crypto, OrderRepo, Ports, Store, Tx};
+use crate::retry::retrying;
 use crate::text::parse_note;
 
 /// How long an order may wait for payment before [`expire_unpaid_orders`] cancels it.

@@ -11,8 +11,8 @@
 //! transaction.
 //!
 //! Transactions that the database aborts for contention (deadlock, serialization failure) are
-//! run again here, so no such error reaches a client; levels are always locked in product
-//! order, which keeps deadlocks rare to begin with.
+//! run again (`crate::retry`), so no such error reaches a client; levels are always locked in
+//! product order, which keeps deadlocks rare to begin with.
 //!
 //! # Layout
 //!
@@ -24,7 +24,6 @@
 //!   [`PaymentTimeout`].
 //! - `queries`: [`order`], [`order_by_number`], [`orders`], [`histories`], [`line_products`],
 //!   with [`Include`] and [`Related`].
-//! - `retry`: running a transaction again after the database aborted it for contention.
 //!
 //! This module only declares them and names their public items.
 
@@ -32,7 +31,6 @@ mod lifecycle;
 mod model;
 mod place;
 mod queries;
-mod retry;
 pub mod status;
 
 pub use lifecycle::{PaymentTimeout, StatusChange, change_status, expire_unpaid_orders};

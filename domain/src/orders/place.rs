@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use super::model::{Order, OrderLine, Transition};
-use super::retry::retrying;
 use super::status::OrderStatus;
 use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::catalog::{Product, Sku};
@@ -20,6 +19,7 @@ use crate::page::{PageRequest, SortOrder};
 use crate::ports::{
     CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx,
 };
+use crate::retry::retrying;
 use crate::text::parse_note;
 
 /// Most lines one order may have.

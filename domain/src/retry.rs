@@ -9,7 +9,7 @@ use crate::error::DomainError;
 const ATTEMPTS: usize = 8;
 
 /// Runs `attempt` again while the database aborts it for contention.
-pub(super) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, DomainError>
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, DomainError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DomainError>>,
