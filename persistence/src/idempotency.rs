@@ -88,4 +88,15 @@ impl IdempotencyRepo for SeaTx {
             Err(DomainError::internal("an idempotency key was completed without being claimed"))
         }
     }
+
+    async fn purge_idempotency_keys(&self, scope: &TenantScope, before: OffsetDateTime) -> Result<u64, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        let deleted = idempotency_keys::Entity::delete_many()
+            .filter(Column::TenantId.eq(tenant))
+            .filter(Column::CreatedAt.lt(before))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(deleted.rows_affected)
+    }
 }

@@ -138,6 +138,17 @@ impl Store for SeaStore {
         Ok(ids.into_iter().map(TenantId::from_uuid).collect())
     }
 
+    async fn all_tenants(&self) -> Result<Vec<TenantId>, DomainError> {
+        let ids: Vec<Uuid> = tenants::Entity::find()
+            .select_only()
+            .column(tenants::Column::Id)
+            .into_tuple()
+            .all(self.database.connection())
+            .await
+            .map_err(storage_error)?;
+        Ok(ids.into_iter().map(TenantId::from_uuid).collect())
+    }
+
     async fn set_tenant_status(&self, slug: &Slug, status: TenantStatus) -> Result<bool, DomainError> {
         let updated = tenants::Entity::update_many()
             .col_expr(tenants::Column::Status, Expr::value(status.as_str()))

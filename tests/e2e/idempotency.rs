@@ -2,7 +2,7 @@
 //! differs only before the `@` is another request), every kind of caller gets its keys (a
 //! customer's in a namespace of their own, with the longest legal key, on PostgreSQL too),
 //! racing duplicates get the one result or are told to retry but never a misleading
-//! `INSUFFICIENT_STOCK`.
+//! `INSUFFICIENT_STOCK`, and keys are forgotten after their retention.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -233,6 +233,44 @@ async fn racing_duplicates_of_a_stock_adjustment_take_the_last_units_once() {
     }
     assert!(answers.iter().any(|a| a.errors().is_empty()), "someone adjusted");
     assert_eq!(shop.owner.stock_level(&s.product, &s.location).await["onHand"], 0);
+}
+
+#[tokio::test]
+async fn keys_are_forgotten_after_their_retention_in_every_shop_and_then_start_afresh() {
+    let retention = Duration::from_secs(3);
+    let args = ["--idempotency-retention", "3", "--idempotency-purge-interval", "1"];
+    let app = TestApp::spawn_with(TestDatabase::create().await, &args).await;
+    let shops = [app.shop("acme").await, app.shop("globex").await];
+    let mut firsts = Vec::new();
+    for shop in &shops {
+        stocked(shop, 100).await;
+    }
+    let first = order("weekly", 1, json!({ "customerEmail": "buyer@example.test", "note": "first" }));
+    let second = order("weekly", 1, json!({ "customerEmail": "buyer@example.test", "note": "second" }));
+    for shop in &shops {
+        firsts.push(placed_id(&shop.owner.gql(PLACE, first.clone()).await));
+    }
+    let placed_at = Instant::now();
+
+    let within = shops[0].owner.gql(PLACE, second.clone()).await;
+    let mut afresh = Vec::new();
+    for shop in &shops {
+        afresh.push(loop {
+            let answer = shop.owner.gql(PLACE, second.clone()).await;
+            if answer.error_code() != Some("IDEMPOTENCY_KEY_REUSED") || placed_at.elapsed() > Duration::from_secs(30) {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+    }
+
+    assert_eq!(within.error_code(), Some("IDEMPOTENCY_KEY_REUSED"), "kept within the retention: {}", within.text);
+    assert!(placed_at.elapsed() >= retention, "forgotten only after the retention");
+    for ((shop, first), answer) in shops.iter().zip(&firsts).zip(&afresh) {
+        assert_eq!(answer.data()["placeOrder"]["order"]["note"], "second", "{}: {}", shop.slug, answer.text);
+        assert_ne!(placed_id(answer), *first, "a new order");
+        assert_eq!(order_count(&shop.owner).await, 2);
+    }
 }
 
 /// A claim of `key` for `placeOrder` by `shop`'s staff, held by an uncommitted transaction from

@@ -198,7 +198,7 @@ pub struct ReceiveStockInput {
     /// Makes retries safe: the same key with the same input replays the first result (a
     /// concurrent repeat waits for it, or is `CONFLICT` with `retryAfter` while it runs long);
     /// with a different input it is `IDEMPOTENCY_KEY_REUSED`. Keys are per shop and operation,
-    /// 1 to 255 visible ASCII characters.
+    /// 1 to 255 visible ASCII characters, and kept 24 hours by default.
     pub idempotency_key: Option<String>,
 }
 

@@ -338,7 +338,7 @@ pub struct PlaceOrderInput {
     /// Makes retries safe: the same key with the same input returns the order the first request
     /// placed (a concurrent repeat waits for it, or is `CONFLICT` with `retryAfter` while it
     /// runs long); with a different input it is `IDEMPOTENCY_KEY_REUSED`. Keys are per shop,
-    /// and per customer for customers.
+    /// and per customer for customers, and kept 24 hours by default.
     pub idempotency_key: Option<String>,
 }
 

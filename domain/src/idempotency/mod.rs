@@ -10,16 +10,18 @@
 //! request and then replays it, or is told it is still in progress (`InProgress`, with a retry
 //! delay) when the first one holds the key longer than storage lets a statement wait; it is
 //! never answered as if the first had not happened. Only successful results are stored, so a
-//! request that failed (say, for lack of stock) can be retried with its key. Keys are kept (at
-//! least 24 hours; currently forever).
+//! request that failed (say, for lack of stock) can be retried with its key. Keys are kept for
+//! a [`Retention`] (24 hours by default) and then purged by [`purge_expired_keys`], which the
+//! server runs as a job; a purged key may be used afresh.
 //!
 //! # Layout
 //!
-//! - `model`: the values: [`IdempotencyKey`], [`Operation`], [`Claim`], [`Recorded`].
+//! - `model`: the values: [`IdempotencyKey`], [`Operation`], [`Claim`], [`Recorded`],
+//!   [`Retention`].
 //! - `fingerprint`: [`Fingerprint`], implemented by each idempotent command, and
 //!   [`Canonical`], its encoding.
 //! - `run`: [`idempotent`], the one way to run a mutation once per key, with [`Outcome`] for
-//!   its stored result.
+//!   its stored result; [`purge_expired_keys`].
 //!
 //! This module only declares them and names their public items.
 
@@ -29,6 +31,7 @@ mod run;
 
 pub use fingerprint::{Canonical, Fingerprint};
 pub use model::{
-    Claim, IdempotencyKey, MAX_KEY_LEN, MAX_OPERATION_LEN, Operation, RETRY_AFTER_SECS, Recorded, still_in_progress,
+    Claim, IdempotencyKey, MAX_KEY_LEN, MAX_OPERATION_LEN, Operation, RETRY_AFTER_SECS, Recorded, Retention,
+    still_in_progress,
 };
-pub use run::{Outcome, idempotent};
+pub use run::{Outcome, idempotent, purge_expired_keys};

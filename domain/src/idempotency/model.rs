@@ -1,5 +1,8 @@
 //! The values of idempotency: the client's [`IdempotencyKey`], the [`Operation`] it is used
-//! for, the [`Claim`] a request makes on it and the [`Recorded`] request found under it.
+//! for, the [`Claim`] a request makes on it, the [`Recorded`] request found under it, and the
+//! [`Retention`] that ends its life.
+
+use time::{Duration, OffsetDateTime};
 
 use crate::error::{DomainError, Invalid};
 use crate::identity::SecretHash;
@@ -89,6 +92,27 @@ pub struct Recorded {
     pub result: Option<String>,
 }
 
+/// How long a key is kept after its request: a repeat within it replays, and after it the key
+/// is free again. Stripe keeps keys 24 hours, and so does Keel by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention(Duration);
+
+impl Retention {
+    /// The default: 24 hours.
+    pub const DEFAULT: Retention = Retention(Duration::hours(24));
+
+    /// A retention of `duration`.
+    pub fn new(duration: Duration) -> Retention {
+        Retention(duration)
+    }
+
+    /// Keys of requests before this instant have expired at `now`; `None` when none can have
+    /// (a retention reaching back past the start of the calendar).
+    pub fn expired_before(self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        now.checked_sub(self.0)
+    }
+}
+
 /// The answer to a request whose key a concurrent request still holds, after waiting as long as
 /// storage lets a statement wait: retry in [`RETRY_AFTER_SECS`] to get its result.
 pub fn still_in_progress() -> DomainError {
@@ -114,5 +138,14 @@ mod tests {
 
         assert_eq!(names.len(), Operation::ALL.len());
         assert!(names.iter().all(|name| (1..=MAX_OPERATION_LEN).contains(&name.len())), "{names:?}");
+    }
+
+    #[test]
+    fn keys_expire_a_retention_after_their_request() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(2);
+
+        assert_eq!(Retention::DEFAULT.expired_before(now), Some(now - Duration::hours(24)));
+        assert_eq!(Retention::new(Duration::seconds(1)).expired_before(now), Some(now - Duration::seconds(1)));
+        assert_eq!(Retention::new(Duration::MAX).expired_before(now), None);
     }
 }

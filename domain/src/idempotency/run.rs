@@ -1,12 +1,13 @@
-//! Running a mutation once per key: [`idempotent`].
+//! Running a mutation once per key ([`idempotent`]) and forgetting keys after their retention
+//! ([`purge_expired_keys`]).
 
 use std::future::Future;
 
 use time::OffsetDateTime;
 
 use super::fingerprint::{Canonical, Fingerprint};
-use super::model::{Claim, IdempotencyKey, still_in_progress};
-use crate::auth::TenantScope;
+use super::model::{Claim, IdempotencyKey, Retention, still_in_progress};
+use crate::auth::{TenantScope, job_scope};
 use crate::error::DomainError;
 use crate::ports::{Crypto, IdempotencyRepo, Ports, Store, Tx};
 use crate::retry::retrying;
@@ -92,4 +93,40 @@ where
         Ok(outcome)
     })
     .await
+}
+
+/// Deletes, in every tenant (suspended ones too), the keys whose requests are older than
+/// `retention`, so that they may be used afresh; returns how many. Runs as Keel's job, one
+/// transaction per tenant.
+///
+/// # Errors
+/// The last storage failure, after every other tenant was still purged (the failed ones are
+/// retried at the next run).
+#[tracing::instrument(name = "idempotency.purge", skip_all)]
+pub async fn purge_expired_keys<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    retention: Retention,
+) -> Result<u64, DomainError> {
+    let Some(before) = retention.expired_before(ports.clock.now()) else { return Ok(0) };
+    let (mut purged, mut failure) = (0, None);
+    for tenant in ports.store.all_tenants().await? {
+        let scope = job_scope(tenant);
+        let outcome = async {
+            let tx = ports.store.begin(&scope).await?;
+            let deleted = tx.purge_idempotency_keys(&scope, before).await?;
+            tx.commit().await?;
+            Ok::<u64, DomainError>(deleted)
+        };
+        match outcome.await {
+            Ok(deleted) => purged += deleted,
+            Err(err) => {
+                tracing::warn!(tenant.id = %tenant, error = %err, "purging a tenant's expired idempotency keys failed");
+                failure = Some(err);
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "purged idempotency keys past their retention");
+    }
+    failure.map_or(Ok(purged), Err)
 }

@@ -33,4 +33,11 @@ pub trait IdempotencyRepo {
         claim: &Claim,
         result: &str,
     ) -> impl Future<Output = Result<(), DomainError>> + Send;
+
+    /// Deletes the tenant's keys claimed before `before`; returns how many.
+    fn purge_idempotency_keys(
+        &self,
+        scope: &TenantScope,
+        before: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, DomainError>> + Send;
 }

@@ -80,6 +80,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Every active tenant, for background jobs that visit each tenant in turn.
     fn active_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, DomainError>> + Send;
 
+    /// Every tenant, suspended ones too, for background jobs that keep every tenant's data tidy.
+    fn all_tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, DomainError>> + Send;
+
     /// Sets a tenant's status in the registry; `false` when no tenant has the slug.
     fn set_tenant_status(
         &self,
