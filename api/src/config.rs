@@ -212,6 +212,15 @@ pub struct ServeArgs {
     /// 0 turns the job off in this process. Safe to run in every process at once.
     #[arg(long, env = "KEEL_ORDER_EXPIRY_INTERVAL", default_value = "30", value_parser = parse_seconds)]
     pub order_expiry_interval: Duration,
+    /// Seconds an idempotency key is kept after its request: a repeat within it replays the
+    /// first result, after it the key may be used afresh. Clients count on at least a day
+    /// (Stripe's rule), the default.
+    #[arg(long, env = "KEEL_IDEMPOTENCY_RETENTION", default_value = "86400", value_parser = parse_positive_seconds)]
+    pub idempotency_retention: Duration,
+    /// Seconds between two runs of the job that deletes idempotency keys past their retention;
+    /// 0 turns the job off in this process. Safe to run in every process at once.
+    #[arg(long, env = "KEEL_IDEMPOTENCY_PURGE_INTERVAL", default_value = "3600", value_parser = parse_seconds)]
+    pub idempotency_purge_interval: Duration,
 }
 
 impl ServeArgs {
@@ -421,6 +430,16 @@ mod tests {
         assert_eq!(cli.global.database_url.expose(), "sqlite://keel.db");
         assert_eq!(cli.global.environment, Environment::Development);
         assert!(cli.serve.migrates_on_start(Environment::Development));
+    }
+
+    #[test]
+    fn idempotency_keys_are_kept_a_day_and_purged_hourly_by_default() {
+        let serve = parse(&[]).expect("defaults parse").serve;
+
+        let retention = time::Duration::try_from(serve.idempotency_retention).expect("fits");
+        assert_eq!(domain::idempotency::Retention::new(retention), domain::idempotency::Retention::DEFAULT);
+        assert_eq!(serve.idempotency_purge_interval, Duration::from_secs(3600));
+        assert!(parse(&["--idempotency-retention", "0"]).is_err(), "a retention of nothing is refused");
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request itself is malformed: syntax, validation, variable types, parameters.
     BadUserInput,
-    /// A stale version or a lost race; refetch and retry.
+    /// A stale version or a lost race; refetch and retry. With `extensions.retryAfter`: a
+    /// request with the same idempotency key is still running; send it again then.
     Conflict,
     /// An idempotency key was reused with a different input.
     IdempotencyKeyReused,
@@ -120,6 +121,13 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(invalid) => ApiError::new(ErrorCode::BadUserInput, invalid.to_string()),
             err @ DomainError::InvalidFields(_) => ApiError::new(ErrorCode::BadUserInput, err.to_string()),
             DomainError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
+            DomainError::InProgress { retry_after_secs } => ApiError {
+                code: ErrorCode::Conflict,
+                message: format!(
+                    "a request with this idempotency key is still in progress; retry in {retry_after_secs} seconds for its result"
+                ),
+                retry_after_secs: Some(retry_after_secs),
+            },
             DomainError::IdempotencyKeyReused => ApiError::new(
                 ErrorCode::IdempotencyKeyReused,
                 "this idempotency key was already used with a different request; use a new key for a new request",
@@ -223,6 +231,14 @@ mod tests {
         assert_eq!(code_of(DomainError::IdempotencyKeyReused), "IDEMPOTENCY_KEY_REUSED");
         assert_eq!(code_of(DomainError::unavailable("connection refused")), "SERVICE_UNAVAILABLE");
         assert_eq!(code_of(DomainError::internal("constraint violated")), "INTERNAL");
+    }
+
+    #[test]
+    fn a_duplicate_still_in_progress_is_a_conflict_that_says_when_to_retry() {
+        let err = ApiError::from(DomainError::InProgress { retry_after_secs: 1 });
+
+        assert_eq!((err.code, err.retry_after_secs), (ErrorCode::Conflict, Some(1)));
+        assert_eq!(ApiError::from(DomainError::Conflict("stale version".into())).retry_after_secs, None);
     }
 
     #[test]

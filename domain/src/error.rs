@@ -46,6 +46,13 @@ pub enum DomainError {
     /// The change lost a race or was based on stale data; retrying with fresh data may succeed.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A concurrent request with the same idempotency key is still running; sending this one
+    /// again after the delay replays its result.
+    #[error("a request with this idempotency key is still in progress; retry in {retry_after_secs} s")]
+    InProgress {
+        /// Seconds until a retry is likely to find the first request finished.
+        retry_after_secs: u64,
+    },
     /// The transaction lost a race the database broke (a deadlock, a serialization failure, a
     /// busy lock); running the whole use-case again is safe and usually succeeds.
     #[error("transaction aborted by contention")]
@@ -103,22 +110,16 @@ pub enum Taken {
     ProductSku,
     /// A location's code (unique in the tenant).
     LocationCode,
-    /// An idempotency key, claimed by a concurrent request that committed first.
-    IdempotencyKey,
 }
 
 impl From<Taken> for DomainError {
-    /// `Invalid` (`TAKEN`) on the field the client typed, or, for an idempotency key, a
-    /// `Conflict` that the use-case resolves by running again to replay the winner's result.
+    /// `Invalid` (`TAKEN`) on the field the client typed.
     fn from(taken: Taken) -> Self {
         let (field, message) = match taken {
             Taken::TenantSlug => ("slug", "this slug is taken; choose another"),
             Taken::MemberEmail => ("email", "a member with this email already exists"),
             Taken::ProductSku => ("sku", "a product with this SKU already exists"),
             Taken::LocationCode => ("code", "a location with this code already exists"),
-            Taken::IdempotencyKey => {
-                return DomainError::Conflict("a request with this idempotency key was completed concurrently".into());
-            }
         };
         Invalid::with_code(field, "TAKEN", message).into()
     }
@@ -189,11 +190,10 @@ mod tests {
     }
 
     #[test]
-    fn a_taken_value_is_the_clients_to_change_but_a_taken_idempotency_key_is_a_conflict() {
+    fn a_taken_value_is_the_clients_to_change() {
         let sku = DomainError::from(Taken::ProductSku);
 
         assert!(matches!(&sku, DomainError::Invalid(i) if i.field() == ["sku"] && i.code() == "TAKEN"));
-        assert!(matches!(DomainError::from(Taken::IdempotencyKey), DomainError::Conflict(_)));
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //!   `place`, `lifecycle`, `queries`, [`orders::status`]).
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`events`]: domain events and their published payloads, for the outbox.
-//! - [`idempotency`]: idempotency keys and their stored results.
+//! - [`idempotency`]: idempotency keys, request fingerprints, [`idempotency::idempotent`] (the
+//!   one way every idempotent mutation runs) and the purge of expired keys.
 //! - [`ports`]: the storage and crypto traits, one repository trait per area, and
 //!   [`ports::Ports`], the bundle every use-case takes.
 //! - [`page`]: Relay-style page requests, sort orders and keyset cursors.

@@ -22,6 +22,7 @@ mod m20261123_000005_create_idempotency_keys;
 mod m20261123_000006_sort_products;
 mod m20261123_000007_create_orders;
 mod m20261123_000008_session_check;
+mod m20261123_000009_idempotency_key_namespaces;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_sort_products::Migration),
             Box::new(m20261123_000007_create_orders::Migration),
             Box::new(m20261123_000008_session_check::Migration),
+            Box::new(m20261123_000009_idempotency_key_namespaces::Migration),
         ]
     }
 }

@@ -38,6 +38,15 @@ pub fn on_unique(err: DbErr, taken: Taken) -> DomainError {
     }
 }
 
+/// Whether PostgreSQL cancelled the statement at `statement_timeout` (`57014`) or
+/// `lock_timeout` (`55P03`): it waited that long for a lock another transaction holds.
+pub fn is_timeout(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = err else {
+        return false;
+    };
+    sqlx.as_database_error().is_some_and(|database| matches!(database.code().as_deref(), Some("57014" | "55P03")))
+}
+
 /// Whether the failure is the database being out of reach or too slow, rather than a bad
 /// statement: no connection, no free pooled connection within the acquire timeout, or a
 /// statement PostgreSQL cancelled at `statement_timeout` (`57014`) or `lock_timeout` (`55P03`).
@@ -51,7 +60,7 @@ fn is_unavailable(err: &DbErr) -> bool {
     match runtime {
         RuntimeErr::SqlxError(sqlx) => match sqlx.as_ref() {
             Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_) => true,
-            Sqlx::Database(database) => matches!(database.code().as_deref(), Some("57014" | "55P03")),
+            Sqlx::Database(_) => is_timeout(err),
             _ => false,
         },
         _ => false,

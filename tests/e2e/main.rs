@@ -8,6 +8,7 @@ mod catalog;
 mod graphiql;
 mod graphql_over_http;
 mod hardening;
+mod idempotency;
 mod identity;
 mod inventory;
 mod lifecycle;

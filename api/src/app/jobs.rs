@@ -1,17 +1,38 @@
-//! Background jobs the server runs beside its routes.
+//! Background jobs the server runs beside its routes: [`OrderExpiry`] and
+//! [`IdempotencyPurge`], each a [`Job`].
 //!
 //! A job acts as the system on the use-cases' own rules; it holds no business decision of its
 //! own. What a run could not do (one order, or the whole run) is logged as a warning with its
 //! error code and retried at the next interval.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::idempotency::{self, Retention};
 use domain::orders::{self, ExpiryFailure, PaymentTimeout};
 use tokio::sync::Notify;
 
 use super::ports::AppPorts;
 use crate::error::ApiError;
+
+/// A background job the server runs.
+pub enum Job {
+    /// Cancels unpaid orders.
+    OrderExpiry(OrderExpiry),
+    /// Forgets idempotency keys.
+    IdempotencyPurge(IdempotencyPurge),
+}
+
+impl Job {
+    /// Runs the job until `stop` is notified; a run in progress finishes first.
+    pub async fn run(self, stop: Arc<Notify>) {
+        match self {
+            Job::OrderExpiry(job) => job.run(stop).await,
+            Job::IdempotencyPurge(job) => job.run(stop).await,
+        }
+    }
+}
 
 /// The background job that cancels orders unpaid past the payment timeout.
 pub struct OrderExpiry {
@@ -26,21 +47,59 @@ pub struct OrderExpiry {
 impl OrderExpiry {
     /// Runs the job every `interval` until `stop` is notified; a run in progress finishes first.
     pub async fn run(self, stop: Arc<Notify>) {
-        let mut ticks = tokio::time::interval(self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stop.notified() => return,
-                _ = ticks.tick() => {}
-            }
-            match orders::expire_unpaid_orders(&self.ports, self.timeout).await {
+        let this = &self;
+        every(self.interval, &stop, move || async move {
+            match orders::expire_unpaid_orders(&this.ports, this.timeout).await {
                 Ok(run) => run.failures.into_iter().for_each(log_failure),
                 Err(err) => {
                     let err = ApiError::from(err);
                     tracing::warn!(code = err.code().as_str(), "the order expiry run failed; retrying next interval");
                 }
             }
+        })
+        .await;
+    }
+}
+
+/// The background job that deletes idempotency keys past their retention, in every tenant.
+pub struct IdempotencyPurge {
+    /// The ports the job runs on.
+    pub ports: AppPorts,
+    /// How long keys are kept.
+    pub retention: Retention,
+    /// How often the job runs.
+    pub interval: Duration,
+}
+
+impl IdempotencyPurge {
+    /// Runs the job every `interval` until `stop` is notified; a run in progress finishes first.
+    pub async fn run(self, stop: Arc<Notify>) {
+        let this = &self;
+        every(self.interval, &stop, move || async move {
+            if let Err(err) = idempotency::purge_expired_keys(&this.ports, this.retention).await {
+                let err = ApiError::from(err);
+                tracing::warn!(code = err.code().as_str(), "the idempotency key purge failed; retrying next interval");
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs `round` at once and then every `interval` until `stop` is notified; a round in
+/// progress finishes first, and a round that overruns delays the next instead of bunching.
+async fn every<F, Fut>(interval: Duration, stop: &Notify, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.notified() => return,
+            _ = ticks.tick() => {}
         }
+        round().await;
     }
 }
 

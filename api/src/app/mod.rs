@@ -9,7 +9,7 @@
 //!
 //! - [`ports`]: the ports use-cases run on ([`ports::AppPorts`]); a leaf the rest of `api` may
 //!   import.
-//! - [`jobs`]: background jobs (order expiry).
+//! - [`jobs`]: background jobs (order expiry, the purge of expired idempotency keys).
 //! - here: the server's life (build, serve, shut down) and the `migrate` and `tenant` commands.
 
 pub mod jobs;
@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use axum::Router;
 use domain::auth::{Actor, Caller, OperatorConsole};
+use domain::idempotency::Retention;
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{Slug, TenantStatus};
 use domain::orders::PaymentTimeout;
@@ -37,7 +38,7 @@ use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
 use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
-use jobs::OrderExpiry;
+use jobs::{IdempotencyPurge, Job, OrderExpiry};
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -46,7 +47,7 @@ pub struct Server {
     database: Database,
     header_timeout: Duration,
     shutdown_timeout: Duration,
-    expiry: Option<OrderExpiry>,
+    jobs: Vec<Job>,
 }
 
 impl Server {
@@ -94,11 +95,24 @@ impl Server {
             open_registration: serve.registration_open(global.environment),
             order_payment_timeout,
         });
-        let expiry = (!serve.order_expiry_interval.is_zero()).then(|| OrderExpiry {
-            ports: services.ports.clone(),
-            timeout: order_payment_timeout,
-            interval: serve.order_expiry_interval,
-        });
+        let idempotency_retention = Retention::new(
+            time::Duration::try_from(serve.idempotency_retention).context("KEEL_IDEMPOTENCY_RETENTION is too large")?,
+        );
+        let mut jobs = Vec::new();
+        if !serve.order_expiry_interval.is_zero() {
+            jobs.push(Job::OrderExpiry(OrderExpiry {
+                ports: services.ports.clone(),
+                timeout: order_payment_timeout,
+                interval: serve.order_expiry_interval,
+            }));
+        }
+        if !serve.idempotency_purge_interval.is_zero() {
+            jobs.push(Job::IdempotencyPurge(IdempotencyPurge {
+                ports: services.ports.clone(),
+                retention: idempotency_retention,
+                interval: serve.idempotency_purge_interval,
+            }));
+        }
         let limits = Limits {
             max_depth: serve.max_query_depth,
             max_complexity: serve.max_query_complexity,
@@ -137,7 +151,7 @@ impl Server {
             database,
             header_timeout: serve.http_header_timeout,
             shutdown_timeout: serve.shutdown_timeout,
-            expiry,
+            jobs,
         })
     }
 
@@ -157,13 +171,23 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let stopping = Arc::new(Notify::new());
         let signal_stopping = stopping.clone();
-        let stop_jobs = Arc::new(Notify::new());
-        let jobs = self.expiry.map(|expiry| tokio::spawn(expiry.run(stop_jobs.clone())));
+        // One notification per job: `notify_one` keeps it for a job busy with a run, which
+        // `notify_waiters` would not.
+        let (stops, jobs): (Vec<Arc<Notify>>, Vec<_>) = self
+            .jobs
+            .into_iter()
+            .map(|job| {
+                let stop = Arc::new(Notify::new());
+                (stop.clone(), tokio::spawn(job.run(stop)))
+            })
+            .unzip();
         let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing in-flight requests and jobs");
             signal_stopping.notify_one();
-            stop_jobs.notify_one();
+            for stop in &stops {
+                stop.notify_one();
+            }
         };
         let serving = http::serve::serve(self.listener, self.router, self.header_timeout, graceful);
         let deadline = async {
@@ -177,8 +201,8 @@ impl Server {
                 "in-flight requests did not finish in time; exiting anyway"
             ),
         }
-        if let Some(job) = jobs {
-            // The job stops at its next await point after the notification; a run in progress
+        for job in jobs {
+            // A job stops at its next await point after the notification; a run in progress
             // commits or rolls back, never half-writes.
             let _ = job.await;
         }

@@ -195,8 +195,10 @@ pub struct ReceiveStockInput {
     pub quantity: i64,
     /// Delivery reference, up to 500 characters.
     pub reference: Option<String>,
-    /// Makes retries safe: the same key with the same input replays the first result; with a
-    /// different input it is `IDEMPOTENCY_KEY_REUSED`.
+    /// Makes retries safe: the same key with the same input replays the first result (a
+    /// concurrent repeat waits for it, or is `CONFLICT` with `retryAfter` while it runs long);
+    /// with a different input it is `IDEMPOTENCY_KEY_REUSED`. Keys are per shop and operation,
+    /// 1 to 255 visible ASCII characters, and kept 24 hours by default.
     pub idempotency_key: Option<String>,
 }
 

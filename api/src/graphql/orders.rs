@@ -336,8 +336,9 @@ pub struct PlaceOrderInput {
     /// Where to reserve stock; the shop's first location when omitted.
     pub location_id: Option<ID>,
     /// Makes retries safe: the same key with the same input returns the order the first request
-    /// placed; with a different input it is `IDEMPOTENCY_KEY_REUSED`. Keys are per shop (and
-    /// per customer).
+    /// placed (a concurrent repeat waits for it, or is `CONFLICT` with `retryAfter` while it
+    /// runs long); with a different input it is `IDEMPOTENCY_KEY_REUSED`. Keys are per shop,
+    /// and per customer for customers, and kept 24 hours by default.
     pub idempotency_key: Option<String>,
 }
 

@@ -1,18 +1,17 @@
 //! Changing stock: a [`StockCommand`] (receive, adjust, transfer) checked from input, then
 //! applied by [`change_stock`] with conditional updates and ledger lines in one transaction,
-//! optionally idempotent. Levels are changed in location order, and a transaction the
-//! database aborts for contention runs again, so concurrent transfers neither deadlock nor fail.
+//! optionally idempotent through [`idempotent`]. Levels are changed in location order, and a
+//! transaction the database aborts for contention runs again (in [`idempotent`]), so concurrent
+//! transfers neither deadlock nor fail.
 
 use time::OffsetDateTime;
 
 use super::model::{Change, Level, Reason, StockLevel, StockMovement};
 use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::error::{DomainError, Invalid};
-use crate::idempotency::{IdempotencyKey, Recorded};
-use crate::identity::SecretHash;
+use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, Outcome, idempotent};
 use crate::ids::{LocationId, ProductId, StockMovementId};
-use crate::ports::{CatalogRepo, Crypto, IdempotencyRepo, InventoryRepo, Ports, Store, Tx};
-use crate::retry::retrying;
+use crate::ports::{CatalogRepo, Crypto, InventoryRepo, Ports, Store, Tx};
 
 /// The largest quantity one stock operation may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;
@@ -87,31 +86,63 @@ impl StockCommand {
             _ => Ok(()),
         }
     }
+}
 
-    /// The operation name idempotency keys are scoped to.
-    fn operation(&self) -> &'static str {
+impl Fingerprint for StockCommand {
+    fn operation(&self) -> Operation {
         match self {
-            StockCommand::Receive { .. } => "receiveStock",
-            StockCommand::Adjust { .. } => "adjustStock",
-            StockCommand::Transfer { .. } => "transferStock",
+            StockCommand::Receive { .. } => Operation::ReceiveStock,
+            StockCommand::Adjust { .. } => Operation::AdjustStock,
+            StockCommand::Transfer { .. } => Operation::TransferStock,
+        }
+    }
+
+    fn write_fields(&self, fields: &mut Canonical) {
+        match self {
+            StockCommand::Receive { product, location, quantity, reference } => {
+                fields.id("productId", product.uuid()).id("locationId", location.uuid()).number("quantity", *quantity);
+                fields.optional_text("reference", reference.as_deref());
+            }
+            StockCommand::Adjust { product, location, delta, reason, note } => {
+                fields.id("productId", product.uuid()).id("locationId", location.uuid()).number("delta", *delta);
+                fields.text("reason", reason.as_str()).optional_text("note", note.as_deref());
+            }
+            StockCommand::Transfer { product, from, to, quantity } => {
+                fields.id("productId", product.uuid()).id("fromLocationId", from.uuid());
+                fields.id("toLocationId", to.uuid()).number("quantity", *quantity);
+            }
         }
     }
 }
 
-/// How many times a request whose idempotency key was claimed concurrently is re-run to
-/// replay the winner's result.
-const IDEMPOTENT_ATTEMPTS: usize = 3;
+/// The levels after a change, replayed to a repeat as they were then.
+impl Outcome for Vec<StockLevel> {
+    fn record(&self) -> String {
+        encode_levels(self)
+    }
+
+    async fn replay<T: Tx>(
+        _tx: &T,
+        _scope: &TenantScope,
+        recorded: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<StockLevel>, DomainError> {
+        decode_levels(recorded, now)
+    }
+}
 
 /// Applies a stock operation: checks the product and locations exist in the tenant, changes
 /// the level(s) with conditional updates and appends the movement(s), all in one transaction.
 /// Returns the level(s) after the change (for a transfer: source, then destination). With an
-/// idempotency key, a repeat of the same request replays the first one's levels.
+/// idempotency key, a repeat of the same request replays the first one's levels
+/// ([`idempotent`]).
 ///
 /// # Errors
 /// `Forbidden` without `inventory:write`; `NotFound` for an unknown or foreign product or
 /// location; `Invalid` (on `toLocationId`) for a transfer to the location it comes from;
 /// `Invalid` (`INSUFFICIENT_STOCK`) when stock would go below what is available;
-/// `IdempotencyKeyReused` for a key used before with another request.
+/// `IdempotencyKeyReused` for a key used before with another request; `InProgress` while a
+/// concurrent request with the key runs too long.
 #[tracing::instrument(name = "inventory.change_stock", skip_all)]
 pub async fn change_stock<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -121,35 +152,17 @@ pub async fn change_stock<S: Store, C: Crypto>(
 ) -> Result<Vec<StockLevel>, DomainError> {
     let scope = authorize(&caller.actor, Permission::InventoryWrite)?;
     command.check()?;
-    let Some(key) = key else { return apply(ports, &scope, command, None).await };
-    let fingerprint = ports.crypto.hash_secret(&format!("{command:?}"));
-    for _ in 0..IDEMPOTENT_ATTEMPTS {
-        match apply(ports, &scope, command.clone(), Some((&key, &fingerprint))).await {
-            // A concurrent request with the same key committed first: run again to replay it.
-            Err(DomainError::Conflict(_)) => continue,
-            other => return other,
-        }
-    }
-    Err(DomainError::Conflict("a request with this idempotency key is still in progress; retry".into()))
+    idempotent(ports, &scope, key.as_ref(), &command, |tx| apply(tx, ports, &scope, &command)).await
 }
 
-/// Applies a stock operation in one transaction, run again while the database aborts it for
-/// contention, so a lost race never reaches the client as an error.
+/// Applies a stock operation inside `tx`; [`idempotent`] runs it again while the database
+/// aborts it for contention, so a lost race never reaches the client as an error.
 async fn apply<S: Store, C: Crypto>(
+    tx: S::Tx,
     ports: &Ports<S, C>,
     scope: &TenantScope,
-    command: StockCommand,
-    key: Option<(&IdempotencyKey, &SecretHash)>,
-) -> Result<Vec<StockLevel>, DomainError> {
-    retrying(|| apply_once(ports, scope, command.clone(), key)).await
-}
-
-async fn apply_once<S: Store, C: Crypto>(
-    ports: &Ports<S, C>,
-    scope: &TenantScope,
-    command: StockCommand,
-    key: Option<(&IdempotencyKey, &SecretHash)>,
-) -> Result<Vec<StockLevel>, DomainError> {
+    command: &StockCommand,
+) -> Result<(S::Tx, Vec<StockLevel>), DomainError> {
     let now = ports.clock.now();
     let movement = |product, location, change, reason, reference: Option<String>, note: Option<String>| StockMovement {
         id: StockMovementId::new(),
@@ -162,18 +175,7 @@ async fn apply_once<S: Store, C: Crypto>(
         actor: scope.actor(),
         created_at: now,
     };
-    let operation = command.operation();
-    let tx = ports.store.begin(scope).await?;
-    if let Some((key, fingerprint)) = key
-        && let Some(recorded) = tx.idempotency_record(scope, operation, key).await?
-    {
-        return if recorded.request_hash == *fingerprint {
-            decode_levels(&recorded.result, now)
-        } else {
-            Err(DomainError::IdempotencyKeyReused)
-        };
-    }
-    let (product, locations) = match &command {
+    let (product, locations) = match command {
         StockCommand::Receive { product, location, .. } | StockCommand::Adjust { product, location, .. } => {
             (*product, vec![*location])
         }
@@ -183,7 +185,7 @@ async fn apply_once<S: Store, C: Crypto>(
     for location in &locations {
         tx.location(scope, *location).await?.ok_or(DomainError::NotFound)?;
     }
-    let movements = match command {
+    let movements = match command.clone() {
         StockCommand::Receive { product, location, quantity, reference } => {
             vec![movement(product, location, Change::of(Reason::Received, quantity), Reason::Received, reference, None)]
         }
@@ -210,12 +212,7 @@ async fn apply_once<S: Store, C: Crypto>(
     }
     changed.sort_by_key(|(index, _)| *index);
     let levels: Vec<StockLevel> = changed.into_iter().map(|(_, level)| level).collect();
-    if let Some((key, fingerprint)) = key {
-        let recorded = Recorded { request_hash: fingerprint.clone(), result: encode_levels(&levels) };
-        tx.save_idempotency(scope, operation, key, &recorded, now).await?;
-    }
-    tx.commit().await?;
-    Ok(levels)
+    Ok((tx, levels))
 }
 
 /// `product:location:on_hand:reserved`, `;`-separated: the result an idempotent repeat replays.
@@ -250,6 +247,51 @@ fn decode_levels(encoded: &str, now: OffsetDateTime) -> Result<Vec<StockLevel>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fingerprint(command: &StockCommand) -> String {
+        Canonical::of(command).as_str().to_owned()
+    }
+
+    #[test]
+    fn every_field_of_a_stock_change_changes_its_fingerprint() {
+        let (product, main, backup) = (ProductId::new(), LocationId::new(), LocationId::new());
+        let receive = |product, location, quantity, reference: Option<&str>| StockCommand::Receive {
+            product,
+            location,
+            quantity,
+            reference: reference.map(str::to_owned),
+        };
+        let adjust = |delta, reason, note: Option<&str>| StockCommand::Adjust {
+            product,
+            location: main,
+            delta,
+            reason,
+            note: note.map(str::to_owned),
+        };
+        let transfer = |from, to, quantity| StockCommand::Transfer { product, from, to, quantity };
+        let commands = [
+            receive(product, main, 5, Some("PO-1")),
+            receive(ProductId::new(), main, 5, Some("PO-1")),
+            receive(product, backup, 5, Some("PO-1")),
+            receive(product, main, 6, Some("PO-1")),
+            receive(product, main, 5, Some("PO-2")),
+            receive(product, main, 5, Some("")),
+            receive(product, main, 5, None),
+            adjust(-1, Reason::Adjusted, Some("damaged")),
+            adjust(1, Reason::Adjusted, Some("damaged")),
+            adjust(-1, Reason::Returned, Some("damaged")),
+            adjust(-1, Reason::Adjusted, Some("lost")),
+            adjust(-1, Reason::Adjusted, None),
+            transfer(main, backup, 5),
+            transfer(backup, main, 5),
+            transfer(main, backup, 4),
+            StockCommand::Transfer { product: ProductId::new(), from: main, to: backup, quantity: 5 },
+        ];
+
+        let distinct: std::collections::HashSet<String> = commands.iter().map(fingerprint).collect();
+        assert_eq!(distinct.len(), commands.len(), "two stock changes share a fingerprint");
+        assert_eq!(fingerprint(&commands[0]), fingerprint(&commands[0].clone()));
+    }
 
     #[test]
     fn quantities_are_bounded() {

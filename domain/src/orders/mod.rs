@@ -11,8 +11,8 @@
 //! transaction.
 //!
 //! Transactions that the database aborts for contention (deadlock, serialization failure) are
-//! run again here, so no such error reaches a client; levels are always locked in product
-//! order, which keeps deadlocks rare to begin with.
+//! run again (`crate::retry`), so no such error reaches a client; levels are always locked in
+//! product order, which keeps deadlocks rare to begin with.
 //!
 //! # Layout
 //!

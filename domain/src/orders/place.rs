@@ -1,8 +1,10 @@
 //! Placing an order: [`PlaceOrder`] parsed from what the client typed, then priced from the
 //! catalog, reserved line by line (all or nothing), numbered and written with its history,
-//! ledger lines and event in one transaction; optionally idempotent.
+//! ledger lines and event in one transaction; optionally idempotent through [`idempotent`].
 
 use std::collections::HashMap;
+
+use time::OffsetDateTime;
 
 use super::model::{Order, OrderLine, Transition};
 use super::status::OrderStatus;
@@ -10,16 +12,13 @@ use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::catalog::{Product, Sku};
 use crate::error::{DomainError, Invalid};
 use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
-use crate::idempotency::{IdempotencyKey, Recorded};
-use crate::identity::{Email, SecretHash};
+use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, Outcome, idempotent};
+use crate::identity::Email;
 use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId, UserId};
 use crate::inventory::{Change, Reason, StockMovement};
 use crate::money::Money;
 use crate::page::{PageRequest, SortOrder};
-use crate::ports::{
-    CatalogRepo, Crypto, IdempotencyRepo, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx,
-};
-use crate::retry::retrying;
+use crate::ports::{CatalogRepo, Crypto, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx};
 use crate::text::parse_note;
 
 /// Most lines one order may have.
@@ -149,17 +148,57 @@ enum Buyer {
     Named(Email),
 }
 
+impl Fingerprint for PlaceOrder {
+    fn operation(&self) -> Operation {
+        Operation::PlaceOrder
+    }
+
+    fn write_fields(&self, fields: &mut Canonical) {
+        let PlaceOrder { lines, customer_email, note, location } = self;
+        fields.list("lines", lines.len());
+        for RequestedLine { product, quantity } in lines {
+            match product {
+                ProductRef::Id(id) => fields.id("productId", id.uuid()),
+                ProductRef::Sku(sku) => fields.text("sku", sku.as_str()),
+            };
+            fields.number("quantity", *quantity);
+        }
+        fields.optional_text("customerEmail", customer_email.as_ref().map(Email::as_str));
+        fields.optional_text("note", note.as_deref());
+        fields.optional_id("locationId", location.map(LocationId::uuid));
+    }
+}
+
+/// An order placed under a key, replayed to a repeat as the order is now.
+impl Outcome for Order {
+    fn record(&self) -> String {
+        self.id.uuid().to_string()
+    }
+
+    async fn replay<T: Tx>(
+        tx: &T,
+        scope: &TenantScope,
+        recorded: &str,
+        _now: OffsetDateTime,
+    ) -> Result<Order, DomainError> {
+        let id = uuid::Uuid::try_parse(recorded)
+            .map_err(|_| DomainError::internal("a stored idempotent order result is not valid"))?;
+        tx.order(scope, OrderId::from_uuid(id)).await?.ok_or(DomainError::NotFound)
+    }
+}
+
 /// Places an order: prices the lines from the catalog, reserves stock for every line (all or
 /// nothing), numbers the order and writes it with its history, ledger lines and event, in one
 /// transaction. With an idempotency key, a repeat of the same request returns the order the
-/// first one placed (as it is now), and concurrent repeats place it once.
+/// first one placed (as it is now), and concurrent repeats place it once ([`idempotent`]).
 ///
 /// # Errors
 /// `Forbidden` without `orders:write`; `Invalid` naming the line for an unknown or inactive
 /// product (`UNKNOWN_PRODUCT`, `PRODUCT_INACTIVE`; customers get `UNKNOWN_PRODUCT` for an
 /// archived product too, as they cannot see it) or missing stock (`INSUFFICIENT_STOCK`),
 /// for an unknown location (`locationId`) or a missing customer email;
-/// `IdempotencyKeyReused` for a key used before with another request.
+/// `IdempotencyKeyReused` for a key used before with another request; `InProgress` while a
+/// concurrent request with the key runs too long.
 #[tracing::instrument(name = "orders.place_order", skip_all, fields(order.id = tracing::field::Empty))]
 pub async fn place_order<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -173,49 +212,20 @@ pub async fn place_order<S: Store, C: Crypto>(
         (None, Some(email)) => Buyer::Named(email.clone()),
         (None, None) => return Err(Invalid::new("customerEmail", "required: who is this order for?").into()),
     };
-    // Customers choose their own keys: each customer gets a namespace, so one customer's key
-    // can never replay another customer's order.
-    let operation = match scope.customer() {
-        Some(customer) => format!("placeOrder:{customer}"),
-        None => "placeOrder".to_owned(),
-    };
-    let fingerprint = key.as_ref().map(|_| ports.crypto.hash_secret(&format!("{command:?}")));
-    let order = retrying(|| async {
-        let key = key.as_ref().zip(fingerprint.as_ref());
-        match place(ports, &scope, &command, &buyer, &operation, key).await {
-            // A concurrent request with the same key committed first: run again to replay it.
-            Err(DomainError::Conflict(message)) if key.is_some() => Err(DomainError::contention(message)),
-            other => other,
-        }
-    })
-    .await?;
+    let order =
+        idempotent(ports, &scope, key.as_ref(), &command, |tx| place(tx, ports, &scope, &command, &buyer)).await?;
     tracing::Span::current().record("order.id", tracing::field::display(order.id));
     Ok(order)
 }
 
 async fn place<S: Store, C: Crypto>(
+    tx: S::Tx,
     ports: &Ports<S, C>,
     scope: &TenantScope,
     command: &PlaceOrder,
     buyer: &Buyer,
-    operation: &str,
-    key: Option<(&IdempotencyKey, &SecretHash)>,
-) -> Result<Order, DomainError> {
+) -> Result<(S::Tx, Order), DomainError> {
     let now = ports.clock.now();
-    let tx = ports.store.begin(scope).await?;
-    if let Some((key, fingerprint)) = key
-        && let Some(recorded) = tx.idempotency_record(scope, operation, key).await?
-    {
-        if recorded.request_hash != *fingerprint {
-            return Err(DomainError::IdempotencyKeyReused);
-        }
-        let id = uuid::Uuid::try_parse(&recorded.result)
-            .map_err(|_| DomainError::internal("a stored idempotent order result is not valid"))?;
-        let order = tx.order(scope, OrderId::from_uuid(id)).await?.ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        return Ok(order);
-    }
-
     let customer_email = match buyer {
         Buyer::Customer { customer, given } => {
             let me = tx.user(scope, *customer).await?.ok_or(DomainError::Unauthenticated("unknown member"))?;
@@ -306,12 +316,7 @@ async fn place<S: Store, C: Crypto>(
     };
     tx.append_transition(scope, &placed).await?;
     tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
-    if let Some((key, fingerprint)) = key {
-        let recorded = Recorded { request_hash: fingerprint.clone(), result: order.id.uuid().to_string() };
-        tx.save_idempotency(scope, operation, key, &recorded, now).await?;
-    }
-    tx.commit().await?;
-    Ok(order)
+    Ok((tx, order))
 }
 
 /// Resolves and prices the requested lines, merging lines of the same product into the first
@@ -434,6 +439,70 @@ mod tests {
                 "customerEmail"
             ]
         );
+    }
+
+    fn fingerprint(command: &PlaceOrder) -> String {
+        Canonical::of(command).as_str().to_owned()
+    }
+
+    fn email(raw: &str) -> Option<Email> {
+        Some(Email::parse("customerEmail", raw).expect("email"))
+    }
+
+    fn sku_line(sku: &str, quantity: i64) -> RequestedLine {
+        RequestedLine { product: ProductRef::Sku(Sku::parse("sku", sku).expect("sku")), quantity }
+    }
+
+    #[test]
+    fn every_field_of_an_order_changes_its_fingerprint() {
+        let (tee, mug) = (sku_line("TEE", 1), sku_line("MUG", 1));
+        let base = PlaceOrder {
+            lines: vec![tee.clone(), mug.clone()],
+            customer_email: email("alice@example.test"),
+            note: Some("gift".into()),
+            location: Some(LocationId::new()),
+        };
+        let with_lines = |lines: Vec<RequestedLine>| PlaceOrder { lines, ..base.clone() };
+        let variants = [
+            ("the email's local part", PlaceOrder { customer_email: email("bob@example.test"), ..base.clone() }),
+            ("the email's domain", PlaceOrder { customer_email: email("alice@example.org"), ..base.clone() }),
+            ("no email", PlaceOrder { customer_email: None, ..base.clone() }),
+            ("the note", PlaceOrder { note: Some("gifts".into()), ..base.clone() }),
+            ("an empty note", PlaceOrder { note: Some(String::new()), ..base.clone() }),
+            ("no note", PlaceOrder { note: None, ..base.clone() }),
+            ("the location", PlaceOrder { location: Some(LocationId::new()), ..base.clone() }),
+            ("no location", PlaceOrder { location: None, ..base.clone() }),
+            ("a quantity", with_lines(vec![sku_line("TEE", 2), mug.clone()])),
+            ("a SKU", with_lines(vec![sku_line("TEES", 1), mug.clone()])),
+            (
+                "a product by id",
+                with_lines(vec![RequestedLine { product: ProductRef::Id(ProductId::new()), quantity: 1 }, mug.clone()]),
+            ),
+            ("the order of lines", with_lines(vec![mug.clone(), tee.clone()])),
+            ("a line fewer", with_lines(vec![tee.clone()])),
+            ("a line more", with_lines(vec![tee.clone(), mug.clone(), mug.clone()])),
+        ];
+
+        let base_fingerprint = fingerprint(&base);
+        let mut seen = std::collections::HashSet::from([base_fingerprint.clone()]);
+        assert_eq!(fingerprint(&base.clone()), base_fingerprint, "the same request, the same fingerprint");
+        for (change, variant) in &variants {
+            assert!(seen.insert(fingerprint(variant)), "changing {change} left the fingerprint as it was");
+        }
+    }
+
+    #[test]
+    fn an_emails_local_part_changes_the_fingerprint_though_debug_hides_it() {
+        let alice = PlaceOrder {
+            lines: vec![sku_line("TEE", 1)],
+            customer_email: email("alice@example.test"),
+            note: None,
+            location: None,
+        };
+        let bob = PlaceOrder { customer_email: email("bob@example.test"), ..alice.clone() };
+
+        assert_eq!(format!("{alice:?}"), format!("{bob:?}"), "Debug redacts the local part");
+        assert_ne!(fingerprint(&alice), fingerprint(&bob));
     }
 
     #[test]

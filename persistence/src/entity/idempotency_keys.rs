@@ -1,4 +1,5 @@
-//! Idempotency keys and the results they replay.
+//! Idempotency keys: per tenant, namespace and operation, the fingerprint of the request that
+//! claimed a key and, once it finished, the result to replay.
 
 use sea_orm::entity::prelude::*;
 
@@ -7,12 +8,16 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub tenant_id: Uuid,
+    /// The customer's user id for a customer's own key; the tenant's id for everyone else's.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub namespace: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub operation: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub request_hash: String,
-    pub result: String,
+    /// `None` while the claiming transaction runs; never committed empty.
+    pub result: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
 }
 
