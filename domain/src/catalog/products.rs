@@ -2,7 +2,7 @@
 //! tenant's currency, the use-cases that write them, and the reads that show customers only
 //! active ones.
 
-use super::model::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, Product, ProductFilter, ProductSort, Sku};
+use super::model::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SEARCH_CHARS, Product, ProductFilter, ProductSort, Sku};
 use crate::auth::{Actor, Caller, Permission, Role, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::ids::ProductId;
@@ -258,7 +258,7 @@ pub async fn product_by_sku<S: Store, C: Crypto>(
 ///
 /// # Errors
 /// `Forbidden` without `catalog:read` (and without `inventory:read` for a stock filter);
-/// `Internal` when `page` was not built for `sort`'s order (a bug: cursors are checked against
+/// `Invalid` on `filter.search` past [`MAX_SEARCH_CHARS`]; `Internal` when `page` was not built for `sort`'s order (a bug: cursors are checked against
 /// the order when the page request is made).
 pub async fn products<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -279,6 +279,9 @@ pub async fn products<S: Store, C: Crypto>(
         filter.active = Some(true);
     }
     filter.search = filter.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+    if filter.search.as_ref().is_some_and(|search| search.chars().nth(MAX_SEARCH_CHARS).is_some()) {
+        return Err(Invalid::new("filter.search", format!("must be at most {MAX_SEARCH_CHARS} characters")).into());
+    }
     let tx = ports.store.begin_read(&scope).await?;
     let products = tx.products(&scope, &filter, sort, page).await?;
     tx.commit().await?;
