@@ -12,6 +12,7 @@ mod inventory;
 mod lifecycle;
 mod logs;
 mod orders;
+mod passwords;
 mod schema;
 mod tenancy;
 mod tokens;
