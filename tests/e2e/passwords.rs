@@ -81,9 +81,14 @@ fn outcomes(request: &Request, body: &Value) -> Vec<Outcome> {
                 return Outcome { code: "SIGNED_IN".into(), field: Value::Null, retry_after: None };
             }
             if let Some(code) = payload["userErrors"][0]["code"].as_str() {
-                return Outcome { code: code.into(), field: payload["userErrors"][0]["field"].clone(), retry_after: None };
+                return Outcome {
+                    code: code.into(),
+                    field: payload["userErrors"][0]["field"].clone(),
+                    retry_after: None,
+                };
             }
-            let error = body["errors"].as_array().into_iter().flatten().find(|error| error["path"][0] == alias.as_str());
+            let error =
+                body["errors"].as_array().into_iter().flatten().find(|error| error["path"][0] == alias.as_str());
             Outcome {
                 code: error.and_then(|e| e["extensions"]["code"].as_str()).unwrap_or("NO ANSWER").into(),
                 field: Value::Null,
@@ -251,7 +256,10 @@ async fn other_oversized_inputs_are_refused_without_being_echoed() {
 
     let search = shop
         .owner
-        .gql("query($s: String!) { products(first: 5, filter: { search: $s }) { edges { cursor } } }", json!({ "s": "x".repeat(201) }))
+        .gql(
+            "query($s: String!) { products(first: 5, filter: { search: $s }) { edges { cursor } } }",
+            json!({ "s": "x".repeat(201) }),
+        )
         .await;
     let id = shop.owner.gql("query($id: ID!) { product(id: $id) { sku } }", json!({ "id": long })).await;
     let created = shop

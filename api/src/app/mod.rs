@@ -259,7 +259,8 @@ pub async fn tenant(
     };
     let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
     let database = open_database(global).await?;
-    let result = sessions::set_tenant_status(&ports::wire(&database, HashingLimits::for_this_machine())?, &caller, &slug, status).await;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine())?;
+    let result = sessions::set_tenant_status(&ports, &caller, &slug, status).await;
     database.close().await;
     result.map_err(|err| match err {
         domain::DomainError::NotFound => anyhow!("no tenant has the slug {}", slug.as_str()),

@@ -140,7 +140,11 @@ impl Password {
     /// `Invalid` on `field` (code `TOO_LONG`) past [`MAX_PASSWORD_CHARS`] characters.
     pub fn presented(field: &str, raw: &str) -> Result<Password, Invalid> {
         if raw.chars().nth(MAX_PASSWORD_CHARS).is_some() {
-            return Err(Invalid::with_code(field, "TOO_LONG", format!("must be at most {MAX_PASSWORD_CHARS} characters")));
+            return Err(Invalid::with_code(
+                field,
+                "TOO_LONG",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+            ));
         }
         Ok(Password(raw.to_owned()))
     }
