@@ -434,3 +434,34 @@ async fn start_session<S: Store, C: Crypto>(
     tx.insert_refresh_token(scope, session.id, &ports.crypto.hash_secret(&secret), now).await?;
     Ok((session, RefreshToken::format(scope.tenant(), &secret)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused_fields(slug: &str, email: &str, password: &str) -> Vec<(String, &'static str)> {
+        Login::parse(slug, email, password)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|invalid| (invalid.field().join("."), invalid.code()))
+            .collect()
+    }
+
+    #[test]
+    fn a_login_is_normalised_and_refused_only_past_its_lengths() {
+        let login = Login::parse(" Acme ", " Ada@Example.COM ", "any password").expect("within limits");
+        assert_eq!((login.tenant_slug.as_str(), login.email.as_str()), ("acme", "ada@example.com"));
+        assert!(Login::parse("not a slug!", "not an email", "short").is_ok(), "formats are not checked here");
+        assert!(Login::parse(&"s".repeat(63), &"e".repeat(254), &"p".repeat(128)).is_ok());
+
+        let refused = refused_fields(&"s".repeat(64), &"e".repeat(255), &"p".repeat(129));
+
+        assert_eq!(
+            refused,
+            [("tenantSlug".into(), "TOO_LONG"), ("email".into(), "TOO_LONG"), ("password".into(), "TOO_LONG")]
+        );
+        // 'İ' is 2 bytes and lower-cases to 3: the bound holds after normalising too.
+        assert_eq!(refused_fields("acme", &"İ".repeat(127), "password"), [("email".into(), "TOO_LONG")]);
+    }
+}
