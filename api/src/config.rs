@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -193,6 +194,14 @@ pub struct ServeArgs {
     /// (rolled back).
     #[arg(long, env = "KEEL_HTTP_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_positive_seconds)]
     pub http_request_timeout: Duration,
+    /// Password hashes (argon2id, 19 MiB and one core each) that may run at once, for logins,
+    /// sign-ups and new members together; further ones queue. Defaults to the number of cores.
+    #[arg(long, env = "KEEL_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<NonZeroUsize>,
+    /// Seconds a password hash waits in the queue for its turn before the request answers
+    /// RATE_LIMITED (with `retryAfter`) instead.
+    #[arg(long, env = "KEEL_PASSWORD_HASH_QUEUE_TIMEOUT", default_value = "5", value_parser = parse_positive_seconds)]
+    pub password_hash_queue_timeout: Duration,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KEEL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

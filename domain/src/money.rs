@@ -32,6 +32,9 @@ const NON_TWO_DECIMAL: [(&str, u8); 25] = [
     ("XAF", 0),
     ("XOF", 0),
 ];
+/// The longest decimal amount accepted, in characters: ±9.2 × 10^18 minor units need at most
+/// 21 with sign and point; longer input is refused before it is read, and never echoed.
+pub const MAX_AMOUNT_CHARS: usize = 32;
 /// CFP franc: listed apart only to keep the table above one screen wide.
 const XPF: (&str, u8) = ("XPF", 0);
 
@@ -61,6 +64,10 @@ impl Currency {
     /// # Errors
     /// `Invalid` on `field` for anything that is not an active ISO 4217 code.
     pub fn parse(field: &str, raw: &str) -> Result<Currency, Invalid> {
+        if raw.trim().chars().nth(3).is_some() {
+            // Not echoed: it could be a megabyte long.
+            return Err(Invalid::with_code(field, "UNKNOWN_CURRENCY", "must be a three-letter ISO 4217 currency code"));
+        }
         let code = raw.trim().to_ascii_uppercase();
         let exponent = NON_TWO_DECIMAL
             .iter()
@@ -124,6 +131,8 @@ mod tests {
             let err = Currency::parse("currencyCode", raw).expect_err(raw);
             assert_eq!((err.field(), err.code()), (&["currencyCode".to_owned()][..], "UNKNOWN_CURRENCY"));
         }
+        let long = Currency::parse("currencyCode", &"Q".repeat(10_000)).expect_err("long");
+        assert!(!long.message().contains("QQQQ"), "a long code is not echoed: {}", long.message());
     }
 }
 
@@ -149,6 +158,9 @@ impl Money {
     pub fn parse(field: &str, raw: &str, currency: Currency) -> Result<Money, Invalid> {
         let exponent = usize::from(currency.exponent());
         let text = raw.trim();
+        if text.len() > MAX_AMOUNT_CHARS {
+            return Err(Invalid::new(field, format!("must be at most {MAX_AMOUNT_CHARS} characters, like 12.50")));
+        }
         let (negative, digits) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -237,6 +249,9 @@ mod money_tests {
         for raw in ["", "-", ".5", "5.", "1e3", "1,50", " 1 2", "+1", "0x10", "12.5.0", "NaN", "99999999999999999999"] {
             assert!(Money::parse("price", raw, currency("USD")).is_err(), "{raw:?}");
         }
+        let long = Money::parse("price", &"x".repeat(10_000), currency("USD")).expect_err("long");
+        assert!(!long.message().contains("xxxx"), "a long amount is not echoed: {}", long.message());
+        assert!(Money::parse("price", &format!("-{}.00", i64::MAX / 100), currency("USD")).is_ok(), "the longest fits");
     }
 
     #[test]

@@ -49,7 +49,7 @@ async fn production_refuses_a_weak_previous_jwt_secret_naming_the_variable() {
     assert!(development.contains("KEEL_JWT_PREVIOUS_SECRETS") && development.contains("development"), "{development}");
 }
 
-/// Failed logins one address may have per window (domain's `ADDRESS_FAILURES`).
+/// Login attempts one address may make per window (domain's `ADDRESS_ATTEMPTS`).
 const ADDRESS_FAILURES: usize = 20;
 
 /// A login with a wrong password to `acme`, as `email`, relayed by a local proxy with this

@@ -14,6 +14,7 @@ mod inventory;
 mod lifecycle;
 mod logs;
 mod orders;
+mod passwords;
 mod races;
 mod schema;
 mod tenancy;

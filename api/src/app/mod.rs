@@ -31,6 +31,7 @@ use persistence::{Database, PoolSettings, Readiness};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::auth::crypto::HashingLimits;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
 use crate::graphql::field_errors::FieldTypes;
@@ -90,7 +91,7 @@ impl Server {
             time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?,
         );
         let services = Arc::new(Services {
-            ports: ports::wire(&database)?,
+            ports: ports::wire(&database, hashing_limits(serve))?,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),
             open_registration: serve.registration_open(global.environment),
             order_payment_timeout,
@@ -284,7 +285,8 @@ pub async fn tenant(
     };
     let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
     let database = open_database(global).await?;
-    let result = sessions::set_tenant_status(&ports::wire(&database)?, &operator, &slug, status).await;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine())?;
+    let result = sessions::set_tenant_status(&ports, &operator, &slug, status).await;
     database.close().await;
     result.map_err(|err| match err {
         domain::DomainError::NotFound => anyhow!("no tenant has the slug {}", slug.as_str()),
@@ -303,7 +305,7 @@ async fn create_tenant(
     let command = RegisterTenant::parse(&name, &slug, &currency, &owner_email, &password)
         .map_err(|invalid| anyhow!("{}", invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let database = open_database(global).await?;
-    let ports = ports::wire(&database)?;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine())?;
     let signed_in = sessions::register_tenant(&ports, caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
     println!(
         "created tenant {} ({}) with owner {}",
@@ -313,6 +315,15 @@ async fn create_tenant(
     );
     database.close().await;
     Ok(())
+}
+
+/// How much password hashing the server runs at once and how long a hash may queue: the
+/// settings, or one hash per core.
+fn hashing_limits(serve: &ServeArgs) -> HashingLimits {
+    HashingLimits {
+        concurrency: serve.password_hash_concurrency.unwrap_or(HashingLimits::for_this_machine().concurrency),
+        queue_timeout: serve.password_hash_queue_timeout,
+    }
 }
 
 async fn open_database(global: &GlobalArgs) -> anyhow::Result<Database> {

@@ -12,21 +12,21 @@ use domain::identity::LoginThrottle;
 use domain::ports::Ports;
 use persistence::{Database, SeaStore};
 
-use crate::auth::crypto::Argon2Crypto;
+use crate::auth::crypto::{Argon2Crypto, HashingLimits};
 
 /// The storage the API runs on; the one place `api` names the persistence crate's type.
 pub type AppStore = SeaStore;
 /// Everything use-cases need, as wired for this server.
 pub type AppPorts = Ports<AppStore, Argon2Crypto>;
 
-/// Wires the ports on an open database.
+/// Wires the ports on an open database, hashing passwords within `hashing`.
 ///
 /// # Errors
 /// When password hashing cannot be prepared.
-pub fn wire(database: &Database) -> anyhow::Result<AppPorts> {
+pub fn wire(database: &Database, hashing: HashingLimits) -> anyhow::Result<AppPorts> {
     Ok(Ports {
         store: SeaStore::new(database.clone()),
-        crypto: Argon2Crypto::new().map_err(|err| anyhow!("preparing password hashing: {err}"))?,
+        crypto: Argon2Crypto::new(hashing).map_err(|err| anyhow!("preparing password hashing: {err}"))?,
         clock: Arc::new(SystemClock),
         throttle: Arc::new(LoginThrottle::default()),
     })

@@ -22,12 +22,19 @@ use http::HeaderMap;
 use crate::app::ports::AppPorts;
 use tokens::AccessTokens;
 
+/// The longest `Authorization` header value read, in bytes: an access token is a few hundred
+/// and an API key 117; anything longer is refused before it is parsed or verified.
+pub const MAX_AUTHORIZATION_BYTES: usize = 4096;
+
 /// Resolves the caller behind the request's `Authorization` header.
 ///
 /// # Errors
 /// `Unauthenticated` with the reason for any credential that is present but not valid.
 pub async fn authenticate(ports: &AppPorts, tokens: &AccessTokens, headers: &HeaderMap) -> Result<Actor, DomainError> {
     let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(Actor::Anonymous) };
+    if value.len() > MAX_AUTHORIZATION_BYTES {
+        return Err(DomainError::Unauthenticated("the Authorization header is too long"));
+    }
     let value = value.to_str().map_err(|_| DomainError::Unauthenticated("unreadable Authorization header"))?;
     let (scheme, credential) = value.trim().split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {

@@ -59,6 +59,10 @@ impl Kind {
     }
 }
 
+/// The longest global id accepted, in characters (the longest Keel makes, a stock level's, has
+/// 102); longer input is refused before it is decoded, and never echoed.
+pub const MAX_ID_CHARS: usize = 128;
+
 /// Encodes a global id.
 pub fn encode(kind: Kind, id: Uuid) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{}:{}", kind.name(), id.simple())))
@@ -66,7 +70,7 @@ pub fn encode(kind: Kind, id: Uuid) -> ID {
 
 /// Decodes any global id; `None` if it is not one of Keel's.
 pub fn decode_any(id: &str) -> Option<(Kind, Uuid)> {
-    let raw = URL_SAFE_NO_PAD.decode(id.trim()).ok()?;
+    let raw = decode_bounded(id)?;
     let text = std::str::from_utf8(&raw).ok()?;
     let (name, uuid) = text.split_once(':')?;
     let kind = Kind::ALL.into_iter().find(|k| k.name() == name)?;
@@ -80,7 +84,7 @@ pub fn encode_stock_level(product: Uuid, location: Uuid) -> ID {
 
 /// Decodes a stock level's global id into (product, location).
 pub fn decode_stock_level(id: &str) -> Option<(Uuid, Uuid)> {
-    let raw = URL_SAFE_NO_PAD.decode(id.trim()).ok()?;
+    let raw = decode_bounded(id)?;
     let rest = std::str::from_utf8(&raw).ok()?.strip_prefix("StockLevel:")?;
     let (product, location) = rest.split_once(':')?;
     Some((Uuid::try_parse(product).ok()?, Uuid::try_parse(location).ok()?))
@@ -95,13 +99,36 @@ pub fn decode(kind: Kind, id: &ID) -> Result<Uuid, ApiError> {
     match decode_any(id) {
         Some((found, uuid)) if found == kind => Ok(uuid),
         Some(_) => Err(ApiError::new(ErrorCode::NotFound, "not found")),
+        None if id.len() > MAX_ID_CHARS => {
+            Err(ApiError::new(ErrorCode::BadUserInput, format!("a Keel id has at most {MAX_ID_CHARS} characters")))
+        }
         None => Err(ApiError::new(ErrorCode::BadUserInput, format!("`{}` is not a Keel id", id.as_str()))),
     }
+}
+
+/// The bytes of an id of at most [`MAX_ID_CHARS`] characters.
+fn decode_bounded(id: &str) -> Option<Vec<u8>> {
+    let id = id.trim();
+    if id.len() > MAX_ID_CHARS {
+        return None;
+    }
+    URL_SAFE_NO_PAD.decode(id).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlong_id_is_refused_without_being_echoed() {
+        let long = ID("A".repeat(MAX_ID_CHARS + 1));
+
+        let refused = decode(Kind::Product, &long).expect_err("too long");
+
+        assert_eq!(refused.code(), ErrorCode::BadUserInput);
+        assert!(!format!("{refused:?}").contains("AAAA"), "{refused:?}");
+        assert!(decode_any(&long).is_none() && decode_stock_level(&long).is_none());
+    }
 
     #[test]
     fn global_ids_round_trip_and_carry_their_type() {

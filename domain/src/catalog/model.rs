@@ -37,6 +37,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// The longest product description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 
+/// The longest product search text, in characters: no name is longer.
+pub const MAX_SEARCH_CHARS: usize = MAX_NAME_CHARS;
+
 /// A product as sold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Product {

@@ -3,7 +3,8 @@
 //! active ones.
 
 use super::model::{
-    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, Product, ProductFilter, ProductSort, Sku, archived_visible_to,
+    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SEARCH_CHARS, Product, ProductFilter, ProductSort, Sku,
+    archived_visible_to,
 };
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
@@ -260,7 +261,7 @@ pub async fn product_by_sku<S: Store, C: Crypto>(
 ///
 /// # Errors
 /// `Forbidden` without `catalog:read` (and without `inventory:read` for a stock filter);
-/// `Internal` when `page` was not built for `sort`'s order (a bug: cursors are checked against
+/// `Invalid` on `filter.search` past [`MAX_SEARCH_CHARS`]; `Internal` when `page` was not built for `sort`'s order (a bug: cursors are checked against
 /// the order when the page request is made).
 pub async fn products<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
@@ -281,6 +282,9 @@ pub async fn products<S: Store, C: Crypto>(
         filter.active = Some(true);
     }
     filter.search = filter.search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+    if filter.search.as_ref().is_some_and(|search| search.chars().nth(MAX_SEARCH_CHARS).is_some()) {
+        return Err(Invalid::new("filter.search", format!("must be at most {MAX_SEARCH_CHARS} characters")).into());
+    }
     let tx = ports.store.begin_read(&scope).await?;
     let products = tx.products(&scope, &filter, sort, page).await?;
     tx.commit().await?;

@@ -11,7 +11,7 @@
 //! - [`members`]: creating members, changing roles, deactivating (never the last owner).
 //! - [`api_keys`]: creating, listing and revoking API keys.
 //! - [`audit`]: reading the audit log; [`AuditEntry`] records what happened.
-//! - [`throttle`]: failed-login throttling per account and per client address.
+//! - [`throttle`]: login throttling per (account, client address), client address and account.
 //!
 //! The use-cases take [`crate::ports::Ports`]; names and labels parse with [`crate::text`].
 
@@ -132,10 +132,21 @@ impl Password {
         }
     }
 
-    /// A password presented at login: not length-checked against the policy (it may predate
-    /// it) but capped, so a megabyte "password" cannot buy a megabyte of hashing.
-    pub fn presented(raw: &str) -> Password {
-        Password(raw.chars().take(MAX_PASSWORD_CHARS + 1).collect())
+    /// A password presented at login: not held to the policy's minimum (it may predate it),
+    /// but refused past [`MAX_PASSWORD_CHARS`], before any hashing: no stored password is
+    /// longer, and a megabyte "password" must not buy a megabyte of hashing.
+    ///
+    /// # Errors
+    /// `Invalid` on `field` (code `TOO_LONG`) past [`MAX_PASSWORD_CHARS`] characters.
+    pub fn presented(field: &str, raw: &str) -> Result<Password, Invalid> {
+        if raw.chars().nth(MAX_PASSWORD_CHARS).is_some() {
+            return Err(Invalid::with_code(
+                field,
+                "TOO_LONG",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+            ));
+        }
+        Ok(Password(raw.to_owned()))
     }
 
     /// The characters, for hashing only.
@@ -454,7 +465,10 @@ mod tests {
         assert!(Password::parse("password", &"x".repeat(129)).is_err());
         let password = Password::parse("password", "correct horse battery").expect("valid");
         assert_eq!(format!("{password:?}"), "Password(***)");
-        assert_eq!(Password::presented(&"x".repeat(100_000)).expose().len(), MAX_PASSWORD_CHARS + 1);
+        assert!(Password::presented("password", "short").is_ok(), "the minimum is not checked at login");
+        assert!(Password::presented("password", &"é".repeat(MAX_PASSWORD_CHARS)).is_ok());
+        let long = Password::presented("password", &"x".repeat(MAX_PASSWORD_CHARS + 1)).expect_err("129");
+        assert_eq!((long.field(), long.code()), (&["password".to_owned()][..], "TOO_LONG"));
     }
 
     #[test]

@@ -8,9 +8,10 @@
 use time::Duration;
 
 use super::credentials::{ApiKeyCredential, PresentedSecret, RefreshToken};
-use super::throttle::Attempt;
+use super::throttle::{Attempt, Reservation};
 use super::{
-    AuditAction, Email, MemberStatus, Password, Session, SignedIn, Slug, Tenant, TenantStatus, User, new_audit,
+    AuditAction, Email, MemberStatus, Password, PasswordHash, Session, SignedIn, Slug, Tenant, TenantStatus, User,
+    new_audit,
 };
 use crate::auth::{
     Actor, ActorRef, Caller, KeyHolder, Member, OperatorConsole, Role, TenantScope, registration_scope, visitor_scope,
@@ -130,42 +131,79 @@ pub async fn set_tenant_status<S: Store, C: Crypto>(
     if ports.store.set_tenant_status(operator, slug, status).await? { Ok(()) } else { Err(DomainError::NotFound) }
 }
 
-/// A sign-in attempt, as typed.
+/// The longest tenant slug accepted at login, in characters (the longest a slug can be).
+pub const MAX_LOGIN_SLUG_CHARS: usize = 63;
+/// The longest email accepted at login, in bytes (the longest an [`Email`] can be).
+pub const MAX_LOGIN_EMAIL_BYTES: usize = 254;
+
+/// A sign-in attempt: the slug and email trimmed, lower-cased and bounded, the password bounded.
+/// Their formats are not checked here: a malformed slug or email is simply wrong credentials.
 #[derive(Debug)]
 pub struct Login {
-    /// The tenant's slug.
-    pub tenant_slug: String,
-    /// The email.
-    pub email: String,
-    /// The password.
-    pub password: Password,
+    tenant_slug: String,
+    email: String,
+    password: Password,
+}
+
+impl Login {
+    /// Bounds and normalises the typed values, before anything is counted, hashed or logged.
+    ///
+    /// # Errors
+    /// `Invalid` (code `TOO_LONG`) for each value past its limit: the slug past
+    /// [`MAX_LOGIN_SLUG_CHARS`], the email past [`MAX_LOGIN_EMAIL_BYTES`], the password past
+    /// [`super::MAX_PASSWORD_CHARS`].
+    pub fn parse(tenant_slug: &str, email: &str, password: &str) -> Result<Login, Vec<Invalid>> {
+        let tenant_slug = tenant_slug.trim();
+        let email = email.trim();
+        let slug = if tenant_slug.chars().nth(MAX_LOGIN_SLUG_CHARS).is_some() {
+            Err(too_long("tenantSlug", format!("must be at most {MAX_LOGIN_SLUG_CHARS} characters")))
+        } else {
+            Ok(tenant_slug.to_lowercase())
+        };
+        // Bounded before lower-casing, which may lengthen a string, and after it, as Email is.
+        let email = Some(email)
+            .filter(|email| email.len() <= MAX_LOGIN_EMAIL_BYTES)
+            .map(str::to_lowercase)
+            .filter(|email| email.len() <= MAX_LOGIN_EMAIL_BYTES)
+            .ok_or_else(|| too_long("email", format!("must be at most {MAX_LOGIN_EMAIL_BYTES} bytes")));
+        let password = Password::presented("password", password);
+        match (slug, email, password) {
+            (Ok(tenant_slug), Ok(email), Ok(password)) => Ok(Login { tenant_slug, email, password }),
+            (slug, email, password) => Err([slug.err(), email.err(), password.err()].into_iter().flatten().collect()),
+        }
+    }
+}
+
+fn too_long(field: &str, message: String) -> Invalid {
+    Invalid::with_code(field, "TOO_LONG", message)
 }
 
 /// Signs a member in with their password.
 ///
+/// The attempt is counted by the login throttle before anything else happens, unknown tenants
+/// and emails included, and its password is checked only if the throttle lets it through.
+///
 /// # Errors
-/// `RateLimited` when the account or client address failed too often recently; `Invalid`
-/// (`INVALID_CREDENTIALS`) for an unknown tenant, unknown email or wrong password alike (the
-/// same hash work is done in each case); `Invalid` (`ACCOUNT_DISABLED`) for a correct password
-/// of a deactivated member or suspended tenant.
+/// `RateLimited` when the throttle refuses the attempt, or no password-hashing slot freed up
+/// in time (then nothing is counted); `Invalid` (`INVALID_CREDENTIALS`) for an unknown tenant,
+/// unknown email or wrong password alike (the same hash work is done in each case); `Invalid`
+/// (`ACCOUNT_DISABLED`) for a correct password of a deactivated member or suspended tenant.
 #[tracing::instrument(name = "identity.login", skip_all, fields(tenant.id = tracing::field::Empty))]
 pub async fn login<S: Store, C: Crypto>(
     ports: &Ports<S, C>,
     caller: &Caller,
     command: Login,
 ) -> Result<SignedIn, DomainError> {
-    let slug = Slug::parse("tenantSlug", &command.tenant_slug).ok();
-    let attempt = slug.as_ref().map(|slug| Attempt::new(slug, &command.email, caller.address));
-    if let Some(attempt) = &attempt {
-        ports.throttle.check(attempt, ports.clock.now())?;
-    }
-    let tenant = match &slug {
-        Some(slug) => ports.store.tenant_by_slug(slug).await?,
-        None => None,
+    let attempt = Attempt::new(&command.tenant_slug, &command.email, caller.address);
+    let reservation = ports.throttle.reserve(&attempt, ports.clock.now())?;
+    let tenant = match Slug::parse("tenantSlug", &command.tenant_slug) {
+        Ok(slug) => ports.store.tenant_by_slug(&slug).await?,
+        Err(_) => None,
     };
-    let Some((tenant, attempt)) = tenant.zip(attempt) else {
+    let Some(tenant) = tenant else {
         // Same work as a real check, so an unknown tenant answers in the same time.
-        ports.crypto.verify_password(&command.password, None).await;
+        let (_, guessed) = check_password(ports, reservation, &command.password, None).await?;
+        drop(guessed);
         return Err(Invalid::with_code("", "INVALID_CREDENTIALS", BAD_CREDENTIALS).into());
     };
     tracing::Span::current().record("tenant.id", tracing::field::display(tenant.id));
@@ -180,16 +218,18 @@ pub async fn login<S: Store, C: Crypto>(
         }
         None => None,
     };
-    let verified = ports.crypto.verify_password(&command.password, found.as_ref().map(|(_, hash)| hash)).await;
+    let hash = found.as_ref().map(|(_, hash)| hash);
+    let (verified, reservation) = check_password(ports, reservation, &command.password, hash).await?;
     let now = ports.clock.now();
 
     let tx = ports.store.begin(&scope).await?;
     let user = match found {
         Some((user, _)) if verified => user,
         found => {
-            ports.throttle.record_failure(&attempt, now);
+            // The reservation stays counted: this was a guess.
+            drop(reservation);
             let actor = found.map_or(ActorRef::Visitor, |(user, _)| ActorRef::User(user.id));
-            let subject = Some(command.email.trim().to_lowercase());
+            let subject = Some(command.email);
             tx.append_audit(
                 &scope,
                 &new_audit(tenant.id, actor, AuditAction::LoginFailed, subject, caller.address, now),
@@ -219,8 +259,26 @@ pub async fn login<S: Store, C: Crypto>(
     )
     .await?;
     tx.commit().await?;
-    ports.throttle.record_success(&attempt);
+    ports.throttle.succeed(reservation, now);
     Ok(SignedIn { tenant, user, session, refresh_token })
+}
+
+/// Checks `password` against `hash` (a dummy when `None`) for a reserved attempt. When no
+/// hashing slot frees up in time the password was never checked, so the reservation is given
+/// back before the `RateLimited` is returned.
+async fn check_password<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    reservation: Reservation,
+    password: &Password,
+    hash: Option<&PasswordHash>,
+) -> Result<(bool, Reservation), DomainError> {
+    match ports.crypto.verify_password(password, hash).await {
+        Ok(verified) => Ok((verified, reservation)),
+        Err(err) => {
+            ports.throttle.release(reservation);
+            Err(err)
+        }
+    }
 }
 
 /// Exchanges a refresh token for a new one (and so a new access token).
@@ -370,4 +428,35 @@ async fn start_session<S: Store, C: Crypto>(
     let secret = ports.crypto.new_secret()?;
     tx.insert_refresh_token(scope, session.id, &ports.crypto.hash_secret(&secret), now).await?;
     Ok((session, RefreshToken::format(scope.tenant(), &secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused_fields(slug: &str, email: &str, password: &str) -> Vec<(String, &'static str)> {
+        Login::parse(slug, email, password)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|invalid| (invalid.field().join("."), invalid.code()))
+            .collect()
+    }
+
+    #[test]
+    fn a_login_is_normalised_and_refused_only_past_its_lengths() {
+        let login = Login::parse(" Acme ", " Ada@Example.COM ", "any password").expect("within limits");
+        assert_eq!((login.tenant_slug.as_str(), login.email.as_str()), ("acme", "ada@example.com"));
+        assert!(Login::parse("not a slug!", "not an email", "short").is_ok(), "formats are not checked here");
+        assert!(Login::parse(&"s".repeat(63), &"e".repeat(254), &"p".repeat(128)).is_ok());
+
+        let refused = refused_fields(&"s".repeat(64), &"e".repeat(255), &"p".repeat(129));
+
+        assert_eq!(
+            refused,
+            [("tenantSlug".into(), "TOO_LONG"), ("email".into(), "TOO_LONG"), ("password".into(), "TOO_LONG")]
+        );
+        // 'İ' is 2 bytes and lower-cases to 3: the bound holds after normalising too.
+        assert_eq!(refused_fields("acme", &"İ".repeat(127), "password"), [("email".into(), "TOO_LONG")]);
+    }
 }

@@ -49,7 +49,7 @@ pub struct Ports<S, C> {
     pub crypto: C,
     /// The time.
     pub clock: Arc<dyn Clock>,
-    /// Failed-login throttling.
+    /// Login throttling.
     pub throttle: Arc<LoginThrottle>,
 }
 
@@ -102,10 +102,22 @@ pub trait Tx:
 /// Password hashing and secret generation.
 pub trait Crypto: Clone + Send + Sync + 'static {
     /// Hashes a new password (slow on purpose; runs off the async threads).
+    ///
+    /// # Errors
+    /// `RateLimited` when the hashing capacity stays taken too long (see
+    /// [`Crypto::verify_password`]); `Internal` when the system has no randomness for a salt.
     fn hash_password(&self, password: &Password) -> impl Future<Output = Result<PasswordHash, DomainError>> + Send;
     /// Checks a password against a hash. With no hash (unknown email) it does the same work
     /// against a dummy hash and answers `false`, so timing does not reveal which emails exist.
-    fn verify_password(&self, password: &Password, hash: Option<&PasswordHash>) -> impl Future<Output = bool> + Send;
+    ///
+    /// # Errors
+    /// `RateLimited` when the machine's hashing capacity stays taken for longer than the
+    /// implementation lets a check queue (then nothing was checked).
+    fn verify_password(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
     /// A new random 256-bit secret, base64url-encoded (43 characters).
     ///
     /// # Errors

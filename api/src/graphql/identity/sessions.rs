@@ -3,7 +3,7 @@
 //! Every way in answers the same payload shape: tokens, the member and their tenant.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use domain::identity::{Password, SignedIn, sessions};
+use domain::identity::{SignedIn, sessions};
 use time::OffsetDateTime;
 
 use super::members::MemberObject;
@@ -30,11 +30,11 @@ pub struct RegisterTenantInput {
 /// A sign-in.
 #[derive(InputObject)]
 pub struct LoginInput {
-    /// The tenant's handle.
+    /// The tenant's handle, at most 63 characters.
     pub tenant_slug: String,
-    /// The member's email.
+    /// The member's email, at most 254 bytes.
     pub email: String,
-    /// The member's password.
+    /// The member's password, at most 128 characters.
     #[graphql(secret)]
     pub password: String,
 }
@@ -144,17 +144,19 @@ impl SessionMutation {
         .await
     }
 
-    /// Signs a member in. Wrong credentials are a `userErrors` entry (`INVALID_CREDENTIALS`);
-    /// too many failures are `RATE_LIMITED` with `retryAfter` seconds. Checks a password: one
-    /// request may check at most 5 (`QUERY_TOO_COMPLEX` beyond).
+    /// Signs a member in. Wrong credentials are a `userErrors` entry (`INVALID_CREDENTIALS`); a
+    /// value past its length limit is `TOO_LONG` on its field, before anything is counted or
+    /// hashed. Too many attempts (for the account from this address, from this address, or
+    /// for the account from everywhere) or no free password-hashing slot are `RATE_LIMITED`
+    /// with `retryAfter` seconds. Checks a password: one request may check at most 5
+    /// (`QUERY_TOO_COMPLEX` beyond).
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<Option<LoginPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
             req.budget.spend_password_check()?;
-            let command = sessions::Login {
-                tenant_slug: input.tenant_slug,
-                email: input.email,
-                password: Password::presented(&input.password),
+            let command = match sessions::Login::parse(&input.tenant_slug, &input.email, &input.password) {
+                Ok(command) => command,
+                Err(invalid) => return Ok(LoginPayload::rejected(user_errors(invalid))),
             };
             let result = sessions::login(&req.services.ports, req.caller, command).await;
             payload(result, |s| LoginPayload::signed_in(&req, s), |e| Ok(LoginPayload::rejected(e)))?
