@@ -99,6 +99,30 @@ impl SeaTx {
     }
 }
 
+impl SeaTx {
+    /// Sets one timestamp column of an API key, only while the key is not revoked. One column,
+    /// conditional on the key being active: writing back the whole row read before a
+    /// concurrent revocation would set `revoked_at` to NULL again.
+    async fn stamp_active_api_key(
+        &self,
+        scope: &TenantScope,
+        id: ApiKeyId,
+        column: api_keys::Column,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        api_keys::Entity::update_many()
+            .col_expr(column, Expr::value(now))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id.uuid()))
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+}
+
 impl IdentityRepo for SeaTx {
     async fn lock_tenant(&self, scope: &TenantScope) -> Result<Tenant, DomainError> {
         let tenant = self.tenant_of(scope)?;
@@ -375,31 +399,11 @@ impl IdentityRepo for SeaTx {
     }
 
     async fn touch_api_key(&self, scope: &TenantScope, id: ApiKeyId, now: OffsetDateTime) -> Result<(), DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        // One column, conditional on the key being active: writing back the whole row read
-        // before a concurrent revocation would set `revoked_at` to NULL again.
-        api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
-            .filter(api_keys::Column::TenantId.eq(tenant))
-            .filter(api_keys::Column::Id.eq(id.uuid()))
-            .filter(api_keys::Column::RevokedAt.is_null())
-            .exec(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        self.stamp_active_api_key(scope, id, api_keys::Column::LastUsedAt, now).await
     }
 
     async fn revoke_api_key(&self, scope: &TenantScope, id: ApiKeyId, now: OffsetDateTime) -> Result<(), DomainError> {
-        let tenant = self.tenant_of(scope)?;
-        api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
-            .filter(api_keys::Column::TenantId.eq(tenant))
-            .filter(api_keys::Column::Id.eq(id.uuid()))
-            .filter(api_keys::Column::RevokedAt.is_null())
-            .exec(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        self.stamp_active_api_key(scope, id, api_keys::Column::RevokedAt, now).await
     }
 
     async fn append_audit(&self, scope: &TenantScope, entry: &AuditEntry) -> Result<(), DomainError> {

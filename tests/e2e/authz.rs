@@ -1,9 +1,8 @@
 //! Authorization that compares powers: no caller, member or API key, grants, changes or takes
 //! away more than it holds itself.
 
-use keel_tests::{Client, GqlResponse, PASSWORD, Shop, TestApp, TestDatabase, global_id, unknown_id};
+use keel_tests::{Client, GqlResponse, Outside, PASSWORD, Shop, TestApp, TestDatabase, global_id, unknown_id};
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, Executor};
 
 const CREATE_MEMBER: &str = "mutation($email: String!, $role: Role!) {
     createMember(input: { email: $email, password: \"correct horse battery\", role: $role }) {
@@ -202,16 +201,9 @@ async fn a_key_can_neither_issue_nor_revoke_a_key_holding_more_than_it_does() {
 /// Runs one statement on `database` from outside Keel, as an operator's mistake or a failing
 /// disk would change it under a running server.
 async fn alter_outside(database: &TestDatabase, statement: String) {
-    let url = database.url();
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to PostgreSQL");
-        conn.execute(AssertSqlSafe(statement.clone())).await.unwrap_or_else(|err| panic!("{statement}: {err}"));
-        drop(conn.close().await);
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the SQLite file");
-        conn.execute(AssertSqlSafe(statement.clone())).await.unwrap_or_else(|err| panic!("{statement}: {err}"));
-        drop(conn.close().await);
-    }
+    let mut conn = Outside::connect(database).await;
+    conn.execute(&statement).await;
+    conn.close().await;
 }
 
 const NODE: &str = "query($id: ID!) { node(id: $id) { id } }";

@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 
 use api::config::{Cli, MigrateAction};
 use clap::Parser;
-use keel_tests::{GqlResponse, TestApp, TestDatabase};
+use keel_tests::{GqlResponse, Outside, TestApp, TestDatabase};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -184,36 +183,24 @@ async fn a_request_whose_body_stalls_answers_service_unavailable_at_the_request_
 
 /// A transaction from outside Keel holding the lock a product insert needs: an exclusive lock
 /// on `products` on PostgreSQL, the database's write lock on SQLite.
-enum OutsideLock {
-    Postgres(sqlx::PgConnection),
-    Sqlite(sqlx::SqliteConnection),
-}
+struct OutsideLock(Outside);
 
 impl OutsideLock {
     async fn take(database: &TestDatabase) -> OutsideLock {
-        if database.url().starts_with("postgres") {
-            let mut conn = sqlx::PgConnection::connect(&database.url()).await.expect("connect to PostgreSQL");
-            conn.execute("BEGIN").await.expect("begin");
-            conn.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE").await.expect("lock products");
-            OutsideLock::Postgres(conn)
+        let mut conn = Outside::connect(database).await;
+        if conn.is_postgres() {
+            conn.execute("BEGIN").await;
+            conn.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE").await;
         } else {
-            let mut conn = sqlx::SqliteConnection::connect(&database.url()).await.expect("open the SQLite file");
-            conn.execute("BEGIN IMMEDIATE").await.expect("take the write lock");
-            OutsideLock::Sqlite(conn)
+            conn.execute("BEGIN IMMEDIATE").await;
         }
+        OutsideLock(conn)
     }
 
     async fn release(self) {
-        match self {
-            OutsideLock::Postgres(mut conn) => {
-                conn.execute("ROLLBACK").await.expect("release the lock");
-                drop(conn.close().await);
-            }
-            OutsideLock::Sqlite(mut conn) => {
-                conn.execute("ROLLBACK").await.expect("release the lock");
-                drop(conn.close().await);
-            }
-        }
+        let mut conn = self.0;
+        conn.execute("ROLLBACK").await;
+        conn.close().await;
     }
 }
 

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_tests::{Client, GqlResponse, Shop, TestApp, TestDatabase, logs};
+use keel_tests::{Client, GqlResponse, Outside, Shop, TestApp, TestDatabase, logs};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -202,52 +201,38 @@ async fn the_expiry_job_releases_the_stock_of_a_suspended_shops_unpaid_orders() 
 
 /// A trigger, installed from outside Keel, that makes every status change of the orders of
 /// `email` fail: one order that cannot be expired, whatever the reason.
-enum PoisonedOrders {
-    Postgres(sqlx::PgConnection),
-    Sqlite(sqlx::SqliteConnection),
-}
+struct PoisonedOrders(Outside);
 
 impl PoisonedOrders {
     async fn install(database: &TestDatabase, email: &str) -> PoisonedOrders {
-        let url = database.url();
-        if url.starts_with("postgres") {
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+        let mut conn = Outside::connect(database).await;
+        if conn.is_postgres() {
             conn.execute(
                 "CREATE FUNCTION refuse_poisoned_order() RETURNS trigger LANGUAGE plpgsql AS \
                  $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
             )
-            .await
-            .expect("create the trigger function");
-            conn.execute(sqlx::AssertSqlSafe(format!(
+            .await;
+            conn.execute(&format!(
                 "CREATE TRIGGER poisoned_order BEFORE UPDATE ON orders FOR EACH ROW \
                  WHEN (OLD.customer_email = '{email}') EXECUTE FUNCTION refuse_poisoned_order()"
-            )))
-            .await
-            .expect("create the trigger");
-            PoisonedOrders::Postgres(conn)
+            ))
+            .await;
         } else {
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the SQLite file");
-            conn.execute(sqlx::AssertSqlSafe(format!(
+            conn.execute(&format!(
                 "CREATE TRIGGER poisoned_order BEFORE UPDATE ON orders FOR EACH ROW \
                  WHEN OLD.customer_email = '{email}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-            )))
-            .await
-            .expect("create the trigger");
-            PoisonedOrders::Sqlite(conn)
+            ))
+            .await;
         }
+        PoisonedOrders(conn)
     }
 
     async fn remove(self) {
-        match self {
-            PoisonedOrders::Postgres(mut conn) => {
-                conn.execute("DROP TRIGGER poisoned_order ON orders").await.expect("drop the trigger");
-                drop(conn.close().await);
-            }
-            PoisonedOrders::Sqlite(mut conn) => {
-                conn.execute("DROP TRIGGER poisoned_order").await.expect("drop the trigger");
-                drop(conn.close().await);
-            }
-        }
+        let mut conn = self.0;
+        let drop_trigger =
+            if conn.is_postgres() { "DROP TRIGGER poisoned_order ON orders" } else { "DROP TRIGGER poisoned_order" };
+        conn.execute(drop_trigger).await;
+        conn.close().await;
     }
 }
 

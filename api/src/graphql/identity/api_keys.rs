@@ -168,7 +168,7 @@ impl ApiKeyQuery {
     }
 }
 
-/// Resolves `node(id:)` for an API key; `None` for unknown, foreign or hidden ones.
+/// Resolves `node(id:)` for an API key; `node` decides which failures mean "not there".
 pub async fn api_key_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<ApiKeyObject, DomainError> {
     api_keys::api_key(&req.services.ports, req.caller, ApiKeyId::from_uuid(id)).await.map(ApiKeyObject)
 }
