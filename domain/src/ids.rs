@@ -91,3 +91,11 @@ typed_id!(
     /// A domain event in the outbox.
     EventId
 );
+typed_id!(
+    /// A payment: one attempt to take an order's total.
+    PaymentId
+);
+typed_id!(
+    /// A refund of (part of) a payment.
+    RefundId
+);

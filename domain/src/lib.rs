@@ -28,6 +28,8 @@
 //! - [`orders`]: placement with stock reservation, the status machine, expiry (`model`,
 //!   `place`, `lifecycle`, `queries`, [`orders::status`]).
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
+//! - [`payments`]: payments and refunds through the processor port, their reconciliation and
+//!   the processor's webhooks (`model`, `processor`, …).
 //! - [`events`]: domain events and their published payloads, for the outbox.
 //! - [`idempotency`]: idempotency keys, request fingerprints, [`idempotency::idempotent`] (the
 //!   one way every idempotent mutation runs) and the purge of expired keys.
@@ -57,6 +59,7 @@ pub mod inventory;
 pub mod money;
 pub mod orders;
 pub mod page;
+pub mod payments;
 pub mod ports;
 mod retry;
 pub mod text;

@@ -41,7 +41,7 @@ impl IdempotencyKey {
 }
 
 /// Every idempotent mutation: keys are scoped to one of these, so one key may serve a stock
-/// receipt and an order alike. The list is fixed; the payments to come add their own.
+/// receipt and an order alike. The list is fixed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {
     /// `receiveStock`.
@@ -52,12 +52,25 @@ pub enum Operation {
     TransferStock,
     /// `placeOrder`.
     PlaceOrder,
+    /// `payOrder`.
+    PayOrder,
+    /// `refundPayment`.
+    RefundPayment,
+    /// A payment processor's webhook event, keyed by the processor's event id.
+    ProcessorEvent,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 4] =
-        [Operation::ReceiveStock, Operation::AdjustStock, Operation::TransferStock, Operation::PlaceOrder];
+    pub const ALL: [Operation; 7] = [
+        Operation::ReceiveStock,
+        Operation::AdjustStock,
+        Operation::TransferStock,
+        Operation::PlaceOrder,
+        Operation::PayOrder,
+        Operation::RefundPayment,
+        Operation::ProcessorEvent,
+    ];
 
     /// The stored name: the GraphQL mutation's, at most [`MAX_OPERATION_LEN`] bytes.
     pub fn as_str(self) -> &'static str {
@@ -66,6 +79,9 @@ impl Operation {
             Operation::AdjustStock => "adjustStock",
             Operation::TransferStock => "transferStock",
             Operation::PlaceOrder => "placeOrder",
+            Operation::PayOrder => "payOrder",
+            Operation::RefundPayment => "refundPayment",
+            Operation::ProcessorEvent => "processorEvent",
         }
     }
 }

@@ -34,6 +34,15 @@ pub trait IdempotencyRepo {
         result: &str,
     ) -> impl Future<Output = Result<(), DomainError>> + Send;
 
+    /// Deletes the claim this request committed earlier, so that the key may be sent again: for a
+    /// request that committed its claim, then found that nothing happened (the payment processor
+    /// could not be reached).
+    fn release_idempotency_key(
+        &self,
+        scope: &TenantScope,
+        claim: &Claim,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
+
     /// Deletes the tenant's keys claimed before `before`; returns how many.
     fn purge_idempotency_keys(
         &self,

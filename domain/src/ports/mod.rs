@@ -16,6 +16,7 @@
 //! - `orders`: [`OrderRepo`].
 //! - `outbox`: [`OutboxRepo`].
 //! - `idempotency`: [`IdempotencyRepo`].
+//! - `payments`: [`PaymentRepo`] and [`PaymentProcessor`].
 
 mod catalog;
 mod idempotency;
@@ -23,6 +24,7 @@ mod identity;
 mod inventory;
 mod orders;
 mod outbox;
+mod payments;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub use identity::{IdentityRepo, RefreshUse, SessionHolder};
 pub use inventory::InventoryRepo;
 pub use orders::OrderRepo;
 pub use outbox::OutboxRepo;
+pub use payments::{PaymentProcessor, PaymentRepo};
 
 /// What use-cases need from the outside world, as one value the server builds once at start.
 #[derive(Clone)]
@@ -51,6 +54,8 @@ pub struct Ports<S, C> {
     pub clock: Arc<dyn Clock>,
     /// Login throttling.
     pub throttle: Arc<LoginThrottle>,
+    /// The payment processor (with its timeout and circuit breaker).
+    pub processor: Arc<dyn PaymentProcessor>,
 }
 
 /// Storage: opens tenant-scoped transactions and reads the tenant registry.
@@ -93,7 +98,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 
 /// One transaction; every repository of the domain is available on it.
 pub trait Tx:
-    IdentityRepo + CatalogRepo + InventoryRepo + OrderRepo + OutboxRepo + IdempotencyRepo + Send + Sync
+    IdentityRepo + CatalogRepo + InventoryRepo + OrderRepo + OutboxRepo + IdempotencyRepo + PaymentRepo + Send + Sync
 {
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
@@ -127,4 +132,7 @@ pub trait Crypto: Clone + Send + Sync + 'static {
     fn hash_secret(&self, secret: &str) -> SecretHash;
     /// Whether `secret` hashes to `hash`, in constant time.
     fn secret_matches(&self, secret: &str, hash: &SecretHash) -> bool;
+    /// Whether `signature` (lowercase hex) is HMAC-SHA256 of `message` under `key`, compared in
+    /// constant time.
+    fn hmac_sha256_matches(&self, key: &[u8], message: &[u8], signature: &str) -> bool;
 }

@@ -40,6 +40,10 @@ pub trait OrderRepo {
         filter: &OrderFilter,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Order>, DomainError>> + Send;
+    /// Locks an order's row until the transaction ends, so that paying, cancelling and expiring
+    /// one order queue behind each other; `false` for an unknown (or invisible) order. Take it
+    /// before reading what the decision depends on.
+    fn lock_order(&self, scope: &TenantScope, id: OrderId) -> impl Future<Output = Result<bool, DomainError>> + Send;
     /// Sets the status (and bumps the version) only if it is still `from`: `false` when it is
     /// not, with nothing written.
     fn set_order_status(
