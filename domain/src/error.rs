@@ -60,6 +60,13 @@ pub enum DomainError {
     /// A dependency (database, payment processor) cannot be reached right now; retry later.
     #[error("service unavailable")]
     Unavailable(#[source] BoxError),
+    /// The payment processor is failing (its circuit breaker is open, or it could not be
+    /// reached): nothing was charged or refunded; retry after this many seconds.
+    #[error("the payment processor is unavailable; retry in {retry_after_secs} s")]
+    ProcessorUnavailable {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// A bug or an unexpected state; details go to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] BoxError),

@@ -9,9 +9,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ids::{EventId, OrderId};
+use crate::ids::{EventId, OrderId, PaymentId, RefundId};
 use crate::money::Money;
 use crate::orders::{Order, OrderNumber, OrderStatus};
+use crate::payments::{Payment, PaymentStatus, Refund};
 
 /// One entry of the outbox: an event, its id and when it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,10 @@ impl OutboxEvent {
 pub enum DomainEvent {
     /// An order was placed or reached another status.
     Order(OrderEvent),
+    /// A payment succeeded or failed.
+    Payment(PaymentEvent),
+    /// A refund succeeded or failed.
+    Refund(RefundEvent),
 }
 
 impl DomainEvent {
@@ -43,6 +48,8 @@ impl DomainEvent {
     pub fn kind(&self) -> &'static str {
         match self {
             DomainEvent::Order(event) => event.kind(),
+            DomainEvent::Payment(event) => event.kind(),
+            DomainEvent::Refund(event) => event.kind(),
         }
     }
 
@@ -50,6 +57,8 @@ impl DomainEvent {
     pub fn subject(&self) -> Uuid {
         match self {
             DomainEvent::Order(event) => event.order.uuid(),
+            DomainEvent::Payment(event) => event.payment.uuid(),
+            DomainEvent::Refund(event) => event.refund.uuid(),
         }
     }
 
@@ -57,6 +66,8 @@ impl DomainEvent {
     pub fn payload(&self) -> String {
         match self {
             DomainEvent::Order(event) => event.payload(),
+            DomainEvent::Payment(event) => event.payload(),
+            DomainEvent::Refund(event) => event.payload(),
         }
     }
 }
@@ -108,6 +119,90 @@ impl OrderEvent {
     }
 }
 
+/// A payment reached an outcome: `payment.succeeded` or `payment.failed` (a pending payment
+/// has no event until it settles).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentEvent {
+    /// The payment.
+    pub payment: PaymentId,
+    /// The order it pays.
+    pub order: OrderId,
+    /// Its status after the change.
+    pub status: PaymentStatus,
+    /// Its amount.
+    pub amount: Money,
+}
+
+impl PaymentEvent {
+    /// The event of `payment` having just reached its current status.
+    pub fn of(payment: &Payment) -> PaymentEvent {
+        PaymentEvent { payment: payment.id, order: payment.order, status: payment.status, amount: payment.amount }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.status {
+            PaymentStatus::Pending => "payment.pending",
+            PaymentStatus::Succeeded => "payment.succeeded",
+            PaymentStatus::Failed => "payment.failed",
+        }
+    }
+
+    /// `{"paymentId":…,"orderId":…,"status":…,"amount":{"amount":…,"currencyCode":…}}`.
+    fn payload(&self) -> String {
+        format!(
+            r#"{{"paymentId":"{}","orderId":"{}","status":"{}","amount":{{"amount":"{}","currencyCode":"{}"}}}}"#,
+            self.payment,
+            self.order,
+            self.status.as_str(),
+            self.amount,
+            self.amount.currency().code()
+        )
+    }
+}
+
+/// A refund reached an outcome: `refund.succeeded` or `refund.failed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundEvent {
+    /// The refund.
+    pub refund: RefundId,
+    /// The payment it returns money from.
+    pub payment: PaymentId,
+    /// The order of that payment.
+    pub order: OrderId,
+    /// Its status after the change.
+    pub status: PaymentStatus,
+    /// Its amount.
+    pub amount: Money,
+}
+
+impl RefundEvent {
+    /// The event of `refund` (of a payment of `order`) having just reached its current status.
+    pub fn of(refund: &Refund, order: OrderId) -> RefundEvent {
+        RefundEvent { refund: refund.id, payment: refund.payment, order, status: refund.status, amount: refund.amount }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.status {
+            PaymentStatus::Pending => "refund.pending",
+            PaymentStatus::Succeeded => "refund.succeeded",
+            PaymentStatus::Failed => "refund.failed",
+        }
+    }
+
+    /// `{"refundId":…,"paymentId":…,"orderId":…,"status":…,"amount":{…}}`.
+    fn payload(&self) -> String {
+        format!(
+            r#"{{"refundId":"{}","paymentId":"{}","orderId":"{}","status":"{}","amount":{{"amount":"{}","currencyCode":"{}"}}}}"#,
+            self.refund,
+            self.payment,
+            self.order,
+            self.status.as_str(),
+            self.amount,
+            self.amount.currency().code()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +240,33 @@ mod tests {
             r#"{"orderId":"0193b0a4-7c1e-7d2a-9f00-1c2d3e4f5a6b","number":1001,"status":"PENDING_PAYMENT","total":{"amount":"12.50","currencyCode":"USD"}}"#
         );
         assert_eq!(placed.subject(), Uuid::from_u128(0x0193_b0a4_7c1e_7d2a_9f00_1c2d_3e4f_5a6b));
+    }
+
+    #[test]
+    fn payment_and_refund_payloads_keep_their_published_shape() {
+        let usd = Currency::parse("currencyCode", "USD").expect("usd");
+        let payment = PaymentId::from_uuid(Uuid::from_u128(1));
+        let order = OrderId::from_uuid(Uuid::from_u128(2));
+        let paid = DomainEvent::Payment(PaymentEvent {
+            payment,
+            order,
+            status: PaymentStatus::Succeeded,
+            amount: Money::from_minor(1250, usd),
+        });
+        let refunded = DomainEvent::Refund(RefundEvent {
+            refund: RefundId::from_uuid(Uuid::from_u128(3)),
+            payment,
+            order,
+            status: PaymentStatus::Succeeded,
+            amount: Money::from_minor(250, usd),
+        });
+
+        assert_eq!(paid.kind(), "payment.succeeded");
+        assert_eq!(
+            paid.payload(),
+            r#"{"paymentId":"00000000-0000-0000-0000-000000000001","orderId":"00000000-0000-0000-0000-000000000002","status":"SUCCEEDED","amount":{"amount":"12.50","currencyCode":"USD"}}"#
+        );
+        assert_eq!(refunded.kind(), "refund.succeeded");
+        assert!(refunded.payload().starts_with(r#"{"refundId":"00000000-0000-0000-0000-000000000003","#));
     }
 }

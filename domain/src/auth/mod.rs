@@ -377,6 +377,7 @@ mod tests {
         (P::OrdersManage, [true, true, true, false]),
         (P::PaymentsWrite, [true, true, true, true]),
         (P::PaymentsRefund, [true, true, false, false]),
+        (P::PaymentsManage, [true, true, false, false]),
         (P::WebhooksManage, [true, true, false, false]),
     ];
 

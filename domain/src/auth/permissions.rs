@@ -40,15 +40,17 @@ pub enum Permission {
     OrdersManage,
     /// Pay orders.
     PaymentsWrite,
-    /// Refund payments.
+    /// Refund payments (and cancel paid orders, which refunds them).
     PaymentsRefund,
+    /// Configure the shop's payment processor account (its webhook signing secret).
+    PaymentsManage,
     /// Manage webhook endpoints.
     WebhooksManage,
 }
 
 impl Permission {
     /// Every permission, in documentation order.
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::SessionCreate,
         Permission::TenantRegister,
         Permission::ProfileRead,
@@ -65,6 +67,7 @@ impl Permission {
         Permission::OrdersManage,
         Permission::PaymentsWrite,
         Permission::PaymentsRefund,
+        Permission::PaymentsManage,
         Permission::WebhooksManage,
     ];
 
@@ -87,6 +90,7 @@ impl Permission {
             Permission::OrdersManage => "orders:manage",
             Permission::PaymentsWrite => "payments:write",
             Permission::PaymentsRefund => "payments:refund",
+            Permission::PaymentsManage => "payments:manage",
             Permission::WebhooksManage => "webhooks:manage",
         }
     }
@@ -139,6 +143,7 @@ const OWNER_PERMISSIONS: &[Permission] = &[
     P::OrdersManage,
     P::PaymentsWrite,
     P::PaymentsRefund,
+    P::PaymentsManage,
     P::WebhooksManage,
 ];
 const STAFF_PERMISSIONS: &[Permission] = &[

@@ -34,4 +34,4 @@ pub use model::{
     Claim, IdempotencyKey, MAX_KEY_LEN, MAX_OPERATION_LEN, Operation, RETRY_AFTER_SECS, Recorded, Retention,
     still_in_progress,
 };
-pub use run::{Outcome, idempotent, purge_expired_keys};
+pub use run::{Outcome, claim_for, idempotent, purge_expired_keys};

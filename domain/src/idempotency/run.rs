@@ -65,11 +65,7 @@ where
     F: Fn(S::Tx) -> Fut,
     Fut: Future<Output = Result<(S::Tx, O), DomainError>>,
 {
-    let claim = key.map(|key| Claim {
-        operation: command.operation(),
-        key: key.clone(),
-        fingerprint: ports.crypto.hash_secret(Canonical::of(command).as_str()),
-    });
+    let claim = key.map(|key| claim_for(ports, key, command));
     let (claim, work) = (&claim, &work);
     retrying(|| async move {
         let tx = ports.store.begin(scope).await?;
@@ -93,6 +89,20 @@ where
         Ok(outcome)
     })
     .await
+}
+
+/// The claim a request of `command` makes on `key`: what [`idempotent`] stores, and what a
+/// request that must give its key back (nothing happened after all) releases.
+pub fn claim_for<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    key: &IdempotencyKey,
+    command: &(impl Fingerprint + ?Sized),
+) -> Claim {
+    Claim {
+        operation: command.operation(),
+        key: key.clone(),
+        fingerprint: ports.crypto.hash_secret(Canonical::of(command).as_str()),
+    }
 }
 
 /// Deletes, in every tenant (suspended ones too), the keys whose requests are older than

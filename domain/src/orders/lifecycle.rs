@@ -5,14 +5,15 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::model::{Order, OrderLine, Transition};
+use super::model::Order;
 use super::status::OrderStatus;
+use super::transition::apply_transition;
 use crate::auth::{Caller, Permission, TenantScope, authorize, job_scope};
 use crate::error::{DomainError, Invalid};
-use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
-use crate::ids::{OrderId, OrderTransitionId, StockMovementId, TenantId};
-use crate::inventory::{Change, Reason, StockMovement};
-use crate::ports::{Crypto, OrderRepo, Ports, Store, Tx};
+use crate::events::{DomainEvent, OutboxEvent, PaymentEvent};
+use crate::ids::{OrderId, TenantId};
+use crate::payments::{PaidCancellation, cancel_paid_order, in_flight, record_manual_payment};
+use crate::ports::{Crypto, OrderRepo, OutboxRepo, PaymentRepo, Ports, Store, Tx};
 use crate::retry::retrying;
 use crate::text::parse_note;
 
@@ -45,7 +46,8 @@ impl PaymentTimeout {
 /// A status change someone asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusChange {
-    /// Payment was taken outside Keel (cash, bank transfer): `PAID`.
+    /// Payment was taken outside Keel (cash, bank transfer): `PAID`, with a `SUCCEEDED` payment
+    /// of method `MANUAL`.
     MarkPaid,
     /// Shipped: `FULFILLED`, reservations become shipments.
     Fulfil,
@@ -79,7 +81,10 @@ pub struct StatusChanged {
 /// ships them on fulfilment), records the history entry and the event, in one transaction.
 ///
 /// Customers may only cancel their own unpaid orders; recording payment, fulfilling and
-/// cancelling paid orders need `orders:manage`. The changed order comes back only to callers
+/// cancelling paid orders need `orders:manage`, and cancelling a paid order also
+/// `payments:refund`: it refunds the payment first and cancels (releasing the stock) only when
+/// the refund succeeded. Recording payment writes a `MANUAL` payment. An unpaid order with a
+/// payment in flight can be neither cancelled nor marked paid (`PAYMENT_IN_PROGRESS`). The changed order comes back only to callers
 /// who may read it ([`StatusChanged`]).
 ///
 /// # Errors
@@ -102,10 +107,40 @@ pub async fn change_status<S: Store, C: Crypto>(
         },
         StatusChange::MarkPaid | StatusChange::Fulfil => authorize(&caller.actor, Permission::OrdersManage)?,
     };
+    let changed = match change_in_place(ports, &scope, id, change, reason.clone(), true).await? {
+        Some(changed) => changed,
+        // A paid order is cancelled by refunding it first.
+        None => match cancel_paid_order(ports, caller, id, reason.clone()).await? {
+            PaidCancellation::Cancelled(order) => *order,
+            PaidCancellation::NoPayment => change_in_place(ports, &scope, id, change, reason, false)
+                .await?
+                .ok_or_else(|| DomainError::internal("a paid order without payment was not cancelled"))?,
+        },
+    };
+    // Changing an order is not reading it: `orders:write` alone must not show any order's
+    // contents, nor `orders:manage` alone.
+    let readable = authorize(&caller.actor, Permission::OrdersRead).is_ok();
+    Ok(StatusChanged { id: changed.id, order: readable.then_some(changed) })
+}
+
+/// Applies `change` to order `id` in one transaction, the order's row locked first. `None`
+/// (nothing written) when the change is the cancellation of a `PAID` order and
+/// `refund_first` is set: that one refunds before it cancels.
+async fn change_in_place<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    scope: &TenantScope,
+    id: OrderId,
+    change: StatusChange,
+    reason: Option<String>,
+    refund_first: bool,
+) -> Result<Option<Order>, DomainError> {
     let to = change.target();
-    let changed = retrying(|| async {
-        let tx = ports.store.begin(&scope).await?;
-        let order = tx.order(&scope, id).await?.ok_or(DomainError::NotFound)?;
+    retrying(|| async {
+        let tx = ports.store.begin(scope).await?;
+        if !tx.lock_order(scope, id).await? {
+            return Err(DomainError::NotFound);
+        }
+        let order = tx.order(scope, id).await?.ok_or(DomainError::NotFound)?;
         order.status.transition_to(to, "orderId")?;
         if scope.granted() != Permission::OrdersManage && order.status != OrderStatus::PendingPayment {
             return Err(Invalid::with_code(
@@ -115,77 +150,25 @@ pub async fn change_status<S: Store, C: Crypto>(
             )
             .into());
         }
-        let changed = apply_transition(&tx, &scope, order, to, reason.clone(), ports.clock.now()).await?;
-        tx.commit().await?;
-        Ok(changed)
-    })
-    .await?;
-    // Changing an order is not reading it: `orders:write` alone must not show any order's
-    // contents, nor `orders:manage` alone.
-    let readable = authorize(&caller.actor, Permission::OrdersRead).is_ok();
-    Ok(StatusChanged { id: changed.id, order: readable.then_some(changed) })
-}
-
-/// Applies a checked transition inside `tx`; `Contention` when the order changed status since
-/// it was read, so the caller runs again on fresh data.
-async fn apply_transition<T: Tx>(
-    tx: &T,
-    scope: &TenantScope,
-    mut order: Order,
-    to: OrderStatus,
-    reason: Option<String>,
-    now: OffsetDateTime,
-) -> Result<Order, DomainError> {
-    let from = order.status;
-    if !tx.set_order_status(scope, order.id, from, to, now).await? {
-        return Err(DomainError::contention(format!("order {} changed status concurrently", order.id)));
-    }
-    let stock = match to {
-        OrderStatus::Cancelled if from.holds_reservations() => Some(Reason::Released),
-        OrderStatus::Fulfilled => Some(Reason::Shipped),
-        _ => None,
-    };
-    if let Some(reason) = stock {
-        let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
-        lines.sort_by_key(|line| line.product);
-        let mut movements = Vec::with_capacity(lines.len());
-        for line in lines {
-            let change = Change::of(reason, line.quantity);
-            if !tx.change_level(scope, line.product, order.location, change, now).await? {
-                return Err(DomainError::internal(format!(
-                    "order {} holds a reservation its stock level does not show",
-                    order.id
-                )));
-            }
-            movements.push(StockMovement {
-                id: StockMovementId::new(),
-                product: line.product,
-                location: order.location,
-                change,
-                reason,
-                reference: Some(format!("order #{}", order.number)),
-                note: None,
-                actor: scope.actor(),
-                created_at: now,
-            });
+        if refund_first && change == StatusChange::Cancel && order.status == OrderStatus::Paid {
+            return Ok(None);
         }
-        tx.append_movements(scope, &movements).await?;
-    }
-    order.status = to;
-    order.version += 1;
-    order.updated_at = now;
-    let transition = Transition {
-        id: OrderTransitionId::new(),
-        order: order.id,
-        from: Some(from),
-        to,
-        reason,
-        actor: scope.actor(),
-        at: now,
-    };
-    tx.append_transition(scope, &transition).await?;
-    tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
-    Ok(order)
+        let now = ports.clock.now();
+        if order.status == OrderStatus::PendingPayment {
+            // A payment in flight decides this order's fate: neither cancel nor pay it meanwhile.
+            if let Some(live) = tx.live_payment_of(scope, id).await? {
+                return Err(in_flight(&live));
+            }
+        }
+        if change == StatusChange::MarkPaid {
+            let payment = record_manual_payment(&tx, scope, &order, now).await?;
+            tx.append_event(scope, &OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&payment)), now)).await?;
+        }
+        let changed = apply_transition(&tx, scope, order, to, reason.clone(), now).await?;
+        tx.commit().await?;
+        Ok(Some(changed))
+    })
+    .await
 }
 
 /// How many expired orders one run of [`expire_unpaid_orders`] cancels per tenant at most; the
@@ -273,9 +256,13 @@ async fn expire_order<S: Store, C: Crypto>(
 ) -> Result<bool, DomainError> {
     retrying(|| async {
         let tx = ports.store.begin(scope).await?;
+        if !tx.lock_order(scope, id).await? {
+            return Ok(false);
+        }
         let Some(order) = tx.order(scope, id).await? else { return Ok(false) };
-        // Paid or cancelled by someone else since it was listed: nothing to do.
-        if order.status != OrderStatus::PendingPayment {
+        // Paid or cancelled by someone else since it was listed: nothing to do. A payment in
+        // flight (its outcome not known yet) keeps the order until it settles.
+        if order.status != OrderStatus::PendingPayment || tx.live_payment_of(scope, id).await?.is_some() {
             return Ok(false);
         }
         let reason = Some("payment not received in time".to_owned());

@@ -22,6 +22,8 @@
 //! - `place`: [`PlaceOrder`] parsed from input, and [`place_order`] with its pricing.
 //! - `lifecycle`: [`StatusChange`], [`change_status`] with what it answers ([`StatusChanged`]),
 //!   and [`expire_unpaid_orders`] past a [`PaymentTimeout`], reporting an [`ExpiryRun`].
+//! - `transition`: `apply_transition`, the one way a status changes (stock, history, event),
+//!   for the lifecycle here and for payments.
 //! - `queries`: [`order`], [`order_by_number`], [`orders`], [`histories`], [`line_products`],
 //!   with [`Include`] and [`Related`].
 //!
@@ -32,6 +34,7 @@ mod model;
 mod place;
 mod queries;
 pub mod status;
+mod transition;
 
 pub use lifecycle::{
     ExpiryFailure, ExpiryRun, PaymentTimeout, StatusChange, StatusChanged, change_status, expire_unpaid_orders,
@@ -40,3 +43,4 @@ pub use model::{Order, OrderFilter, OrderLine, OrderNumber, Transition};
 pub use place::{MAX_LINE_QUANTITY, MAX_LINES, PlaceOrder, ProductRef, RawLine, RequestedLine, place_order};
 pub use queries::{Include, Related, histories, line_products, order, order_by_number, orders};
 pub use status::OrderStatus;
+pub(crate) use transition::apply_transition;

@@ -17,9 +17,10 @@ pub enum OrderStatus {
     Fulfilled,
     /// Cancelled by a person or by expiry; reservations released.
     Cancelled,
-    /// Part of what was paid was refunded.
+    /// Part of what was paid was refunded; an order refunded in part before it shipped still
+    /// holds its stock and may still be fulfilled.
     PartiallyRefunded,
-    /// Everything paid was refunded.
+    /// Everything paid was refunded; an order refunded before it shipped released its stock.
     Refunded,
 }
 
@@ -30,7 +31,7 @@ const TRANSITIONS: &[(OrderStatus, OrderStatus)] = &[
     (S::PendingPayment, S::Paid),
     (S::PendingPayment, S::Cancelled),
     (S::Paid, S::Fulfilled),
-    // Once payments exist, the use-case refunds before it takes this edge.
+    // The cancellation refunds the payment first and takes this edge when the refund succeeds.
     (S::Paid, S::Cancelled),
     (S::Paid, S::PartiallyRefunded),
     (S::Paid, S::Refunded),
@@ -39,6 +40,9 @@ const TRANSITIONS: &[(OrderStatus, OrderStatus)] = &[
     // A second partial refund stays partially refunded, and is still recorded in the history.
     (S::PartiallyRefunded, S::PartiallyRefunded),
     (S::PartiallyRefunded, S::Refunded),
+    // Refunded in part before it shipped, it may still ship (once: the transition checks the
+    // history).
+    (S::PartiallyRefunded, S::Fulfilled),
 ];
 
 impl OrderStatus {
@@ -68,7 +72,9 @@ impl OrderStatus {
         TRANSITIONS.contains(&(self, to))
     }
 
-    /// Whether stock is still held for the order (reserved, not yet shipped or released).
+    /// Whether stock is still held for an order in this status (reserved, not yet shipped or
+    /// released); a `PARTIALLY_REFUNDED` order holds it when it never shipped, which only its
+    /// history tells, so this answers `false` for it.
     pub fn holds_reservations(self) -> bool {
         matches!(self, S::PendingPayment | S::Paid)
     }
@@ -102,7 +108,7 @@ mod tests {
         [false, false, true, true, true, true],     // PAID
         [false, false, false, false, true, true],   // FULFILLED
         [false, false, false, false, false, false], // CANCELLED
-        [false, false, false, false, true, true],   // PARTIALLY_REFUNDED
+        [false, false, true, false, true, true],    // PARTIALLY_REFUNDED
         [false, false, false, false, false, false], // REFUNDED
     ];
 

@@ -44,8 +44,11 @@ pub enum PermissionEnum {
     OrdersManage,
     /// `payments:write`: pay orders.
     PaymentsWrite,
-    /// `payments:refund`: refund payments.
+    /// `payments:refund`: refund payments, and cancel paid orders (which refunds them).
     PaymentsRefund,
+    /// `payments:manage`: configure the shop's payment processor account (its webhook signing
+    /// secret).
+    PaymentsManage,
     /// `webhooks:manage`: manage webhook endpoints.
     WebhooksManage,
 }
@@ -67,6 +70,7 @@ impl From<PermissionEnum> for Permission {
             PermissionEnum::OrdersManage => Permission::OrdersManage,
             PermissionEnum::PaymentsWrite => Permission::PaymentsWrite,
             PermissionEnum::PaymentsRefund => Permission::PaymentsRefund,
+            PermissionEnum::PaymentsManage => Permission::PaymentsManage,
             PermissionEnum::WebhooksManage => Permission::WebhooksManage,
         }
     }
@@ -93,6 +97,7 @@ impl PermissionEnum {
             Permission::OrdersManage => PermissionEnum::OrdersManage,
             Permission::PaymentsWrite => PermissionEnum::PaymentsWrite,
             Permission::PaymentsRefund => PermissionEnum::PaymentsRefund,
+            Permission::PaymentsManage => PermissionEnum::PaymentsManage,
             Permission::WebhooksManage => PermissionEnum::WebhooksManage,
         };
         Some(listed)
