@@ -360,7 +360,7 @@ mod tests {
     }
 
     /// The role × permission matrix, one row per permission: (OWNER, ADMIN, STAFF, CUSTOMER).
-    const MATRIX: [(Permission, [bool; 4]); 17] = [
+    const MATRIX: [(Permission, [bool; 4]); 18] = [
         (P::SessionCreate, [false, false, false, false]),
         (P::TenantRegister, [false, false, false, false]),
         (P::ProfileRead, [true, true, true, true]),
