@@ -230,6 +230,86 @@ pub struct ServeArgs {
     /// 0 turns the job off in this process. Safe to run in every process at once.
     #[arg(long, env = "KEEL_IDEMPOTENCY_PURGE_INTERVAL", default_value = "3600", value_parser = parse_seconds)]
     pub idempotency_purge_interval: Duration,
+    #[command(flatten)]
+    pub payments: PaymentArgs,
+}
+
+/// Which payment processor the server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProcessorChoice {
+    /// Built in, deterministic, no account needed: Stripe-named test methods (see README).
+    Simulated,
+    /// A Stripe-shaped processor API over HTTP at KEEL_PAYMENT_PROCESSOR_URL.
+    Http,
+}
+
+/// The payment processor and how Keel treats it.
+#[derive(Args, Debug, Clone)]
+pub struct PaymentArgs {
+    /// The payment processor: `simulated` (built in, for development and tests) or `http` (a
+    /// Stripe-shaped API at KEEL_PAYMENT_PROCESSOR_URL, e.g. https://api.stripe.com).
+    #[arg(long, env = "KEEL_PAYMENT_PROCESSOR", value_enum, default_value = "simulated")]
+    pub payment_processor: ProcessorChoice,
+    /// Base URL of the `http` processor's API, e.g. https://api.stripe.com.
+    #[arg(long, env = "KEEL_PAYMENT_PROCESSOR_URL")]
+    pub payment_processor_url: Option<url::Url>,
+    /// The `http` processor's secret API key, sent as a bearer token.
+    #[arg(long, env = "KEEL_PAYMENT_PROCESSOR_SECRET", hide_env_values = true)]
+    pub payment_processor_secret: Option<ProcessorSecret>,
+    /// Milliseconds a processor call may take; after it the outcome is unknown and the payment
+    /// stays PENDING until reconciliation asks again.
+    #[arg(long, env = "KEEL_PAYMENT_PROCESSOR_TIMEOUT_MS", default_value = "10000", value_parser = parse_positive_millis)]
+    pub payment_processor_timeout: Duration,
+    /// Consecutive failed processor calls (timeouts, unreachable, 5xx) that open the circuit
+    /// breaker; while open, payments fail at once with SERVICE_UNAVAILABLE and retryAfter.
+    #[arg(long, env = "KEEL_PAYMENT_BREAKER_THRESHOLD", default_value = "5")]
+    pub payment_breaker_threshold: std::num::NonZeroU32,
+    /// Seconds the circuit breaker stays open before it lets one trial call through.
+    #[arg(long, env = "KEEL_PAYMENT_BREAKER_OPEN_SECONDS", default_value = "30", value_parser = parse_positive_seconds)]
+    pub payment_breaker_open_for: Duration,
+    /// Seconds between two runs of the job that settles payments and refunds left PENDING; 0 turns
+    /// it off in this process. Safe to run in every process at once.
+    #[arg(long, env = "KEEL_PAYMENT_RECONCILE_INTERVAL", default_value = "30", value_parser = parse_seconds)]
+    pub payment_reconcile_interval: Duration,
+    /// Seconds a payment or refund stays PENDING before reconciliation asks the processor.
+    #[arg(long, env = "KEEL_PAYMENT_RECONCILE_AFTER", default_value = "60", value_parser = parse_seconds)]
+    pub payment_reconcile_after: Duration,
+    /// Simulated processor: milliseconds added to every call.
+    #[arg(long, env = "KEEL_SIMULATED_LATENCY_MS", default_value = "0", value_parser = parse_millis)]
+    pub simulated_latency: Duration,
+    /// Simulated processor: the fraction of calls, 0 to 1, that fail with an unknown outcome.
+    #[arg(long, env = "KEEL_SIMULATED_FAILURE_RATE", default_value = "0", value_parser = parse_rate)]
+    pub simulated_failure_rate: f64,
+    /// Simulated processor: milliseconds `pm_card_simulated_timeout` takes to answer (it charges
+    /// at once; the answer comes later than the call timeout).
+    #[arg(long, env = "KEEL_SIMULATED_TIMEOUT_ANSWER_MS", default_value = "30000", value_parser = parse_millis)]
+    pub simulated_answer_delay: Duration,
+}
+
+/// A processor API secret that never appears in logs.
+#[derive(Clone)]
+pub struct ProcessorSecret(String);
+
+impl ProcessorSecret {
+    /// The secret, to send to the processor. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ProcessorSecret {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let raw = raw.trim();
+        if raw.is_empty() { Err("the processor secret is empty".into()) } else { Ok(ProcessorSecret(raw.to_owned())) }
+    }
+}
+
+impl fmt::Debug for ProcessorSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProcessorSecret(***)")
+    }
 }
 
 impl ServeArgs {
@@ -385,6 +465,28 @@ impl fmt::Debug for JwtSecret {
 
 fn parse_seconds(raw: &str) -> Result<Duration, String> {
     raw.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| format!("`{raw}` is not a whole number of seconds"))
+}
+
+/// Whole milliseconds.
+fn parse_millis(raw: &str) -> Result<Duration, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("`{raw}` is not a whole number of milliseconds"))
+}
+
+/// A timeout in whole milliseconds, at least one.
+fn parse_positive_millis(raw: &str) -> Result<Duration, String> {
+    let millis = parse_millis(raw)?;
+    if millis.is_zero() { Err(format!("`{raw}` must be at least 1 millisecond")) } else { Ok(millis) }
+}
+
+/// A fraction from 0 to 1.
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{raw}` is not a fraction from 0 to 1")),
+    }
 }
 
 /// A timeout: whole seconds, at least one (zero would turn a protection off or fail everything).

@@ -29,7 +29,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The operation exceeds the depth or complexity limit.
     QueryTooComplex,
-    /// A dependency is down; retry later.
+    /// A dependency is down (the database, the payment processor); retry later, after
+    /// `extensions.retryAfter` seconds when given.
     ServiceUnavailable,
     /// A bug; `extensions.requestId` identifies the log entry.
     Internal,
@@ -136,6 +137,13 @@ impl From<DomainError> for ApiError {
                 tracing::warn!(error = %ErrorChain(source.as_ref()), "a dependency is unavailable");
                 ApiError::new(ErrorCode::ServiceUnavailable, "service unavailable, retry later")
             }
+            DomainError::ProcessorUnavailable { retry_after_secs } => ApiError {
+                code: ErrorCode::ServiceUnavailable,
+                message: format!(
+                    "the payment processor is unavailable; nothing was charged or refunded; retry in {retry_after_secs} seconds with the same idempotency key"
+                ),
+                retry_after_secs: Some(retry_after_secs),
+            },
             DomainError::Contention(source) => {
                 tracing::warn!(error = %ErrorChain(source.as_ref()), "contention outlasted the retries");
                 ApiError {

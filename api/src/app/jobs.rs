@@ -1,5 +1,5 @@
-//! Background jobs the server runs beside its routes: [`OrderExpiry`] and
-//! [`IdempotencyPurge`], each a [`Job`].
+//! Background jobs the server runs beside its routes: [`OrderExpiry`], [`IdempotencyPurge`]
+//! and [`PaymentReconciliation`], each a [`Job`].
 //!
 //! A job acts as the system on the use-cases' own rules; it holds no business decision of its
 //! own. What a run could not do (one order, or the whole run) is logged as a warning with its
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use domain::idempotency::{self, Retention};
 use domain::orders::{self, ExpiryFailure, PaymentTimeout};
+use domain::payments;
 use tokio::sync::Notify;
 
 use super::ports::AppPorts;
@@ -22,6 +23,8 @@ pub enum Job {
     OrderExpiry(OrderExpiry),
     /// Forgets idempotency keys.
     IdempotencyPurge(IdempotencyPurge),
+    /// Settles payments and refunds left pending.
+    PaymentReconciliation(PaymentReconciliation),
 }
 
 impl Job {
@@ -30,6 +33,7 @@ impl Job {
         match self {
             Job::OrderExpiry(job) => job.run(stop).await,
             Job::IdempotencyPurge(job) => job.run(stop).await,
+            Job::PaymentReconciliation(job) => job.run(stop).await,
         }
     }
 }
@@ -79,6 +83,40 @@ impl IdempotencyPurge {
             if let Err(err) = idempotency::purge_expired_keys(&this.ports, this.retention).await {
                 let err = ApiError::from(err);
                 tracing::warn!(code = err.code().as_str(), "the idempotency key purge failed; retrying next interval");
+            }
+        })
+        .await;
+    }
+}
+
+/// The background job that asks the processor about payments and refunds left `PENDING` (an
+/// answer lost to a timeout, an asynchronous method) and settles them.
+pub struct PaymentReconciliation {
+    /// The ports the job runs on.
+    pub ports: AppPorts,
+    /// How long a payment stays pending before the job asks about it.
+    pub older_than: time::Duration,
+    /// How often the job runs.
+    pub interval: Duration,
+}
+
+impl PaymentReconciliation {
+    /// Runs the job every `interval` until `stop` is notified; a run in progress finishes first.
+    pub async fn run(self, stop: Arc<Notify>) {
+        let this = &self;
+        every(self.interval, &stop, move || async move {
+            match payments::reconcile(&this.ports, this.older_than).await {
+                Ok(run) => {
+                    for (tenant, error) in run.failures {
+                        let code = ApiError::from(error).code();
+                        tracing::warn!(tenant.id = %tenant, code = code.as_str(),
+                            "a shop's pending payments could not be listed for reconciliation; retrying next interval");
+                    }
+                }
+                Err(err) => {
+                    let err = ApiError::from(err);
+                    tracing::warn!(code = err.code().as_str(), "the payment reconciliation run failed; retrying next interval");
+                }
             }
         })
         .await;

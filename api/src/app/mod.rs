@@ -9,11 +9,14 @@
 //!
 //! - [`ports`]: the ports use-cases run on ([`ports::AppPorts`]); a leaf the rest of `api` may
 //!   import.
-//! - [`jobs`]: background jobs (order expiry, the purge of expired idempotency keys).
+//! - [`jobs`]: background jobs (order expiry, the purge of expired idempotency keys, payment
+//!   reconciliation).
+//! - [`processor`]: the configured payment processor.
 //! - here: the server's life (build, serve, shut down) and the `migrate` and `tenant` commands.
 
 pub mod jobs;
 pub mod ports;
+pub mod processor;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,7 +42,7 @@ use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
 use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
-use jobs::{IdempotencyPurge, Job, OrderExpiry};
+use jobs::{IdempotencyPurge, Job, OrderExpiry, PaymentReconciliation};
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -91,7 +94,7 @@ impl Server {
             time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?,
         );
         let services = Arc::new(Services {
-            ports: ports::wire(&database, hashing_limits(serve))?,
+            ports: ports::wire(&database, hashing_limits(serve), processor::processor(&serve.payments)?)?,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),
             open_registration: serve.registration_open(global.environment),
             order_payment_timeout,
@@ -112,6 +115,14 @@ impl Server {
                 ports: services.ports.clone(),
                 retention: idempotency_retention,
                 interval: serve.idempotency_purge_interval,
+            }));
+        }
+        if !serve.payments.payment_reconcile_interval.is_zero() {
+            jobs.push(Job::PaymentReconciliation(PaymentReconciliation {
+                ports: services.ports.clone(),
+                older_than: time::Duration::try_from(serve.payments.payment_reconcile_after)
+                    .context("KEEL_PAYMENT_RECONCILE_AFTER is too large")?,
+                interval: serve.payments.payment_reconcile_interval,
             }));
         }
         let limits = Limits {
@@ -285,7 +296,7 @@ pub async fn tenant(
     };
     let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
     let database = open_database(global).await?;
-    let ports = ports::wire(&database, HashingLimits::for_this_machine())?;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine(), idle_processor())?;
     let result = sessions::set_tenant_status(&ports, &operator, &slug, status).await;
     database.close().await;
     result.map_err(|err| match err {
@@ -305,7 +316,7 @@ async fn create_tenant(
     let command = RegisterTenant::parse(&name, &slug, &currency, &owner_email, &password)
         .map_err(|invalid| anyhow!("{}", invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let database = open_database(global).await?;
-    let ports = ports::wire(&database, HashingLimits::for_this_machine())?;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine(), idle_processor())?;
     let signed_in = sessions::register_tenant(&ports, caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
     println!(
         "created tenant {} ({}) with owner {}",
@@ -315,6 +326,11 @@ async fn create_tenant(
     );
     database.close().await;
     Ok(())
+}
+
+/// The processor of command-line tools, which take no payments: the simulator.
+fn idle_processor() -> Arc<dyn domain::ports::PaymentProcessor> {
+    Arc::new(processors::Simulated::new(processors::SimulatedSettings::default()))
 }
 
 /// How much password hashing the server runs at once and how long a hash may queue: the

@@ -1,5 +1,5 @@
-//! The ports use-cases run on, as this server wires them: storage, password hashing, the clock
-//! and the login throttle.
+//! The ports use-cases run on, as this server wires them: storage, password hashing, the clock,
+//! the login throttle and the payment processor.
 //!
 //! A leaf: `auth` and `graphql` name [`AppPorts`] from here without reaching into the rest of
 //! the wiring, and this module imports nothing of `api` but the crypto it plugs in.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use domain::clock::SystemClock;
 use domain::identity::LoginThrottle;
-use domain::ports::Ports;
+use domain::ports::{PaymentProcessor, Ports};
 use persistence::{Database, SeaStore};
 
 use crate::auth::crypto::{Argon2Crypto, HashingLimits};
@@ -19,15 +19,21 @@ pub type AppStore = SeaStore;
 /// Everything use-cases need, as wired for this server.
 pub type AppPorts = Ports<AppStore, Argon2Crypto>;
 
-/// Wires the ports on an open database, hashing passwords within `hashing`.
+/// Wires the ports on an open database, hashing passwords within `hashing` and paying through
+/// `processor`.
 ///
 /// # Errors
 /// When password hashing cannot be prepared.
-pub fn wire(database: &Database, hashing: HashingLimits) -> anyhow::Result<AppPorts> {
+pub fn wire(
+    database: &Database,
+    hashing: HashingLimits,
+    processor: Arc<dyn PaymentProcessor>,
+) -> anyhow::Result<AppPorts> {
     Ok(Ports {
         store: SeaStore::new(database.clone()),
         crypto: Argon2Crypto::new(hashing).map_err(|err| anyhow!("preparing password hashing: {err}"))?,
         clock: Arc::new(SystemClock),
         throttle: Arc::new(LoginThrottle::default()),
+        processor,
     })
 }

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::DomainError;
 use domain::identity::{Password, PasswordHash, SecretHash};
 use domain::ports::Crypto;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
@@ -144,6 +145,28 @@ impl Crypto for Argon2Crypto {
     fn secret_matches(&self, secret: &str, hash: &SecretHash) -> bool {
         self.hash_secret(secret).0.as_bytes().ct_eq(hash.0.as_bytes()).into()
     }
+
+    fn hmac_sha256_matches(&self, key: &[u8], message: &[u8], signature: &str) -> bool {
+        let Ok(expected) = decode_hex(signature) else { return false };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else { return false };
+        mac.update(message);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&expected).is_ok()
+    }
+}
+
+/// Decodes lowercase or uppercase hex; `Err` for an odd length or a non-hex digit.
+fn decode_hex(hex: &str) -> Result<Vec<u8>, ()> {
+    if hex.len() % 2 != 0 {
+        return Err(());
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| (b as char).to_digit(16).ok_or(());
+            Ok(u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).map_err(|_| ())?)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -152,6 +175,21 @@ mod tests {
 
     fn limits(concurrency: usize, queue_timeout: Duration) -> HashingLimits {
         HashingLimits { concurrency: NonZeroUsize::new(concurrency).expect("non-zero"), queue_timeout }
+    }
+
+    #[test]
+    fn hmac_signatures_match_the_rfc_4231_vector_and_nothing_else() {
+        let crypto = Argon2Crypto::new(HashingLimits::for_this_machine()).expect("randomness");
+        let (key, data) = (b"Jefe".as_slice(), b"what do ya want for nothing?".as_slice());
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+
+        assert!(crypto.hmac_sha256_matches(key, data, expected));
+        assert!(crypto.hmac_sha256_matches(key, data, &expected.to_uppercase()));
+        assert!(!crypto.hmac_sha256_matches(b"jefe", data, expected));
+        assert!(!crypto.hmac_sha256_matches(key, b"what do ya want for nothing!", expected));
+        for bad in ["", "5b", &expected[1..], "zz", &format!("{expected}00")] {
+            assert!(!crypto.hmac_sha256_matches(key, data, bad), "{bad:?}");
+        }
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@ use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
 use domain::auth::Caller;
 
-use super::loaders::{AvailableQuantityLoader, LineProductsLoader, OrderHistoryLoader, StockLevelsLoader};
+use super::loaders::{
+    AvailableQuantityLoader, LineProductsLoader, OrderHistoryLoader, OrderPaymentsLoader, StockLevelsLoader,
+};
 use super::services::Services;
 use crate::error::{ApiError, ErrorCode};
 
@@ -24,6 +26,7 @@ pub fn prepare_request(
     let stock_levels = StockLevelsLoader { services: services.clone(), caller: caller.clone() };
     let available = AvailableQuantityLoader { services: services.clone(), caller: caller.clone() };
     let histories = OrderHistoryLoader { services: services.clone(), caller: caller.clone() };
+    let payments = OrderPaymentsLoader { services: services.clone(), caller: caller.clone() };
     let products = LineProductsLoader { services: services.clone(), caller: caller.clone() };
     // Batches run as tasks of their own; they stay inside this request's span, so their logs
     // (and statements) carry the request id.
@@ -33,6 +36,7 @@ pub fn prepare_request(
         .data(DataLoader::new(available, spawn))
         .data(DataLoader::new(histories, spawn))
         .data(DataLoader::new(products, spawn))
+        .data(DataLoader::new(payments, spawn))
         .data(RequestBudget::default())
         .data(caller)
 }

@@ -31,10 +31,14 @@ pub enum Kind {
     StockMovement,
     /// An order.
     Order,
+    /// A payment.
+    Payment,
+    /// A refund.
+    Refund,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 10] = [
         Kind::Tenant,
         Kind::Member,
         Kind::ApiKey,
@@ -43,6 +47,8 @@ impl Kind {
         Kind::Location,
         Kind::StockMovement,
         Kind::Order,
+        Kind::Payment,
+        Kind::Refund,
     ];
 
     fn name(self) -> &'static str {
@@ -55,6 +61,8 @@ impl Kind {
             Kind::Location => "Location",
             Kind::StockMovement => "StockMovement",
             Kind::Order => "Order",
+            Kind::Payment => "Payment",
+            Kind::Refund => "Refund",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The DataLoaders that batch nested fields: one statement per page of parents instead of one
 //! per parent.
 //!
+//! `Order.payments` has one too ([`OrderPaymentsLoader`]).
+//!
 //! Each is built per request from that request's caller (see [`super::context`]), so a batch
 //! never mixes tenants or callers, and each calls one domain use-case, which authorizes.
 
@@ -14,6 +16,7 @@ use domain::catalog::Product;
 use domain::ids::{OrderId, ProductId};
 use domain::inventory::{self, StockLevel};
 use domain::orders::{self, Transition};
+use domain::payments::{self, Payment};
 
 use super::services::Services;
 use crate::error::{ApiError, ErrorCode};
@@ -94,5 +97,22 @@ impl Loader<ProductId> for LineProductsLoader {
 
     async fn load(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, Product>, ApiError> {
         Ok(orders::line_products(&self.services.ports, &self.caller, ids).await?)
+    }
+}
+
+/// Batches `Order.payments` for orders that were not read with their payments.
+pub struct OrderPaymentsLoader {
+    /// Shared services.
+    pub services: Arc<Services>,
+    /// The caller of this request.
+    pub caller: Caller,
+}
+
+impl Loader<OrderId> for OrderPaymentsLoader {
+    type Value = Vec<Payment>;
+    type Error = ApiError;
+
+    async fn load(&self, ids: &[OrderId]) -> Result<HashMap<OrderId, Vec<Payment>>, ApiError> {
+        Ok(payments::payments_of_orders(&self.services.ports, &self.caller, ids).await?)
     }
 }

@@ -22,6 +22,7 @@
 //! - [`catalog`]: money, products (sort orders, available quantity), locations.
 //! - [`inventory`]: stock levels and movements, and the mutations that change stock.
 //! - [`orders`]: orders, their lines and history; placing and moving them along.
+//! - [`payments`]: payments and refunds through the processor; the shop's processor settings.
 //!
 //! What the areas share:
 //!
@@ -31,7 +32,7 @@
 //! - [`context`]: one request's data: [`context::prepare_request`] puts it on a request,
 //!   [`context::RequestContext`] reads it back in a resolver.
 //! - [`loaders`]: the DataLoaders behind `Product.stockLevels`, `Product.availableQuantity`,
-//!   `Order.history` and `OrderLine.product`.
+//!   `Order.history`, `Order.payments` and `OrderLine.product`.
 //! - [`services`]: [`services::Services`], shared by every request and stored on the schema.
 //! - [`field_errors`]: after execution, failed fields answer `null` in `data` as the
 //!   specification says.
@@ -47,6 +48,7 @@ pub mod inventory;
 pub mod loaders;
 pub mod node;
 pub mod orders;
+pub mod payments;
 pub mod query;
 pub mod services;
 
@@ -63,6 +65,7 @@ pub struct QueryRoot(
     catalog::CatalogQuery,
     inventory::InventoryQuery,
     orders::OrderQuery,
+    payments::PaymentQuery,
 );
 
 /// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
@@ -77,6 +80,7 @@ pub struct MutationRoot(
     catalog::CatalogMutation,
     inventory::InventoryMutation,
     orders::OrderMutation,
+    payments::PaymentMutation,
 );
 
 /// The schema type Keel serves.

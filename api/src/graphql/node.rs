@@ -16,6 +16,7 @@ use super::identity::members::{MemberObject, member_node};
 use super::identity::tenants::{TenantObject, tenant_node};
 use super::inventory::{StockLevelObject, stock_level_node};
 use super::orders::{OrderObject, order_node};
+use super::payments::{PaymentObject, payment_node};
 use crate::error::ApiError;
 
 /// An object with a global id, fetchable with `node(id:)`.
@@ -38,6 +39,8 @@ pub enum Node {
     StockLevel(StockLevelObject),
     /// An order.
     Order(OrderObject),
+    /// A payment.
+    Payment(PaymentObject),
 }
 
 /// Finds any object by its global id, if the caller may see it: `None` for ids that are not
@@ -59,8 +62,10 @@ pub async fn resolve(req: &RequestContext<'_>, id: &ID) -> Result<Option<Node>, 
         Kind::Product => visible(catalog::product_node(req, uuid).await.map(Node::Product)),
         Kind::Location => visible(catalog::location_node(req, uuid).await.map(Node::Location)),
         Kind::Order => visible(order_node(req, uuid).await.map(Node::Order)),
-        // Audit entries and stock movements are read only through their lists.
-        Kind::AuditEntry | Kind::StockMovement => Ok(None),
+        Kind::Payment => visible(payment_node(req, uuid).await.map(Node::Payment)),
+        // Audit entries, stock movements and refunds are read only through their lists (a
+        // refund, through its payment).
+        Kind::AuditEntry | Kind::StockMovement | Kind::Refund => Ok(None),
     }
 }
 

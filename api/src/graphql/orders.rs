@@ -24,7 +24,8 @@ use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
-use super::loaders::{LineProductsLoader, OrderHistoryLoader, loader};
+use super::loaders::{LineProductsLoader, OrderHistoryLoader, OrderPaymentsLoader, loader};
+use super::payments::PaymentObject;
 use crate::error::{ApiError, ErrorCode, UserError, payload, user_errors};
 
 /// Where an order is in its life.
@@ -69,6 +70,7 @@ fn include(selection: async_graphql::Lookahead<'_>) -> Include {
     Include {
         history: selection.field("history").exists(),
         products: selection.field("lines").field("product").exists(),
+        payments: selection.field("payments").exists(),
     }
 }
 
@@ -128,6 +130,18 @@ impl OrderObject {
             }
         };
         Ok(history.into_iter().map(OrderTransitionObject).collect())
+    }
+    /// Its payments, oldest first, with their refunds: every `PAID` order has a `SUCCEEDED` one
+    /// (method `MANUAL` for `markOrderPaid`); declined attempts are listed too.
+    async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<PaymentObject>, ApiError> {
+        let payments = match &self.related.payments {
+            Some(payments) => payments.get(&self.order.id).cloned().unwrap_or_default(),
+            None => {
+                let loader = loader::<OrderPaymentsLoader>(ctx)?;
+                loader.load_one(self.order.id).await?.unwrap_or_default()
+            }
+        };
+        Ok(payments.into_iter().map(PaymentObject).collect())
     }
     /// Who placed it.
     async fn placed_by_kind(&self) -> ActorKindEnum {
@@ -236,7 +250,7 @@ impl OrderTransitionObject {
 
 /// Resolves `node(id:)` for an order; `node` decides which failures mean "not there".
 pub async fn order_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<OrderObject, DomainError> {
-    let everything = Include { history: true, products: true };
+    let everything = Include { history: true, products: true, payments: true };
     let (order, related) = orders::order(&req.services.ports, req.caller, OrderId::from_uuid(id), everything).await?;
     Ok(OrderObject::with(order, Arc::new(related)))
 }
@@ -389,7 +403,8 @@ pub struct OrderPayload {
     /// (a key with `orders:write` or `orders:manage` alone) gets `orderId` and `null` here: changing
     /// an order never shows its lines, customer or totals.
     pub order: Option<OrderObject>,
-    /// Why nothing happened (`ILLEGAL_TRANSITION` naming the current status), if nothing did.
+    /// Why nothing happened (`ILLEGAL_TRANSITION` naming the current status,
+    /// `PAYMENT_IN_PROGRESS`, `REFUND_FAILED`, `REFUND_PENDING`), if nothing did.
     pub user_errors: Vec<UserError>,
 }
 
@@ -476,15 +491,19 @@ impl OrderMutation {
     }
 
     /// Cancels an order and releases its reservations. Customers may cancel their own unpaid
-    /// orders (`orders:write`); cancelling a paid order needs `orders:manage` (once payments
-    /// exist, it refunds first). The payload shows the order only to callers who may read it.
+    /// orders (`orders:write`); cancelling a paid order needs `orders:manage` and
+    /// `payments:refund`: it refunds the payment first and cancels only when the refund
+    /// succeeded (`REFUND_FAILED` or `REFUND_PENDING` otherwise, the order staying `PAID`). An
+    /// unpaid order whose payment is in flight cannot be cancelled (`PAYMENT_IN_PROGRESS`). The
+    /// payload shows the order only to callers who may read it.
     async fn cancel_order(&self, ctx: &Context<'_>, input: CancelOrderInput) -> Result<Option<OrderPayload>, ApiError> {
         nullable(async { change_status(ctx, &input.order_id, StatusChange::Cancel, input.reason.as_deref()).await })
             .await
     }
 
     /// Records that an unpaid order was paid outside Keel (cash, bank transfer): it becomes
-    /// `PAID`. Needs `orders:manage`.
+    /// `PAID` with a `SUCCEEDED` payment of method `MANUAL` for its total. Needs
+    /// `orders:manage`.
     async fn mark_order_paid(
         &self,
         ctx: &Context<'_>,

@@ -1,7 +1,8 @@
 //! HTTP routes and the middleware every request passes through.
 //!
 //! `/graphql` speaks GraphQL over HTTP (and serves GraphiQL to browsers), `/healthz` and
-//! `/readyz` are for orchestrators. Every response carries an `x-request-id`, taken from the
+//! `/readyz` are for orchestrators, `/webhooks/payments/{processor}/{tenant}` for the payment
+//! processor. Every response carries an `x-request-id`, taken from the
 //! request when it is a sane token or generated (UUIDv7) otherwise, and every request is one
 //! tracing span that records it.
 //!
@@ -14,6 +15,7 @@
 //! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
+//! - [`payment_webhooks`]: the payment processor's signed webhooks, one URL per shop.
 //! - [`request_id`]: the request id and the per-request span.
 //! - [`request_timeout`]: the deadline for a whole request.
 //! - [`serve`]: accepting connections, with the deadline for request headers.
@@ -23,6 +25,7 @@ pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod payment_webhooks;
 pub mod request_id;
 pub mod request_timeout;
 pub mod serve;
@@ -32,7 +35,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use request_id::RequestId;
 pub use state::{AppState, ReadinessCheck, ReadyState};
@@ -45,6 +48,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/graphiql/{asset}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/webhooks/payments/{processor}/{tenant}", post(payment_webhooks::receive))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(request_timeout, request_timeout::limit))

@@ -10,7 +10,8 @@ use crate::catalog::Product;
 use crate::error::DomainError;
 use crate::ids::{OrderId, ProductId};
 use crate::page::{Page, PageRequest};
-use crate::ports::{CatalogRepo, Crypto, OrderRepo, Ports, Store, Tx};
+use crate::payments::{Payment, group_by_order};
+use crate::ports::{CatalogRepo, Crypto, OrderRepo, PaymentRepo, Ports, Store, Tx};
 
 /// What to read along with orders, in the same transaction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct Include {
     pub history: bool,
     /// The products of their lines.
     pub products: bool,
+    /// Their payments, with refunds.
+    pub payments: bool,
 }
 
 /// What was read along with orders; `None` where it was not asked for (or, for products, the
@@ -29,10 +32,12 @@ pub struct Related {
     pub history: Option<HashMap<OrderId, Vec<Transition>>>,
     /// Line products by id (for customers, only products still on sale).
     pub products: Option<HashMap<ProductId, Product>>,
+    /// Payments by order, oldest first, with their refunds.
+    pub payments: Option<HashMap<OrderId, Vec<Payment>>>,
 }
 
 /// Reads what `include` asks for about `orders`: one statement for all histories, one for all
-/// products.
+/// products, two for all payments and their refunds.
 async fn related<T: Tx>(
     tx: &T,
     scope: &TenantScope,
@@ -60,6 +65,11 @@ async fn related<T: Tx>(
         let products = tx.products_by_ids(&catalog, &ids).await?;
         let visible = products.into_iter().filter(|p| p.visible_to(&catalog));
         related.products = Some(visible.map(|p| (p.id, p)).collect());
+    }
+    if include.payments {
+        let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
+        let payments = tx.payments_of_orders(scope, &ids).await?;
+        related.payments = Some(group_by_order(&ids, payments));
     }
     Ok(related)
 }

@@ -43,6 +43,7 @@ pub(crate) use pay::{in_flight, record_manual_payment};
 pub use processor::{
     BoxFuture, ChargeRequest, Charged, EventSubject, ProcessorError, ProcessorEvent, RefundRequest, Refunded,
 };
+pub(crate) use queries::group_by_order;
 pub use queries::{payment, payments, payments_of_orders};
 pub use reconcile::{ReconcileRun, reconcile};
 pub(crate) use refund::{PaidCancellation, cancel_paid_order};

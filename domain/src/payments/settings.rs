@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use super::model::{PaymentSettings, ProcessorKind};
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
-use crate::ports::{Crypto, PaymentRepo, Ports, Store, Tx};
+use crate::identity::Slug;
+use crate::ports::{Crypto, IdentityRepo, PaymentRepo, Ports, Store, Tx};
 use crate::retry::retrying;
 
 /// A webhook signing secret as the processor issued it (Stripe's look like `whsec_…`): 16 to
@@ -43,6 +44,8 @@ pub struct PaymentSettingsView {
     pub webhook_secret_set: bool,
     /// When the settings last changed; `None` when never saved.
     pub updated_at: Option<OffsetDateTime>,
+    /// The shop's webhook path on this server: `/webhooks/payments/{processor}/{slug}`.
+    pub webhook_path: String,
 }
 
 /// The shop's processor settings.
@@ -56,8 +59,9 @@ pub async fn payment_settings<S: Store, C: Crypto>(
     let scope = authorize(&caller.actor, Permission::PaymentsManage)?;
     let tx = ports.store.begin_read(&scope).await?;
     let settings = tx.payment_settings(&scope).await?;
+    let tenant = tx.tenant(&scope).await?;
     tx.commit().await?;
-    Ok(view(ports.processor.kind(), settings.as_ref()))
+    Ok(view(ports.processor.kind(), settings.as_ref(), &tenant.slug))
 }
 
 /// Sets (or, with `None`, removes) the shop's webhook signing secret.
@@ -74,18 +78,21 @@ pub async fn update_payment_settings<S: Store, C: Crypto>(
         webhook_secret: webhook_secret.map(|WebhookSecret(secret)| secret),
         updated_at: ports.clock.now(),
     };
-    retrying(|| async {
+    let tenant = retrying(|| async {
         let tx = ports.store.begin(&scope).await?;
         tx.save_payment_settings(&scope, &settings).await?;
-        tx.commit().await
+        let tenant = tx.tenant(&scope).await?;
+        tx.commit().await?;
+        Ok(tenant)
     })
     .await?;
-    Ok(view(ports.processor.kind(), Some(&settings)))
+    Ok(view(ports.processor.kind(), Some(&settings), &tenant.slug))
 }
 
-fn view(processor: ProcessorKind, settings: Option<&PaymentSettings>) -> PaymentSettingsView {
+fn view(processor: ProcessorKind, settings: Option<&PaymentSettings>, slug: &Slug) -> PaymentSettingsView {
     PaymentSettingsView {
         processor,
+        webhook_path: format!("/webhooks/payments/{}/{}", processor.as_str(), slug.as_str()),
         webhook_secret_set: settings.is_some_and(|s| s.webhook_secret.is_some()),
         updated_at: settings.map(|s| s.updated_at),
     }
