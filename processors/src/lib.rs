@@ -8,13 +8,16 @@
 //!
 //! # Layout
 //!
+//! - [`simulated`]: [`Simulated`], in-process and deterministic, the default.
 //! - [`http`]: [`HttpProcessor`], the client of a Stripe-shaped API.
 //! - [`events`]: [`parse_event`], webhook bodies to [`domain::payments::ProcessorEvent`]s.
 //! - `stripe`: the Stripe-shaped objects (payment intent, refund, error) and what they mean.
 
 pub mod events;
 pub mod http;
+pub mod simulated;
 mod stripe;
 
 pub use events::parse_event;
 pub use http::{HttpProcessor, HttpSettings};
+pub use simulated::{Simulated, SimulatedSettings};

@@ -2,6 +2,7 @@
 //! `PaymentProcessor` port only.
 
 mod http;
+mod simulated;
 
 use domain::ids::{OrderId, PaymentId, RefundId, TenantId};
 use domain::money::{Currency, Money};
