@@ -10,14 +10,17 @@
 //!
 //! - [`simulated`]: [`Simulated`], in-process and deterministic, the default.
 //! - [`http`]: [`HttpProcessor`], the client of a Stripe-shaped API.
+//! - [`guard`]: [`Guarded`], a per-call timeout and a circuit breaker around either.
 //! - [`events`]: [`parse_event`], webhook bodies to [`domain::payments::ProcessorEvent`]s.
 //! - `stripe`: the Stripe-shaped objects (payment intent, refund, error) and what they mean.
 
 pub mod events;
+pub mod guard;
 pub mod http;
 pub mod simulated;
 mod stripe;
 
 pub use events::parse_event;
+pub use guard::{BreakerState, GuardSettings, Guarded};
 pub use http::{HttpProcessor, HttpSettings};
 pub use simulated::{Simulated, SimulatedSettings};

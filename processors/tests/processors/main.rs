@@ -1,6 +1,7 @@
 //! The processor adapters from outside, as the domain uses them: through the
 //! `PaymentProcessor` port only.
 
+mod guarded;
 mod http;
 mod simulated;
 
