@@ -23,6 +23,7 @@ mod m20261123_000006_sort_products;
 mod m20261123_000007_create_orders;
 mod m20261123_000008_session_check;
 mod m20261123_000009_idempotency_key_namespaces;
+mod m20261201_000010_create_payments;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_create_orders::Migration),
             Box::new(m20261123_000008_session_check::Migration),
             Box::new(m20261123_000009_idempotency_key_namespaces::Migration),
+            Box::new(m20261201_000010_create_payments::Migration),
         ]
     }
 }

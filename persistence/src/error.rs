@@ -38,6 +38,16 @@ pub fn on_unique(err: DbErr, taken: Taken) -> DomainError {
     }
 }
 
+/// Translates a failed write that a unique key refuses because a concurrent transaction wrote
+/// the row first: a unique violation is `Contention`, so the use-case runs again and sees the
+/// row that won; anything else is [`storage_error`].
+pub fn unique_is_contention(err: DbErr) -> DomainError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::contention(err),
+        _ => storage_error(err),
+    }
+}
+
 /// Whether PostgreSQL cancelled the statement at `statement_timeout` (`57014`) or
 /// `lock_timeout` (`55P03`): it waited that long for a lock another transaction holds.
 pub fn is_timeout(err: &DbErr) -> bool {

@@ -89,6 +89,19 @@ impl IdempotencyRepo for SeaTx {
         }
     }
 
+    async fn release_idempotency_key(&self, scope: &TenantScope, claim: &Claim) -> Result<(), DomainError> {
+        let (tenant, namespace) = self.key_owner(scope)?;
+        idempotency_keys::Entity::delete_many()
+            .filter(Column::TenantId.eq(tenant))
+            .filter(Column::Namespace.eq(namespace))
+            .filter(Column::Operation.eq(claim.operation.as_str()))
+            .filter(Column::Key.eq(claim.key.as_str()))
+            .exec(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
     async fn purge_idempotency_keys(&self, scope: &TenantScope, before: OffsetDateTime) -> Result<u64, DomainError> {
         let tenant = self.tenant_of(scope)?;
         let deleted = idempotency_keys::Entity::delete_many()

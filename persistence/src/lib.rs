@@ -8,8 +8,8 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
-//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`idempotency`]: the
-//!   repositories on that transaction.
+//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`idempotency`],
+//!   [`payments`]: the repositories on that transaction.
 //! - `codec`: rows to domain values and back where several repositories share it (actors,
 //!   tenants, the session-holder row), and the error for a stored value that no longer parses.
 //! - `page`: keyset pagination for every list.
@@ -27,6 +27,7 @@ pub mod inventory;
 pub mod orders;
 pub mod outbox;
 mod page;
+pub mod payments;
 pub mod store;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, PoolSettings, Readiness};

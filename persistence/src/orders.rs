@@ -212,6 +212,21 @@ impl OrderRepo for SeaTx {
         Ok(Page { items: self.with_lines(tenant, items).await?, has_next, has_previous })
     }
 
+    async fn lock_order(&self, scope: &TenantScope, id: OrderId) -> Result<bool, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // A write that changes nothing takes the row's lock on both backends (SQLite has no
+        // FOR UPDATE; its write transactions already exclude each other).
+        let mut update = orders::Entity::update_many()
+            .col_expr(orders::Column::Version, Expr::col(orders::Column::Version))
+            .filter(orders::Column::TenantId.eq(tenant))
+            .filter(orders::Column::Id.eq(id.uuid()));
+        if let Some(customer) = scope.customer() {
+            update = update.filter(orders::Column::CustomerId.eq(customer.uuid()));
+        }
+        let locked = update.exec(&self.txn).await.map_err(storage_error)?;
+        Ok(locked.rows_affected == 1)
+    }
+
     async fn set_order_status(
         &self,
         scope: &TenantScope,
