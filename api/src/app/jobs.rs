@@ -115,7 +115,10 @@ impl PaymentReconciliation {
                 }
                 Err(err) => {
                     let err = ApiError::from(err);
-                    tracing::warn!(code = err.code().as_str(), "the payment reconciliation run failed; retrying next interval");
+                    tracing::warn!(
+                        code = err.code().as_str(),
+                        "the payment reconciliation run failed; retrying next interval"
+                    );
                 }
             }
         })

@@ -47,7 +47,8 @@ pub fn processor(args: &PaymentArgs) -> anyhow::Result<Arc<dyn PaymentProcessor>
                 timeout: args.payment_processor_timeout,
                 connect_timeout: CONNECT_TIMEOUT.min(args.payment_processor_timeout),
             };
-            let http = HttpProcessor::new(settings).map_err(|err| anyhow!("building the payment processor's HTTP client: {err}"))?;
+            let http = HttpProcessor::new(settings)
+                .map_err(|err| anyhow!("building the payment processor's HTTP client: {err}"))?;
             Arc::new(Guarded::new(http, guard))
         }
     })

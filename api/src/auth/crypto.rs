@@ -157,14 +157,14 @@ impl Crypto for Argon2Crypto {
 
 /// Decodes lowercase or uppercase hex; `Err` for an odd length or a non-hex digit.
 fn decode_hex(hex: &str) -> Result<Vec<u8>, ()> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(());
     }
     hex.as_bytes()
         .chunks(2)
         .map(|pair| {
             let digit = |b: u8| (b as char).to_digit(16).ok_or(());
-            Ok(u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).map_err(|_| ())?)
+            u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).map_err(|_| ())
         })
         .collect()
 }

@@ -359,7 +359,8 @@ impl PaymentMutation {
     async fn pay_order(&self, ctx: &Context<'_>, input: PayOrderInput) -> Result<Option<PayOrderPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let rejected = |errors: Vec<UserError>| PayOrderPayload { user_errors: errors, ..PayOrderPayload::default() };
+            let rejected =
+                |errors: Vec<UserError>| PayOrderPayload { user_errors: errors, ..PayOrderPayload::default() };
             let order = match global_id::decode(Kind::Order, &input.order_id) {
                 Ok(uuid) => OrderId::from_uuid(uuid),
                 Err(err) if err.code() == crate::error::ErrorCode::NotFound => OrderId::from_uuid(uuid::Uuid::nil()),
@@ -394,8 +395,10 @@ impl PaymentMutation {
     ) -> Result<Option<RefundPaymentPayload>, ApiError> {
         nullable(async {
             let req = RequestContext::of(ctx)?;
-            let rejected =
-                |errors: Vec<UserError>| RefundPaymentPayload { user_errors: errors, ..RefundPaymentPayload::default() };
+            let rejected = |errors: Vec<UserError>| RefundPaymentPayload {
+                user_errors: errors,
+                ..RefundPaymentPayload::default()
+            };
             let payment = PaymentId::from_uuid(global_id::decode(Kind::Payment, &input.payment_id)?);
             let key = match parse_key(&input.idempotency_key) {
                 Ok(key) => key,

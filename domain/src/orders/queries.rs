@@ -11,7 +11,7 @@ use crate::error::DomainError;
 use crate::ids::{OrderId, ProductId};
 use crate::page::{Page, PageRequest};
 use crate::payments::{Payment, group_by_order};
-use crate::ports::{CatalogRepo, Crypto, OrderRepo, PaymentRepo, Ports, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, OrderRepo, Ports, Store, Tx};
 
 /// What to read along with orders, in the same transaction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

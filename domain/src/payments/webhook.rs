@@ -240,7 +240,7 @@ async fn record_outside_refund<T: Tx>(
     outcome: &Refunded,
     now: OffsetDateTime,
 ) -> Result<WebhookReceipt, DomainError> {
-    let Refunded::Succeeded { reference } = outcome else { return Ok(WebhookReceipt::Ignored) };
+    let Refunded::Succeeded { .. } = outcome else { return Ok(WebhookReceipt::Ignored) };
     if amount_minor <= 0 || amount_minor > payment.refundable().minor() {
         tracing::warn!(payment.id = %payment.id, amount_minor, "a processor refund exceeds what Keel shows as refundable; not recorded");
         return Ok(WebhookReceipt::Ignored);
@@ -252,7 +252,7 @@ async fn record_outside_refund<T: Tx>(
         reason: Some("refunded at the processor".to_owned()),
         status: PaymentStatus::Pending,
         reference: None,
-        processor_key: format!("keel_outside_{}", reference),
+        processor_key: format!("keel_outside_{}", RefundId::new().uuid().simple()),
         failure: None,
         cancels_order: false,
         created_by: ActorRef::System,
