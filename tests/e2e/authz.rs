@@ -104,6 +104,7 @@ async fn only_owners_make_owners_however_many_permissions_the_caller_holds() {
         "ORDERS_MANAGE",
         "PAYMENTS_WRITE",
         "PAYMENTS_REFUND",
+        "PAYMENTS_MANAGE",
         "WEBHOOKS_MANAGE",
     ];
     let key = shop.api_key(&every_permission).await.client;

@@ -15,7 +15,7 @@ async fn registering_a_tenant_signs_its_owner_in_with_every_permission() {
 
     assert_eq!(me.data()["me"]["tenant"]["slug"], "acme");
     assert_eq!(me.data()["me"]["member"], json!({ "email": "owner@acme.test", "role": "OWNER" }));
-    assert_eq!(me.data()["me"]["permissions"].as_array().map(Vec::len), Some(15));
+    assert_eq!(me.data()["me"]["permissions"].as_array().map(Vec::len), Some(16));
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use super::connection::{connection, list_complexity, page_request};
 use super::context::{RequestContext, nullable};
 use super::global_id::{self, Kind};
 use super::loaders::{LineProductsLoader, OrderHistoryLoader, OrderPaymentsLoader, loader};
-use super::payments::PaymentObject;
+use super::payments::objects::PaymentObject;
 use crate::error::{ApiError, ErrorCode, UserError, payload, user_errors};
 
 /// Where an order is in its life.
