@@ -333,23 +333,6 @@ impl PaymentRepo for SeaTx {
         Ok(updated.rows_affected == 1)
     }
 
-    async fn set_payment_reference(
-        &self,
-        scope: &TenantScope,
-        id: PaymentId,
-        reference: &str,
-        at: OffsetDateTime,
-    ) -> Result<(), DomainError> {
-        self.update_payment(scope, id)?
-            .col_expr(payments::Column::Reference, Expr::value(reference))
-            .col_expr(payments::Column::UpdatedAt, Expr::value(at))
-            .filter(payments::Column::Status.eq(PaymentStatus::Pending.as_str()))
-            .exec(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
-    }
-
     async fn pending_payments(
         &self,
         scope: &TenantScope,

@@ -79,7 +79,8 @@ pub trait PaymentRepo {
     ) -> impl Future<Output = Result<Page<Payment>, DomainError>> + Send;
 
     /// Sets a `PENDING` payment's outcome (status, reference when given, failure): `false`, with
-    /// nothing written, when it is no longer `PENDING`.
+    /// nothing written, when it is no longer `PENDING`. Settling as `PENDING` with a reference
+    /// records the processor's id of a payment still in flight (an asynchronous method).
     fn settle_payment(
         &self,
         scope: &TenantScope,
@@ -89,15 +90,6 @@ pub trait PaymentRepo {
         failure: Option<&Failure>,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, DomainError>> + Send;
-
-    /// Records the processor's id of a payment still `PENDING` (an asynchronous method).
-    fn set_payment_reference(
-        &self,
-        scope: &TenantScope,
-        id: PaymentId,
-        reference: &str,
-        at: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), DomainError>> + Send;
 
     /// Up to `limit` payments still `PENDING` that were created before `before`, oldest first.
     fn pending_payments(
