@@ -23,7 +23,7 @@ breaker_pid=""
 trap 'kill $pid $breaker_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.05; done
 
-python3 "$root/bench/seed_catalog.py" "http://127.0.0.1:$port/graphql" 200 --stock 100000000 --ids >"$work/seed"
+python3 "$root/bench/seed_catalog.py" "http://127.0.0.1:$port/graphql" 200 --stock 1000000 --ids >"$work/seed"
 token="$(head -1 "$work/seed")"
 products="$(tail -n +2 "$work/seed" | sed 's/.*/"&"/' | paste -sd, -)"
 
@@ -82,7 +82,13 @@ request = function()
   return wrk.format("POST", nil, headers, '{"query":"' .. (document:gsub('"', '\\"')) .. '"}')
 end
 response = function(status, headers, body)
-  if body:find('"SUCCEEDED"', 1, true) then paid = paid + 1 else other = other + 1 end
+  if body:find('"SUCCEEDED"', 1, true) then
+    paid = paid + 1
+  else
+    other = other + 1
+    -- The first answer of each kind that is not a payment, for the log.
+    if other == 1 then io.write("first other answer: " .. body .. "\n") end
+  end
 end
 function done(summary, latency, requests)
   local total_paid, total_other = 0, 0
@@ -104,7 +110,7 @@ for connections in 16 64; do
   } >"$work/pay.lua"
   echo "== payOrder, pm_card_visa, simulated processor (no latency), $connections connections, $(grep -o ',"' "$work/pay.lua" | wc -l) orders to pay"
   wrk -t2 -c"$connections" -d"$duration" --latency -s "$work/pay.lua" "http://127.0.0.1:$port/graphql" -- 2 \
-    | grep -E "Latency|50%|99%|Requests/sec|Non-2xx|paid"
+    | grep -E "Latency|50%|99%|Requests/sec|Non-2xx|paid|first other"
 done
 
 # The breaker: a second server whose processor refuses connections (a closed port), threshold 5.
@@ -118,16 +124,17 @@ breaker_port=$((port + 1))
   2>"$work/breaker.log" &
 breaker_pid=$!
 until curl -fs -o /dev/null "http://127.0.0.1:$breaker_port/readyz"; do sleep 0.05; done
-order="$(pending_orders | grep -o '"[^"]*"' | head -1)"
+pending_orders >"$work/pending.lua"
+order="$(sed -n 's/^local orders = {"\([^"]*\)".*/\1/p' "$work/pending.lua")"
 for i in 1 2 3 4 5 6; do
   curl -fs "http://127.0.0.1:$breaker_port/graphql" -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
-    -d "{\"query\":\"mutation { payOrder(input: { orderId: \\\"${order//\"/}\\\", paymentMethod: \\\"pm_card_visa\\\", idempotencyKey: \\\"open-$i\\\" }) { payment { status } } }\"}" >/dev/null || true
+    -d "{\"query\":\"mutation { payOrder(input: { orderId: \\\"$order\\\", paymentMethod: \\\"pm_card_visa\\\", idempotencyKey: \\\"open-$i\\\" }) { payment { status } } }\"}" >/dev/null || true
 done
 cat > "$work/open.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
-wrk.body = [[{"query":"mutation { payOrder(input: { orderId: \"${order//\"/}\", paymentMethod: \"pm_card_visa\", idempotencyKey: \"while-open\" }) { payment { status } } }"}]]
+wrk.body = [[{"query":"mutation { payOrder(input: { orderId: \"$order\", paymentMethod: \"pm_card_visa\", idempotencyKey: \"while-open\" }) { payment { status } } }"}]]
 LUA
 echo "== one answer while the breaker is open:"
 curl -s "http://127.0.0.1:$breaker_port/graphql" -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
