@@ -43,7 +43,8 @@ async fn pay(client: &Client, order: &str, method: &str, key: &str) -> String {
 async fn place_own_order(client: &Client) -> String {
     let placed = client
         .gql(
-            "mutation { placeOrder(input: { lines: [{ sku: \"TEE\", quantity: 1 }] }) { order { id } userErrors { field code message } } }",
+            "mutation { placeOrder(input: { lines: [{ sku: \"TEE\", quantity: 1 }] }) {
+                order { id } userErrors { field code message } } }",
             json!({}),
         )
         .await;
@@ -82,7 +83,10 @@ async fn a_payment_reads_the_same_by_id_and_as_a_node_with_its_refunds() {
             .owner
             .gql(
                 REFUND,
-                json!({ "input": { "paymentId": payment, "amount": { "amount": amount, "currencyCode": "USD" }, "reason": reason, "idempotencyKey": key } }),
+                json!({ "input": {
+                    "paymentId": payment, "amount": { "amount": amount, "currencyCode": "USD" },
+                    "reason": reason, "idempotencyKey": key,
+                } }),
             )
             .await;
         refunded.assert_accepted("refundPayment");
@@ -176,7 +180,8 @@ async fn payments_page_newest_first_and_filter_by_status_and_creation_time() {
     let second_page = acme
         .owner
         .gql(
-            "query($after: String) { payments(first: 2, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+            "query($after: String) { payments(first: 2, after: $after) {
+                edges { node { id } } pageInfo { hasNextPage endCursor } } }",
             json!({ "after": end }),
         )
         .await;
@@ -248,7 +253,7 @@ async fn customers_see_only_the_payments_of_their_own_orders() {
     let alice_reads_hers = read_payment(&alice, &alice_pays).await;
 
     assert_eq!(alice_lists, [shop_records.clone(), alice_pays.clone()]);
-    assert_eq!(bob_lists, [bob_pays.clone()]);
+    assert_eq!(bob_lists, [bob_pays.as_str()]);
     assert_eq!(owner_lists, [shop_pays.clone(), bob_pays.clone(), shop_records.clone(), alice_pays.clone()]);
     assert_eq!(alice_reads_hers.data()["payment"]["orderId"], alice_order.as_str(), "{}", alice_reads_hers.text);
     for (whose, id) in [("bob's", &bob_pays), ("the shop's", &shop_pays)] {
@@ -282,6 +287,6 @@ async fn reading_payments_needs_orders_read() {
     assert_eq!(payer_lists.error_code(), Some("FORBIDDEN"), "{}", payer_lists.text);
     assert_eq!(payer_node.data()["node"], Value::Null, "{}", payer_node.text);
     assert_eq!(reader_reads.data()["payment"]["id"], payment.as_str(), "{}", reader_reads.text);
-    assert_eq!(reader_lists, [payment.clone()]);
+    assert_eq!(reader_lists, [payment.as_str()]);
     assert_eq!(reader_node.data()["node"]["id"], payment.as_str(), "{}", reader_node.text);
 }

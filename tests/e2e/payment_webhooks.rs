@@ -175,7 +175,8 @@ async fn the_owner_sets_the_webhook_secret_which_is_never_shown_back() {
     let removed = acme.owner.gql(UPDATE_SETTINGS, json!({ "secret": null })).await;
     let after_removal = signed(&app, &acme, rotated, &ignored_event("evt_removed")).await;
 
-    let shown = |set: bool| json!({ "processor": "SIMULATED", "webhookSecretSet": set, "webhookPath": "/webhooks/payments/simulated/acme" });
+    let path = "/webhooks/payments/simulated/acme";
+    let shown = |set: bool| json!({ "processor": "SIMULATED", "webhookSecretSet": set, "webhookPath": path });
     assert_eq!(before.data()["paymentSettings"], shown(false), "{}", before.text);
     assert_eq!(no_secret_yet.status, 404, "a shop without a secret has no webhook endpoint: {}", no_secret_yet.text);
     assert_eq!(
@@ -262,7 +263,9 @@ async fn a_signed_failure_event_fails_the_payment_and_the_order_stays_payable() 
         .owner
         .gql(
             PAY,
-            json!({ "input": { "orderId": pending.order, "paymentMethod": "pm_card_visa", "idempotencyKey": "pay-visa-2" } }),
+            json!({ "input": {
+                "orderId": pending.order, "paymentMethod": "pm_card_visa", "idempotencyKey": "pay-visa-2",
+            } }),
         )
         .await;
     let after = order_state(&acme, &pending.order).await;
@@ -432,7 +435,10 @@ async fn a_dashboard_refund_notice_before_the_charge_confirmation_leaves_correct
     assert_eq!(payment["status"], "SUCCEEDED", "the refund notice implies the charge succeeded: {refunded}");
     assert_eq!(
         payment["refunds"],
-        json!([{ "status": "SUCCEEDED", "amount": { "amount": "5.00" }, "processorReference": "re_dashboard_1", "createdByKind": "SYSTEM" }])
+        json!([{
+            "status": "SUCCEEDED", "amount": { "amount": "5.00" },
+            "processorReference": "re_dashboard_1", "createdByKind": "SYSTEM",
+        }])
     );
     assert_eq!(payment["refundedAmount"]["amount"], "5.00");
     assert_eq!(payment["refundableAmount"]["amount"], "15.00");
