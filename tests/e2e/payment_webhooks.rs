@@ -450,6 +450,86 @@ async fn a_dashboard_refund_notice_before_the_charge_confirmation_leaves_correct
     assert_eq!(after, refunded, "the late confirmation and the repeated refund notice changed nothing");
 }
 
+/// The stock level of TEE at the shop's only location.
+async fn tee_stock(shop: &Shop) -> Value {
+    let ids = shop
+        .owner
+        .gql("{ productBySku(sku: \"TEE\") { id } locations(first: 1) { edges { node { id } } } }", json!({}))
+        .await;
+    let product = ids.expect_str("/data/productBySku/id");
+    let location = ids.expect_str("/data/locations/edges/0/node/id");
+    shop.owner.stock_level(&product, &location).await
+}
+
+#[tokio::test]
+async fn a_whole_dashboard_refund_before_the_confirmation_refunds_the_order_and_releases_its_stock() {
+    let app = spawn().await;
+    let acme = selling_shop(&app, "acme", Some(SECRET)).await;
+    let pending = pending_payment(&acme, 2, "pay-async-1").await;
+    let refund = |event_id: &str, refund_id: &str, amount: i64| {
+        json!({ "id": event_id, "type": "refund.updated", "data": { "object": {
+            "id": refund_id, "object": "refund", "status": "succeeded", "amount": amount,
+            "payment_intent": pending.reference, "metadata": {} } } })
+        .to_string()
+    };
+    let reserved = tee_stock(&acme).await;
+
+    let too_much = signed(&app, &acme, SECRET, &refund("evt_refund_0", "re_too_much", 2001)).await;
+    let after_too_much = order_state(&acme, &pending.order).await;
+    let whole = signed(&app, &acme, SECRET, &refund("evt_refund_1", "re_whole", 2000)).await;
+    let refunded = order_state(&acme, &pending.order).await;
+    let more = signed(&app, &acme, SECRET, &refund("evt_refund_2", "re_more", 100)).await;
+    let charge_later =
+        signed(&app, &acme, SECRET, &charge_event("evt_charge_1", "payment_intent.succeeded", "succeeded", &pending))
+            .await;
+    let after = order_state(&acme, &pending.order).await;
+
+    assert_eq!(reserved, json!({ "onHand": 100, "reserved": 2, "available": 98 }));
+    assert_eq!(too_much.status, 200, "{}", too_much.text);
+    assert_eq!(after_too_much["payments"][0]["refunds"], json!([]), "more than was charged is not recorded");
+    assert_eq!(outcome(&whole), "applied");
+    assert_eq!(refunded["status"], "REFUNDED", "{refunded}");
+    assert_eq!(refunded["payments"][0]["status"], "SUCCEEDED", "{refunded}");
+    assert_eq!(refunded["payments"][0]["refundedAmount"]["amount"], "20.00", "{refunded}");
+    assert_eq!(refunded["payments"][0]["refundableAmount"]["amount"], "0.00", "{refunded}");
+    let steps: Vec<&Value> =
+        refunded["history"].as_array().map(|h| h.iter().map(|t| &t["to"]).collect()).unwrap_or_default();
+    assert_eq!(steps, [&json!("PENDING_PAYMENT"), &json!("PAID"), &json!("REFUNDED")]);
+    assert_eq!(
+        tee_stock(&acme).await,
+        json!({ "onHand": 100, "reserved": 0, "available": 100 }),
+        "refunded in full before it shipped, the order releases its stock"
+    );
+    assert_eq!((more.status, charge_later.status), (200, 200), "{} {}", more.text, charge_later.text);
+    assert_eq!(after, refunded, "nothing is refunded beyond the charge, and the late confirmation changes nothing");
+}
+
+#[tokio::test]
+async fn a_late_notice_of_an_earlier_state_does_not_undo_a_settled_payment() {
+    let app = spawn().await;
+    let acme = selling_shop(&app, "acme", Some(SECRET)).await;
+    let pending = pending_payment(&acme, 2, "pay-async-1").await;
+
+    let succeeded =
+        signed(&app, &acme, SECRET, &charge_event("evt_2", "payment_intent.succeeded", "succeeded", &pending)).await;
+    let paid = order_state(&acme, &pending.order).await;
+    let processing =
+        signed(&app, &acme, SECRET, &charge_event("evt_1", "payment_intent.processing", "processing", &pending)).await;
+    let failed = signed(
+        &app,
+        &acme,
+        SECRET,
+        &charge_event("evt_0", "payment_intent.payment_failed", "requires_payment_method", &pending),
+    )
+    .await;
+    let after = order_state(&acme, &pending.order).await;
+
+    assert_eq!(outcome(&succeeded), "applied");
+    assert_eq!((processing.status, failed.status), (200, 200), "{} {}", processing.text, failed.text);
+    assert_eq!(paid["status"], "PAID", "{paid}");
+    assert_eq!(after, paid, "a settled payment stays settled");
+}
+
 #[tokio::test]
 async fn one_shops_webhook_never_touches_another_shops_payment() {
     let app = spawn().await;
