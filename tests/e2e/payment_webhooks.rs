@@ -530,6 +530,42 @@ async fn a_late_notice_of_an_earlier_state_does_not_undo_a_settled_payment() {
     assert_eq!(after, paid, "a settled payment stays settled");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_notices_of_one_charge_and_its_refund_settle_each_once() {
+    let app = Arc::new(spawn().await);
+    let acme = selling_shop(&app, "acme", Some(SECRET)).await;
+    let pending = pending_payment(&acme, 2, "pay-async-1").await;
+    let mut bodies = Vec::new();
+    for n in 0..5 {
+        bodies.push(charge_event(&format!("evt_charge_{n}"), "payment_intent.succeeded", "succeeded", &pending));
+        // Stripe sends refund.created and then refund.updated for one refund, each its own event.
+        let kind = if n % 2 == 0 { "refund.created" } else { "refund.updated" };
+        bodies.push(
+            json!({ "id": format!("evt_refund_{n}"), "type": kind, "data": { "object": {
+                "id": "re_dashboard_1", "object": "refund", "status": "succeeded", "amount": 500,
+                "payment_intent": pending.reference, "metadata": {} } } })
+            .to_string(),
+        );
+    }
+
+    let mut racers = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (app, acme) = (Arc::clone(&app), acme.clone());
+        racers.spawn(async move { signed(&app, &acme, SECRET, &body).await });
+    }
+    let answers = racers.join_all().await;
+    let after = order_state(&acme, &pending.order).await;
+
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "every notice is received: {}", answer.text);
+    }
+    assert_eq!(after["status"], "PARTIALLY_REFUNDED", "{after}");
+    assert_eq!((times_entered(&after, "PAID"), times_entered(&after, "PARTIALLY_REFUNDED")), (1, 1), "{after}");
+    assert_eq!(after["payments"][0]["status"], "SUCCEEDED", "{after}");
+    assert_eq!(after["payments"][0]["refunds"].as_array().map(Vec::len), Some(1), "one refund recorded: {after}");
+    assert_eq!(after["payments"][0]["refundedAmount"]["amount"], "5.00", "{after}");
+}
+
 #[tokio::test]
 async fn one_shops_webhook_never_touches_another_shops_payment() {
     let app = spawn().await;
