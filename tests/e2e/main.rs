@@ -15,6 +15,8 @@ mod lifecycle;
 mod logs;
 mod orders;
 mod passwords;
+mod payment_queries;
+mod payment_webhooks;
 mod races;
 mod schema;
 mod tenancy;

@@ -17,6 +17,10 @@ const MARK_PAID: &str = "mutation($input: MarkOrderPaidInput!) { markOrderPaid(i
     order { status } userErrors { field code message } } }";
 const FULFILL: &str = "mutation($input: FulfillOrderInput!) { fulfillOrder(input: $input) {
     order { status } userErrors { field code message } } }";
+const PAY: &str = "mutation($input: PayOrderInput!) { payOrder(input: $input) {
+    payment { id status } userErrors { field code message } } }";
+const REFUND: &str = "mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {
+    refund { status } userErrors { field code message } } }";
 const ORDER: &str = "query($id: ID!) { order(id: $id) { number status customerEmail
     history { from to reason actorKind memberId } } }";
 const LEDGER: &str = "query($p: ID!, $l: ID!) { stockMovements(productId: $p, locationId: $l, first: 100) {
@@ -549,8 +553,20 @@ async fn a_page_of_orders_costs_the_same_statements_whatever_its_size() {
     for n in 0..55 {
         let lines: Vec<Value> = (0..3).map(|k| json!({ "sku": skus[(n + k) % 6], "quantity": 1 })).collect();
         let id = shop.owner.place_order(Value::Array(lines)).await;
-        if n % 3 == 0 {
-            shop.owner.gql(MARK_PAID, json!({ "input": { "orderId": id } })).await;
+        match n % 4 {
+            0 => {
+                shop.owner.gql(MARK_PAID, json!({ "input": { "orderId": id } })).await.assert_accepted("markOrderPaid");
+            }
+            1 => {
+                let pay =
+                    json!({ "orderId": id, "paymentMethod": "pm_card_visa", "idempotencyKey": format!("pay-{n}") });
+                let paid = shop.owner.gql(PAY, json!({ "input": pay })).await;
+                let payment = paid.assert_accepted("payOrder").expect_str("/data/payOrder/payment/id");
+                let amount = json!({ "amount": "1.00", "currencyCode": "USD" });
+                let refund = json!({ "paymentId": payment, "amount": amount, "idempotencyKey": format!("refund-{n}") });
+                shop.owner.gql(REFUND, json!({ "input": refund })).await.assert_accepted("refundPayment");
+            }
+            _ => {}
         }
     }
     let token = app.anonymous().sign_in("acme", "owner@acme.test", keel_tests::PASSWORD).await;
@@ -558,7 +574,7 @@ async fn a_page_of_orders_costs_the_same_statements_whatever_its_size() {
         format!(
             "{{ orders(first: {size}) {{ edges {{ node {{ number status total {{ amount }}
                 lines {{ quantity unitPrice {{ amount }} product {{ sku name price {{ amount }} }} }}
-                history {{ from to actorKind }} }} }} }} }}"
+                history {{ from to actorKind }} payments {{ status amount {{ amount }} refunds {{ status }} }} }} }} }} }}"
         )
     };
 
@@ -570,9 +586,28 @@ async fn a_page_of_orders_costs_the_same_statements_whatever_its_size() {
     assert_eq!(orders.len(), 50, "{}", large_page.text);
     assert!(orders.iter().all(|o| o["lines"][2]["product"]["sku"].is_string()), "products resolved");
     assert!(orders.iter().all(|o| o["history"].as_array().is_some_and(|h| !h.is_empty())), "history resolved");
+    for order in &orders {
+        let payments = order["payments"].as_array().unwrap_or_else(|| panic!("no payments: {order}"));
+        let succeeded =
+            payments.iter().filter(|p| p["status"] == "SUCCEEDED" && p["amount"]["amount"] == "9.00").count();
+        match order["status"].as_str() {
+            Some("PAID") => assert_eq!((payments.len(), succeeded), (1, 1), "a paid order's payment: {order}"),
+            Some("PARTIALLY_REFUNDED") => {
+                assert_eq!((payments.len(), succeeded), (1, 1), "{order}");
+                assert_eq!(payments[0]["refunds"], json!([{ "status": "SUCCEEDED" }]), "refunds resolved: {order}");
+            }
+            _ => assert!(payments.is_empty(), "an unpaid order has no payment: {order}"),
+        }
+    }
+    let statuses: HashSet<&str> = orders.iter().filter_map(|o| o["status"].as_str()).collect();
+    assert!(
+        statuses.contains("PAID") && statuses.contains("PARTIALLY_REFUNDED"),
+        "both kinds on the page: {statuses:?}"
+    );
     assert!(small > 0, "the statements of a request are counted");
     assert_eq!(small, large, "5 orders and 50 orders cost the same number of statements");
-    // Two transactions (the session check; the page with its lines, histories and products):
-    // five queries, plus on PostgreSQL each transaction's BEGIN, tenant setting and COMMIT.
-    assert!(large <= 11, "a page costs a small fixed number of statements, not {large}");
+    // Two transactions (the session check; the page with its lines, histories, products,
+    // payments and their refunds): seven queries, plus on PostgreSQL each transaction's BEGIN,
+    // tenant setting and COMMIT.
+    assert!(large <= 13, "a page costs a small fixed number of statements, not {large}");
 }

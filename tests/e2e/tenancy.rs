@@ -13,6 +13,10 @@ struct Theirs {
     product: String,
     location: String,
     order: String,
+    /// An order paid through the processor.
+    paid_order: String,
+    /// Its payment, with one partial refund.
+    payment: String,
 }
 
 async fn theirs(shop: &Shop) -> Theirs {
@@ -22,7 +26,29 @@ async fn theirs(shop: &Shop) -> Theirs {
     let location = shop.owner.create_location("MAIN", "Main").await;
     shop.owner.receive_stock(&product, &location, 5).await;
     let order = shop.owner.place_order(json!([{ "productId": product, "quantity": 1 }])).await;
-    Theirs { member, api_key, tenant: shop.tenant_id.clone(), product, location, order }
+    let paid_order = shop.owner.place_order(json!([{ "productId": product, "quantity": 1 }])).await;
+    let paid = shop
+        .owner
+        .gql(
+            "mutation($id: ID!) {
+                payOrder(input: { orderId: $id, paymentMethod: \"pm_card_visa\", idempotencyKey: \"pay-1\" }) {
+                    payment { id } userErrors { field code message } } }",
+            json!({ "id": paid_order }),
+        )
+        .await;
+    let payment = paid.assert_accepted("payOrder").expect_str("/data/payOrder/payment/id");
+    let refunded = shop
+        .owner
+        .gql(
+            "mutation($id: ID!) { refundPayment(input: {
+                    paymentId: $id, amount: { amount: \"0.25\", currencyCode: \"USD\" },
+                    idempotencyKey: \"refund-1\" }) {
+                refund { id } userErrors { field code message } } }",
+            json!({ "id": payment }),
+        )
+        .await;
+    refunded.assert_accepted("refundPayment");
+    Theirs { member, api_key, tenant: shop.tenant_id.clone(), product, location, order, paid_order, payment }
 }
 
 #[tokio::test]
@@ -42,6 +68,7 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             "ORDERS_WRITE",
             "ORDERS_MANAGE",
             "PAYMENTS_WRITE",
+            "PAYMENTS_REFUND",
         ])
         .await
         .client;
@@ -111,12 +138,50 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             &foreign.order,
             "Order",
         ),
+        (
+            "payOrder",
+            "mutation($id: ID!, $key: String!) {
+                payOrder(input: { orderId: $id, paymentMethod: \"pm_card_visa\", idempotencyKey: $key }) {
+                    payment { id } order { id } userErrors { field code message } } }",
+            &foreign.order,
+            "Order",
+        ),
+        (
+            "cancelOrder(paid)",
+            "mutation($id: ID!) { cancelOrder(input: { orderId: $id }) {
+                order { id } userErrors { field code message } } }",
+            &foreign.paid_order,
+            "Order",
+        ),
+        ("node(Payment)", "query($id: ID!) { node(id: $id) { id } }", &foreign.payment, "Payment"),
+        ("payment", "query($id: ID!) { payment(id: $id) { id } }", &foreign.payment, "Payment"),
+        (
+            "refundPayment",
+            "mutation($id: ID!, $key: String!) { refundPayment(input: { paymentId: $id, idempotencyKey: $key }) {
+                refund { id } payment { id } userErrors { field code message } } }",
+            &foreign.payment,
+            "Payment",
+        ),
+        (
+            "refundPayment(amount)",
+            "mutation($id: ID!, $key: String!) { refundPayment(input: {
+                    paymentId: $id, amount: { amount: \"0.10\", currencyCode: \"USD\" }, idempotencyKey: $key }) {
+                refund { id } userErrors { field code message } } }",
+            &foreign.payment,
+            "Payment",
+        ),
     ];
 
+    // A fresh idempotency key for every call, so no answer is a replay of the one before.
+    let mut calls = 0_u32;
+    let mut key = || {
+        calls += 1;
+        format!("tenancy-{calls}")
+    };
     for caller in [&acme.owner, &acme_key] {
         for (operation, document, id, kind) in &table {
-            let foreign_answer = caller.gql(document, json!({ "id": id })).await;
-            let unknown_answer = caller.gql(document, json!({ "id": unknown_id(kind) })).await;
+            let foreign_answer = caller.gql(document, json!({ "id": id, "key": key() })).await;
+            let unknown_answer = caller.gql(document, json!({ "id": unknown_id(kind), "key": key() })).await;
 
             assert_eq!(foreign_answer.status, unknown_answer.status, "{operation}");
             assert_eq!(foreign_answer.data(), unknown_answer.data(), "{operation} tells foreign ids from unknown ones");
@@ -179,6 +244,28 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
         untouched_order.data()["order"],
         json!({ "status": "PENDING_PAYMENT", "history": [{ "to": "PENDING_PAYMENT" }] })
     );
+    let untouched_payments = globex
+        .owner
+        .gql(
+            "query($order: ID!, $paid: ID!) { order(id: $order) { payments { id } }
+                paid: order(id: $paid) { status history { to }
+                    payments { id status refunds { amount { amount } } } } }",
+            json!({ "order": foreign.order, "paid": foreign.paid_order }),
+        )
+        .await;
+    assert_eq!(untouched_payments.data()["order"]["payments"], json!([]), "acme paid nothing of globex's");
+    assert_eq!(
+        untouched_payments.data()["paid"],
+        json!({
+            "status": "PARTIALLY_REFUNDED",
+            "history": [{ "to": "PENDING_PAYMENT" }, { "to": "PAID" }, { "to": "PARTIALLY_REFUNDED" }],
+            "payments": [{
+                "id": foreign.payment, "status": "SUCCEEDED", "refunds": [{ "amount": { "amount": "0.25" } }],
+            }],
+        }),
+        "acme neither refunded nor cancelled globex's paid order: {}",
+        untouched_payments.text
+    );
     let by_sku = acme.owner.gql("{ productBySku(sku: \"GLOBEX-ONLY\") { id } }", json!({})).await;
     let unknown_sku = acme.owner.gql("{ productBySku(sku: \"NOBODY-HAS-THIS\") { id } }", json!({})).await;
     assert_eq!(
@@ -213,6 +300,7 @@ async fn lists_never_include_another_tenants_rows() {
         ("products", "sku"),
         ("locations", "code"),
         ("orders", "number"),
+        ("payments", "status"),
     ] {
         let document = format!("{{ {list}(first: 100) {{ edges {{ node {{ id {field} }} }} }} }}");
         let acme_rows = acme.owner.gql(&document, json!({})).await;
