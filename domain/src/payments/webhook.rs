@@ -200,7 +200,8 @@ async fn apply_event<T: Tx>(
                 return Ok(WebhookReceipt::Ignored);
             };
             let mut payment = lock(tx, scope, &payment).await?;
-            if payment.status == PaymentStatus::Pending && !matches!(outcome, Refunded::Failed { .. }) {
+            let captured_now = payment.status == PaymentStatus::Pending && !matches!(outcome, Refunded::Failed { .. });
+            if captured_now {
                 // Only a captured charge can be refunded: its confirmation is on its way.
                 let captured = Charged::Succeeded { reference: charge_reference.clone() };
                 payment = settle_charge_in(tx, scope, payment, &captured, now).await?;
@@ -219,7 +220,11 @@ async fn apply_event<T: Tx>(
                     settle_refund_in(tx, scope, &payment, &known, outcome, now).await?;
                     Ok(WebhookReceipt::Applied)
                 }
-                None => record_outside_refund(tx, scope, &payment, *amount_minor, outcome, now).await,
+                None => match record_outside_refund(tx, scope, &payment, *amount_minor, outcome, now).await? {
+                    // The notice settled the charge even when it recorded no refund.
+                    WebhookReceipt::Ignored if captured_now => Ok(WebhookReceipt::Applied),
+                    receipt => Ok(receipt),
+                },
             }
         }
     }
