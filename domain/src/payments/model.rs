@@ -14,6 +14,21 @@ use crate::money::Money;
 /// The longest payment method id accepted (Stripe's ids are far shorter).
 pub const MAX_METHOD_LEN: usize = 255;
 
+/// The longest failure code kept.
+pub const MAX_FAILURE_CODE_LEN: usize = 255;
+
+/// The longest failure message kept.
+pub const MAX_FAILURE_MESSAGE_LEN: usize = 1000;
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let end = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.truncate(end);
+    }
+    text
+}
+
 /// Which processor took (or was asked to take) a payment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProcessorKind {
@@ -88,9 +103,11 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure with `code` and `message`.
+    /// A failure with `code` and `message`, cut to [`MAX_FAILURE_CODE_LEN`] and
+    /// [`MAX_FAILURE_MESSAGE_LEN`] bytes (at a character boundary): a processor's words are kept,
+    /// never trusted to be short.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Failure {
-        Failure { code: code.into(), message: message.into() }
+        Failure { code: cut(code.into(), MAX_FAILURE_CODE_LEN), message: cut(message.into(), MAX_FAILURE_MESSAGE_LEN) }
     }
 
     /// Whether the card lacked funds (Stripe's `insufficient_funds` decline code).
@@ -324,6 +341,16 @@ mod tests {
         for bad in ["", "pm card", "pm_é", &"x".repeat(MAX_METHOD_LEN + 1)] {
             assert!(PaymentMethod::parse("paymentMethod", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_processors_long_words_are_cut_at_a_character_boundary() {
+        let failure = Failure::new("é".repeat(200), "x".repeat(5000));
+
+        assert!(failure.code.len() <= MAX_FAILURE_CODE_LEN && failure.code.chars().all(|c| c == 'é'));
+        assert_eq!(failure.code.chars().count(), 127);
+        assert_eq!(failure.message.len(), MAX_FAILURE_MESSAGE_LEN);
+        assert_eq!(Failure::new("card_declined", "no").code, "card_declined");
     }
 
     #[test]
