@@ -15,6 +15,7 @@ mod lifecycle;
 mod logs;
 mod orders;
 mod passwords;
+mod payments;
 mod races;
 mod schema;
 mod tenancy;
