@@ -32,6 +32,8 @@ const CANCEL: &str = "mutation($input: CancelOrderInput!) { cancelOrder(input: $
     order { status } userErrors { field code message } } }";
 const MARK_PAID: &str = "mutation($input: MarkOrderPaidInput!) { markOrderPaid(input: $input) {
     order { status } userErrors { field code message } } }";
+const FULFILL: &str = "mutation($input: FulfillOrderInput!) { fulfillOrder(input: $input) {
+    order { status } userErrors { field code message } } }";
 const PLACE_OWN: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
     order { id } userErrors { field code message } } }";
 const ORDER: &str = "query($id: ID!) { order(id: $id) { id status total { amount }
@@ -902,6 +904,62 @@ async fn a_partial_then_a_full_refund_move_the_order_and_release_its_stock_at_th
     assert_eq!(refunds.as_array().map(Vec::len), Some(2), "two refunds, no more: {state}");
     assert_eq!(f.stock().await, json!({ "onHand": STOCK, "reserved": 0, "available": STOCK }), "stock released");
     assert_payment_invariant(&state);
+}
+
+/// Stock follows refunds: an order refunded in full before it shipped releases its reservation;
+/// one refunded in part may still ship; one that shipped and is then refunded in full gives
+/// nothing back to stock (its units are gone); a paid order keeps its reservation.
+#[tokio::test]
+async fn a_full_refund_releases_the_stock_only_of_an_order_that_never_shipped() {
+    let app = TestApp::spawn().await;
+    let f = Fixture::new(&app).await;
+    let [refunded, shipped_then_refunded, refunded_in_part_then_shipped, kept] =
+        [f.order().await, f.order().await, f.order().await, f.order().await];
+    let mut payments = HashMap::new();
+    for order in [&refunded, &shipped_then_refunded, &refunded_in_part_then_shipped, &kept] {
+        payments.insert(order.clone(), pay_with_visa(&f, order).await);
+    }
+    let fulfill = |order: &String| f.shop.owner.gql(FULFILL, json!({ "input": { "orderId": order } }));
+
+    let whole = refund(&f.shop.owner, &payments[&refunded], None, "whole").await;
+    let stock_after_whole = f.stock().await;
+    let shipped = fulfill(&shipped_then_refunded).await;
+    let first_part = refund(&f.shop.owner, &payments[&shipped_then_refunded], Some("5.00"), "part-a").await;
+    let the_rest = refund(&f.shop.owner, &payments[&shipped_then_refunded], None, "rest-a").await;
+    let part = refund(&f.shop.owner, &payments[&refunded_in_part_then_shipped], Some("5.00"), "part-b").await;
+    let shipped_after_part = fulfill(&refunded_in_part_then_shipped).await;
+    let mut states = Vec::new();
+    for order in [&refunded, &shipped_then_refunded, &refunded_in_part_then_shipped, &kept] {
+        states.push(order_state(&f.shop.owner, order).await);
+    }
+
+    assert_eq!(whole.data()["refundPayment"]["order"]["status"], "REFUNDED", "{}", whole.text);
+    assert_eq!(
+        stock_after_whole,
+        json!({ "onHand": STOCK, "reserved": 3 * ORDER_UNITS, "available": STOCK - 3 * ORDER_UNITS }),
+        "refunded in full before it shipped: its reservation is released"
+    );
+    assert_eq!(shipped.data()["fulfillOrder"]["order"]["status"], "FULFILLED", "{}", shipped.text);
+    assert_eq!(first_part.data()["refundPayment"]["order"]["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(the_rest.data()["refundPayment"]["order"]["status"], "REFUNDED", "{}", the_rest.text);
+    assert_eq!(part.data()["refundPayment"]["order"]["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(
+        shipped_after_part.data()["fulfillOrder"]["order"]["status"],
+        "FULFILLED",
+        "{}",
+        shipped_after_part.text
+    );
+    let statuses: Vec<&Value> = states.iter().map(|s| &s["status"]).collect();
+    assert_eq!(statuses, [&json!("REFUNDED"), &json!("REFUNDED"), &json!("FULFILLED"), &json!("PAID")]);
+    for state in &states {
+        assert_payment_invariant(state);
+    }
+    let shipped_units = 2 * ORDER_UNITS;
+    assert_eq!(
+        f.stock().await,
+        json!({ "onHand": STOCK - shipped_units, "reserved": ORDER_UNITS, "available": STOCK - shipped_units - ORDER_UNITS }),
+        "two orders shipped, one still holds its units, nothing released twice"
+    );
 }
 
 /// Twenty refunds of one payment at once, each of 10% plus one cent under its own key: exactly
