@@ -670,8 +670,9 @@ async fn a_processor_error_is_sent_again_under_the_same_key_by_reconciliation() 
 // 5. Outages
 // ---------------------------------------------------------------------------------------------
 
-/// Orders paid while the processor times out, beyond them the ones tried with the breaker open.
+/// Orders paid at once while the processor times out.
 const TIMING_OUT: usize = 50;
+/// Orders tried one by one afterwards, with the breaker open.
 const WHILE_OPEN: usize = 5;
 
 /// The outage test. Against a processor that answers every charge a minute late, 50
@@ -687,6 +688,9 @@ async fn a_processor_that_times_out_opens_the_breaker_and_no_order_is_paid_witho
     let processor = MockServer::start().await;
     let late = IntentAnswer { status: "succeeded", delay: Duration::from_secs(60) };
     answer_with(&processor, "/v1/payment_intents", late, None).await;
+    // A 1 s timeout makes "refused at once" (well under the timeout) a generous bound; the
+    // breaker stays open 3 s, long after the last of the 50 answers, so the calls that follow
+    // meet it open.
     let breaker = [
         "--payment-processor-timeout",
         "1000",
