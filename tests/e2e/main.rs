@@ -17,6 +17,7 @@ mod orders;
 mod passwords;
 mod payment_queries;
 mod payment_webhooks;
+mod payments;
 mod races;
 mod schema;
 mod tenancy;
