@@ -521,6 +521,27 @@ async fn a_repeated_payment_is_answered_without_calling_the_processor_again() {
     assert_payment_invariant(&state);
 }
 
+/// A request cut off by the server's request deadline while the processor is still answering
+/// does not leave its payment `PENDING`: the payment runs to its end without the client, and the
+/// order is `PAID` as soon as the processor answers, with the reconciliation job off.
+#[tokio::test]
+async fn a_payment_cut_off_by_the_request_deadline_still_settles() {
+    let processor = MockServer::start().await;
+    let slow = IntentAnswer { status: "succeeded", delay: Duration::from_millis(2500) };
+    answer_with(&processor, "/v1/payment_intents", slow, None).await;
+    let app = spawn_http(&processor.uri(), &["--payment-reconcile-interval", "0", "--http-request-timeout", "1"]).await;
+    let f = Fixture::new(&app).await;
+    let order = f.order().await;
+
+    let cut_off = pay(&f.shop.owner, &order, "pm_card_visa", "cut-off").await;
+
+    assert_eq!(cut_off.error_code(), Some("SERVICE_UNAVAILABLE"), "the deadline answered: {}", cut_off.text);
+    let state = wait_for_status(&f.shop.owner, &order, "PAID").await;
+    assert_eq!(payment_statuses(&state), ["SUCCEEDED"]);
+    assert_eq!(charges(&processor).await.len(), 1, "charged once");
+    assert_payment_invariant(&state);
+}
+
 /// Twenty identical `payOrder`s at once charge once: the processor receives one request, every
 /// answer names the same payment (`PENDING` while the processor is still answering), and the
 /// order ends `PAID`.

@@ -103,6 +103,19 @@ pub async fn nullable<P>(resolver: impl Future<Output = Result<P, ApiError>>) ->
     resolver.await.map(Some)
 }
 
+/// Runs a use-case that calls the payment processor on a task of its own and waits for it, so
+/// that a client who goes away (or the request deadline) never stops it between the processor's
+/// answer and the transaction that records it: the payment or refund is settled at once instead
+/// of staying `PENDING` until reconciliation.
+///
+/// # Errors
+/// The use-case's; `Internal` if its task panicked.
+pub async fn to_completion<T: Send + 'static>(
+    work: impl Future<Output = Result<T, domain::DomainError>> + Send + 'static,
+) -> Result<T, domain::DomainError> {
+    tokio::spawn(tracing::Instrument::in_current_span(work)).await.map_err(domain::DomainError::internal)?
+}
+
 fn missing(what: &str) -> ApiError {
     tracing::error!(missing = what, "a resolver ran without its request context");
     ApiError::new(ErrorCode::Internal, "internal error")

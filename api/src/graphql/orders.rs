@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use super::actor::{ActorKindEnum, member_id_of};
 use super::catalog::{MoneyObject, ProductObject};
 use super::connection::{connection, list_complexity, page_request};
-use super::context::{RequestContext, nullable};
+use super::context::{RequestContext, nullable, to_completion};
 use super::global_id::{self, Kind};
 use super::loaders::{LineProductsLoader, OrderHistoryLoader, OrderPaymentsLoader, loader};
 use super::payments::objects::PaymentObject;
@@ -437,7 +437,11 @@ async fn change_status(
 ) -> Result<OrderPayload, ApiError> {
     let req = RequestContext::of(ctx)?;
     let id = OrderId::from_uuid(global_id::decode(Kind::Order, id)?);
-    order_payload(orders::change_status(&req.services.ports, req.caller, id, change, reason).await)
+    // Cancelling a paid order refunds it through the processor first.
+    let (ports, caller, reason) = (req.services.ports.clone(), req.caller.clone(), reason.map(str::to_owned));
+    let changed =
+        to_completion(async move { orders::change_status(&ports, &caller, id, change, reason.as_deref()).await });
+    order_payload(changed.await)
 }
 
 /// Order mutations.

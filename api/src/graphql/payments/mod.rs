@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::catalog::Decimal;
 use super::connection::{connection, list_complexity, page_request};
-use super::context::{RequestContext, nullable};
+use super::context::{RequestContext, nullable, to_completion};
 use super::global_id::{self, Kind};
 use super::orders::OrderObject;
 use crate::error::{ApiError, UserError, payload};
@@ -227,8 +227,13 @@ impl PaymentMutation {
                 .map_err(|invalid| problems.push(invalid.into()))
                 .ok();
             let (Some(key), Some(method)) = (key, method) else { return Ok(rejected(problems)) };
+            let (ports, caller) = (req.services.ports.clone(), req.caller.clone());
+            let paid =
+                to_completion(
+                    async move { payments::pay_order(&ports, &caller, PayOrder { order, method }, key).await },
+                );
             payload(
-                payments::pay_order(&req.services.ports, req.caller, PayOrder { order, method }, key).await,
+                paid.await,
                 |PaymentAttempt { payment, order }| PayOrderPayload {
                     user_errors: payments::decline(&payment).into_iter().map(UserError::from).collect(),
                     payment: Some(PaymentObject(payment)),
@@ -264,8 +269,10 @@ impl PaymentMutation {
                 Ok(command) => command,
                 Err(invalid) => return Ok(rejected(vec![invalid.into()])),
             };
+            let (ports, caller) = (req.services.ports.clone(), req.caller.clone());
+            let refunded = to_completion(async move { payments::refund_payment(&ports, &caller, command, key).await });
             payload(
-                payments::refund_payment(&req.services.ports, req.caller, command, key).await,
+                refunded.await,
                 |RefundAttempt { refund, payment, order }| RefundPaymentPayload {
                     user_errors: payments::refund_failure(&refund).into_iter().map(UserError::from).collect(),
                     refund: Some(RefundObject(refund)),
