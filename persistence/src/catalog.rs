@@ -29,6 +29,7 @@ fn product_from(model: products::Model) -> Result<Product, DomainError> {
         price: Money::from_minor(model.price_minor, currency),
         active: model.active,
         version: model.version,
+        low_stock_threshold: model.low_stock_threshold,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -64,6 +65,7 @@ impl CatalogRepo for SeaTx {
             currency_code: product.price.currency().code().to_owned(),
             active: product.active,
             version: product.version,
+            low_stock_threshold: product.low_stock_threshold,
             created_at: product.created_at,
             updated_at: product.updated_at,
         };
@@ -133,6 +135,7 @@ impl CatalogRepo for SeaTx {
             .col_expr(products::Column::Description, Expr::value(product.description.clone()))
             .col_expr(products::Column::PriceMinor, Expr::value(product.price.minor()))
             .col_expr(products::Column::Active, Expr::value(product.active))
+            .col_expr(products::Column::LowStockThreshold, Expr::value(product.low_stock_threshold))
             .col_expr(products::Column::Version, Expr::value(product.version))
             .col_expr(products::Column::UpdatedAt, Expr::value(product.updated_at))
             .filter(products::Column::TenantId.eq(tenant))

@@ -80,11 +80,12 @@ impl InventoryRepo for SeaTx {
             .exec_without_returning(&self.txn)
             .await
             .map_err(storage_error)?;
-        if !self.change_level(scope, movement.product, movement.location, movement.change, movement.created_at).await? {
-            return Ok(None);
+        let changed =
+            self.change_level(scope, movement.product, movement.location, movement.change, movement.created_at).await?;
+        if changed.is_some() {
+            self.append_movements(scope, std::slice::from_ref(movement)).await?;
         }
-        self.append_movements(scope, std::slice::from_ref(movement)).await?;
-        self.find_level(tenant, movement.product, movement.location).await
+        Ok(changed)
     }
 
     async fn change_level(
@@ -94,10 +95,11 @@ impl InventoryRepo for SeaTx {
         location: LocationId,
         change: Change,
         at: OffsetDateTime,
-    ) -> Result<bool, DomainError> {
+    ) -> Result<Option<StockLevel>, DomainError> {
         let tenant = self.tenant_of(scope)?;
         // Check and write in one statement: the same conditions as `Level::apply`, evaluated
         // on the row as it is when the row lock is held, so concurrent changes cannot oversell.
+        // `RETURNING` (PostgreSQL, SQLite ≥ 3.35) hands back the level it wrote in that statement.
         let on_hand_after = Expr::col(stock_levels::Column::OnHand).add(change.on_hand);
         let reserved_after = Expr::col(stock_levels::Column::Reserved).add(change.reserved);
         let updated = stock_levels::Entity::update_many()
@@ -110,10 +112,10 @@ impl InventoryRepo for SeaTx {
             .filter(on_hand_after.clone().gte(0))
             .filter(reserved_after.clone().gte(0))
             .filter(reserved_after.lte(on_hand_after))
-            .exec(&self.txn)
+            .exec_with_returning(&self.txn)
             .await
             .map_err(storage_error)?;
-        Ok(updated.rows_affected == 1)
+        Ok(updated.into_iter().next().map(level_from))
     }
 
     async fn append_movements(&self, scope: &TenantScope, movements: &[StockMovement]) -> Result<(), DomainError> {

@@ -13,19 +13,26 @@ use crate::store::SeaTx;
 
 impl OutboxRepo for SeaTx {
     async fn append_event(&self, scope: &TenantScope, event: &OutboxEvent) -> Result<(), DomainError> {
+        self.append_events(scope, std::slice::from_ref(event)).await
+    }
+
+    async fn append_events(&self, scope: &TenantScope, events: &[OutboxEvent]) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let row = events::Model {
-            tenant_id: tenant,
-            id: event.id.uuid(),
-            kind: event.event.kind().to_owned(),
-            subject_id: event.event.subject(),
-            payload: event.event.payload(),
-            created_at: event.at,
-        };
-        events::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events.iter().map(|event| {
+            events::Model {
+                tenant_id: tenant,
+                id: event.id.uuid(),
+                kind: event.event.kind().to_owned(),
+                subject_id: event.event.subject(),
+                payload: event.event.payload(),
+                created_at: event.at,
+            }
+            .into_active_model()
+        });
+        events::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
         Ok(())
     }
 }

@@ -5,7 +5,8 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{
-    Context, Enum, ID, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+    Context, Enum, ID, InputObject, InputValueError, InputValueResult, MaybeUndefined, Object, Scalar, ScalarType,
+    SimpleObject, Value,
 };
 use domain::DomainError;
 use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, ProductSort, UpdateProduct};
@@ -103,6 +104,11 @@ impl ProductObject {
     /// Incremented on every change; pass it as `expectedVersion` to `updateProduct`.
     async fn version(&self) -> i32 {
         self.0.version
+    }
+    /// When a stock change takes the available units at a location from at least this many to
+    /// fewer, a `stock.low` event is written; `null`: no alerts.
+    async fn low_stock_threshold(&self) -> Option<i64> {
+        self.0.low_stock_threshold
     }
     /// When it was created.
     async fn created_at(&self) -> OffsetDateTime {
@@ -271,6 +277,9 @@ pub struct CreateProductInput {
     pub description: String,
     /// Unit price in the tenant's currency.
     pub price: MoneyInput,
+    /// Low-stock threshold, 0-1,000,000: a stock change that takes a location's available units
+    /// below it writes `stock.low`. Omitted or `null`: no alerts.
+    pub low_stock_threshold: Option<i64>,
 }
 
 /// Changes to a product; omitted fields stay as they are.
@@ -288,6 +297,8 @@ pub struct UpdateProductInput {
     pub price: Option<MoneyInput>,
     /// Sell it or not.
     pub active: Option<bool>,
+    /// New low-stock threshold, 0-1,000,000; `null` removes it (no alerts), omitted keeps it.
+    pub low_stock_threshold: MaybeUndefined<i64>,
 }
 
 /// A product to archive (make inactive).
@@ -371,6 +382,7 @@ impl CatalogMutation {
                 description: input.description,
                 price_amount: input.price.amount.0,
                 price_currency: input.price.currency_code,
+                low_stock_threshold: input.low_stock_threshold,
             };
             product_payload(catalog::create_product(&req.services.ports, req.caller, command).await)
         })
@@ -393,6 +405,11 @@ impl CatalogMutation {
                 description: input.description,
                 price: input.price.map(|p| (p.amount.0, p.currency_code)),
                 active: input.active,
+                low_stock_threshold: match input.low_stock_threshold {
+                    MaybeUndefined::Undefined => None,
+                    MaybeUndefined::Null => Some(None),
+                    MaybeUndefined::Value(threshold) => Some(Some(threshold)),
+                },
             };
             product_payload(catalog::update_product(&req.services.ports, req.caller, id, command).await)
         })

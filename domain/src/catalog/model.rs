@@ -37,6 +37,23 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// The longest product description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 
+/// The largest low-stock threshold: no stock operation moves more units
+/// ([`crate::inventory::MAX_QUANTITY`]).
+pub const MAX_LOW_STOCK_THRESHOLD: i64 = 1_000_000;
+
+/// Checks a low-stock threshold: `None` (no alerts) or 0..=[`MAX_LOW_STOCK_THRESHOLD`].
+///
+/// # Errors
+/// `Invalid` on `field` for a negative or larger threshold.
+pub fn parse_low_stock_threshold(field: &str, raw: Option<i64>) -> Result<Option<i64>, Invalid> {
+    match raw {
+        Some(threshold) if !(0..=MAX_LOW_STOCK_THRESHOLD).contains(&threshold) => {
+            Err(Invalid::new(field, format!("must be between 0 and {MAX_LOW_STOCK_THRESHOLD}, or null for no alerts")))
+        }
+        checked => Ok(checked),
+    }
+}
+
 /// The longest product search text, in characters: no name is longer.
 pub const MAX_SEARCH_CHARS: usize = MAX_NAME_CHARS;
 
@@ -57,6 +74,9 @@ pub struct Product {
     pub active: bool,
     /// Incremented on every change; updates must name the version they saw.
     pub version: i32,
+    /// Below this many available units at a location, a stock change writes `stock.low`
+    /// (see [`crate::events::stock_events`]); `None`: no alerts. Never negative.
+    pub low_stock_threshold: Option<i64>,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -224,6 +244,7 @@ pub(super) mod tests {
             price: Money::from_minor(1990, usd()),
             active: true,
             version: 1,
+            low_stock_threshold: None,
             created_at: now,
             updated_at: now + time::Duration::seconds(5),
         }

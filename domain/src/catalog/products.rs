@@ -4,7 +4,7 @@
 
 use super::model::{
     MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SEARCH_CHARS, Product, ProductFilter, ProductSort, Sku,
-    archived_visible_to,
+    archived_visible_to, parse_low_stock_threshold,
 };
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
@@ -27,6 +27,8 @@ pub struct CreateProduct {
     pub price_amount: String,
     /// Price currency code.
     pub price_currency: String,
+    /// Low-stock threshold; `None`: no alerts.
+    pub low_stock_threshold: Option<i64>,
 }
 
 /// Changes to a product; `None` leaves a field as it is.
@@ -42,6 +44,8 @@ pub struct UpdateProduct {
     pub price: Option<(String, String)>,
     /// Sell it or not.
     pub active: Option<bool>,
+    /// New low-stock threshold: `Some(None)` removes it (no alerts).
+    pub low_stock_threshold: Option<Option<i64>>,
 }
 
 fn parse_description(field: &str, raw: &str) -> Result<String, Invalid> {
@@ -89,6 +93,7 @@ struct NewProductFields {
     name: String,
     description: String,
     price: Money,
+    low_stock_threshold: Option<i64>,
 }
 
 impl CreateProduct {
@@ -98,12 +103,16 @@ impl CreateProduct {
         let name = parse_text("name", &self.name, MAX_NAME_CHARS);
         let description = parse_description("description", &self.description);
         let price = price_in_tenant_currency("price", &self.price_amount, &self.price_currency, currency);
-        match (sku, name, description, price) {
-            (Ok(sku), Ok(name), Ok(description), Ok(price)) => Ok(NewProductFields { sku, name, description, price }),
-            (sku, name, description, price) => {
+        let threshold = parse_low_stock_threshold("lowStockThreshold", self.low_stock_threshold);
+        match (sku, name, description, price, threshold) {
+            (Ok(sku), Ok(name), Ok(description), Ok(price), Ok(low_stock_threshold)) => {
+                Ok(NewProductFields { sku, name, description, price, low_stock_threshold })
+            }
+            (sku, name, description, price, threshold) => {
                 let mut errors: Vec<Invalid> =
                     [sku.err(), name.err(), description.err()].into_iter().flatten().collect();
                 errors.extend(price.err().into_iter().flatten());
+                errors.extend(threshold.err());
                 Err(errors)
             }
         }
@@ -135,6 +144,12 @@ impl UpdateProduct {
         }
         if let Some(active) = self.active {
             product.active = active;
+        }
+        if let Some(threshold) = self.low_stock_threshold {
+            match parse_low_stock_threshold("lowStockThreshold", threshold) {
+                Ok(threshold) => product.low_stock_threshold = threshold,
+                Err(invalid) => errors.push(invalid),
+            }
         }
         if errors.is_empty() { Ok(product) } else { Err(errors) }
     }
@@ -171,6 +186,7 @@ pub async fn create_product<S: Store, C: Crypto>(
         price: fields.price,
         active: true,
         version: 1,
+        low_stock_threshold: fields.low_stock_threshold,
         created_at: now,
         updated_at: now,
     };
@@ -295,6 +311,7 @@ pub async fn products<S: Store, C: Crypto>(
 mod tests {
     use super::*;
     use crate::catalog::model::tests::{a_product, usd};
+    use crate::catalog::model::MAX_LOW_STOCK_THRESHOLD;
 
     fn codes(result: Result<impl std::fmt::Debug, Vec<Invalid>>) -> Vec<(String, &'static str)> {
         result.err().into_iter().flatten().map(|e| (e.field().join("."), e.code())).collect()
@@ -327,6 +344,7 @@ mod tests {
             description: "x".repeat(MAX_DESCRIPTION_CHARS + 1),
             price_amount: "1.999".into(),
             price_currency: "EUR".into(),
+            low_stock_threshold: Some(-1),
         };
         let good = CreateProduct {
             sku: "tee-1".into(),
@@ -334,6 +352,7 @@ mod tests {
             description: String::new(),
             price_amount: "19.9".into(),
             price_currency: "usd".into(),
+            low_stock_threshold: Some(5),
         };
 
         assert_eq!(
@@ -344,10 +363,12 @@ mod tests {
                 ("description".into(), "INVALID"),
                 ("price.currencyCode".into(), "CURRENCY_MISMATCH"),
                 ("price.amount".into(), "TOO_MANY_DECIMALS"),
+                ("lowStockThreshold".into(), "INVALID"),
             ]
         );
         let checked = good.check(usd()).expect("valid");
         assert_eq!((checked.sku.as_str(), checked.name.as_str(), checked.price.minor()), ("TEE-1", "Red tee", 1990));
+        assert_eq!(checked.low_stock_threshold, Some(5));
     }
 
     #[test]
@@ -359,18 +380,25 @@ mod tests {
             description: None,
             price: Some(("abc".into(), "XYZ".into())),
             active: Some(false),
+            low_stock_threshold: Some(Some(MAX_LOW_STOCK_THRESHOLD + 1)),
         };
         let good = UpdateProduct { expected_version: 1, name: Some("Blue tee".into()), ..Default::default() };
+        let with_threshold = UpdateProduct { low_stock_threshold: Some(Some(0)), ..Default::default() };
+        let without_threshold = UpdateProduct { low_stock_threshold: Some(None), ..Default::default() };
 
         assert_eq!(
             codes(bad.apply_to(product.clone(), usd())),
             [
                 ("name".into(), "INVALID"),
                 ("price.currencyCode".into(), "UNKNOWN_CURRENCY"),
-                ("price.amount".into(), "INVALID")
+                ("price.amount".into(), "INVALID"),
+                ("lowStockThreshold".into(), "INVALID")
             ]
         );
         let changed = good.apply_to(product.clone(), usd()).expect("valid");
         assert_eq!((changed.name.as_str(), changed.price, changed.active), ("Blue tee", product.price, true));
+        let alerting = with_threshold.apply_to(product.clone(), usd()).expect("valid");
+        assert_eq!(alerting.low_stock_threshold, Some(0));
+        assert_eq!(without_threshold.apply_to(alerting, usd()).expect("valid").low_stock_threshold, None);
     }
 }

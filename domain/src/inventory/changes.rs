@@ -1,6 +1,7 @@
 //! Changing stock: a [`StockCommand`] (receive, adjust, transfer) checked from input, then
-//! applied by [`change_stock`] with conditional updates and ledger lines in one transaction,
-//! optionally idempotent through [`idempotent`]. Levels are changed in location order, and a
+//! applied by [`change_stock`] with conditional updates, ledger lines and outbox events in one
+//! transaction, optionally idempotent through [`idempotent`]. [`level_events`] gives the events
+//! of any level change, here and where orders reserve, release and ship stock. Levels are changed in location order, and a
 //! transaction the database aborts for contention runs again (in [`idempotent`]), so concurrent
 //! transfers neither deadlock nor fail.
 
@@ -9,9 +10,10 @@ use time::OffsetDateTime;
 use super::model::{Change, Level, Reason, StockLevel, StockMovement};
 use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::error::{DomainError, Invalid};
+use crate::events::{OutboxEvent, stock_events};
 use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, Outcome, idempotent};
 use crate::ids::{LocationId, ProductId, StockMovementId};
-use crate::ports::{CatalogRepo, Crypto, InventoryRepo, Ports, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, InventoryRepo, OutboxRepo, Ports, Store, Tx};
 
 /// The largest quantity one stock operation may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;
@@ -181,7 +183,7 @@ async fn apply<S: Store, C: Crypto>(
         }
         StockCommand::Transfer { product, from, to, .. } => (*product, vec![*from, *to]),
     };
-    tx.product(scope, product).await?.ok_or(DomainError::NotFound)?;
+    let threshold = tx.product(scope, product).await?.ok_or(DomainError::NotFound)?.low_stock_threshold;
     for location in &locations {
         tx.location(scope, *location).await?.ok_or(DomainError::NotFound)?;
     }
@@ -204,15 +206,32 @@ async fn apply<S: Store, C: Crypto>(
     let mut by_location: Vec<(usize, &StockMovement)> = movements.iter().enumerate().collect();
     by_location.sort_by_key(|(_, movement)| movement.location);
     let mut changed = Vec::with_capacity(movements.len());
+    let mut events = Vec::new();
     for (index, movement) in by_location {
         let Some(level) = tx.apply_movement(scope, movement).await? else {
             return Err(insufficient(if movements.len() > 1 { "quantity" } else { "delta" }));
         };
+        events.extend(level_events(&level, movement.change, movement.reason, threshold, now));
         changed.push((index, level));
     }
+    tx.append_events(scope, &events).await?;
     changed.sort_by_key(|(index, _)| *index);
     let levels: Vec<StockLevel> = changed.into_iter().map(|(_, level)| level).collect();
     Ok((tx, levels))
+}
+
+/// The outbox events of one level change, the one place every stock change gets them from:
+/// `stock.changed` for `after` (the level once `change` was applied, for `reason`), and
+/// `stock.low` when the change took its available units below `threshold` (the product's
+/// low-stock threshold), stamped `at`.
+pub(crate) fn level_events(
+    after: &StockLevel,
+    change: Change,
+    reason: Reason,
+    threshold: Option<i64>,
+    at: OffsetDateTime,
+) -> impl Iterator<Item = OutboxEvent> {
+    stock_events(after, change, reason, threshold).into_iter().map(move |event| OutboxEvent::new(event, at))
 }
 
 /// `product:location:on_hand:reserved`, `;`-separated: the result an idempotent repeat replays.

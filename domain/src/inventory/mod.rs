@@ -10,7 +10,8 @@
 //! # Layout
 //!
 //! - `model`: the values: [`Reason`], [`Level`], [`Change`], [`StockLevel`], [`StockMovement`].
-//! - `changes`: [`StockCommand`] checked from input, and [`change_stock`].
+//! - `changes`: [`StockCommand`] checked from input, [`change_stock`], and the outbox events
+//!   every level change writes (`stock.changed`, `stock.low`; see [`crate::events`]).
 //! - `queries`: [`stock_level`], [`levels_of`], [`available_of`], [`stock_movements`].
 //!
 //! This module only declares them and names their public items.
@@ -19,6 +20,7 @@ mod changes;
 mod model;
 mod queries;
 
+pub(crate) use changes::level_events;
 pub use changes::{MAX_QUANTITY, StockCommand, change_stock, parse_quantity};
 pub use model::{Change, Level, Reason, StockLevel, StockMovement};
 pub use queries::{available_of, levels_of, stock_level, stock_movements};

@@ -15,7 +15,7 @@ use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
 use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, Outcome, idempotent};
 use crate::identity::Email;
 use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovementId, UserId};
-use crate::inventory::{Change, Reason, StockMovement};
+use crate::inventory::{Change, Reason, StockMovement, level_events};
 use crate::money::Money;
 use crate::page::{PageRequest, SortOrder};
 use crate::ports::{CatalogRepo, Crypto, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx};
@@ -248,20 +248,23 @@ async fn place<S: Store, C: Crypto>(
         }
     };
 
-    let lines = price_lines(&tx, scope, &command.lines).await?;
+    let (lines, thresholds) = price_lines(&tx, scope, &command.lines).await?;
     // Reserve in product order, so concurrent multi-line orders lock levels in one order.
     let mut by_product: Vec<&(usize, OrderLine)> = lines.iter().collect();
     by_product.sort_by_key(|(_, line)| line.product);
+    let mut stock_events = Vec::with_capacity(by_product.len());
     for (index, line) in &by_product {
         let change = Change::of(Reason::Reserved, line.quantity);
-        if !tx.change_level(scope, line.product, location.id, change, now).await? {
+        let Some(after) = tx.change_level(scope, line.product, location.id, change, now).await? else {
             return Err(Invalid::with_code(
                 &format!("lines.{index}.quantity"),
                 "INSUFFICIENT_STOCK",
                 format!("not enough {} available at {}", line.sku.as_str(), location.code.as_str()),
             )
             .into());
-        }
+        };
+        let threshold = thresholds.get(&line.product).copied().flatten();
+        stock_events.extend(level_events(&after, change, Reason::Reserved, threshold, now));
     }
 
     let lines: Vec<OrderLine> = lines.into_iter().map(|(_, line)| line).collect();
@@ -315,17 +318,24 @@ async fn place<S: Store, C: Crypto>(
         at: now,
     };
     tx.append_transition(scope, &placed).await?;
-    tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
+    // Its reservations' events, then the order's (ids in that order), in one statement.
+    let mut events = stock_events;
+    events.push(OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now));
+    tx.append_events(scope, &events).await?;
     Ok((tx, order))
 }
 
+/// The low-stock threshold of each product of an order.
+type Thresholds = HashMap<ProductId, Option<i64>>;
+
 /// Resolves and prices the requested lines, merging lines of the same product into the first
-/// of them. Returns `(index of the first requested line, line)` pairs, positions from 0.
+/// of them. Returns `(index of the first requested line, line)` pairs, positions from 0, and
+/// the low-stock threshold of each product.
 async fn price_lines<T: Tx>(
     tx: &T,
     scope: &TenantScope,
     requested: &[RequestedLine],
-) -> Result<Vec<(usize, OrderLine)>, DomainError> {
+) -> Result<(Vec<(usize, OrderLine)>, Thresholds), DomainError> {
     let ids: Vec<ProductId> =
         requested.iter().filter_map(|l| if let ProductRef::Id(id) = l.product { Some(id) } else { None }).collect();
     let skus: Vec<Sku> = requested
@@ -386,7 +396,8 @@ async fn price_lines<T: Tx>(
             },
         ));
     }
-    Ok(lines)
+    let thresholds = found.iter().map(|product| (product.id, product.low_stock_threshold)).collect();
+    Ok((lines, thresholds))
 }
 
 fn too_large(index: usize) -> Invalid {

@@ -1,7 +1,8 @@
 //! Applying one checked status change inside an open transaction: compare-and-set on the
 //! status, the stock it moves (reservations released on cancellation, shipped on fulfilment),
-//! the history entry and the event. Every status change (a person's, expiry's, a payment's or a
-//! refund's) goes through [`apply_transition`].
+//! the history entry and the events (`stock.changed` for every level moved, then the order's).
+//! Every status change (a person's, expiry's, a payment's or a refund's) goes through
+//! [`apply_transition`].
 
 use time::OffsetDateTime;
 
@@ -11,7 +12,7 @@ use crate::auth::TenantScope;
 use crate::error::{DomainError, Invalid};
 use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
 use crate::ids::{OrderTransitionId, StockMovementId};
-use crate::inventory::{Change, Reason, StockMovement};
+use crate::inventory::{Change, Reason, StockMovement, level_events};
 use crate::ports::Tx;
 
 /// Applies a checked transition inside `tx`; `Contention` when the order changed status since
@@ -42,18 +43,22 @@ pub(crate) async fn apply_transition<T: Tx>(
         OrderStatus::Fulfilled => Some(Reason::Shipped),
         _ => None,
     };
+    let mut events = Vec::new();
     if let Some(reason) = stock {
         let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
         lines.sort_by_key(|line| line.product);
         let mut movements = Vec::with_capacity(lines.len());
         for line in lines {
             let change = Change::of(reason, line.quantity);
-            if !tx.change_level(scope, line.product, order.location, change, now).await? {
+            let Some(after) = tx.change_level(scope, line.product, order.location, change, now).await? else {
                 return Err(DomainError::internal(format!(
                     "order {} holds a reservation its stock level does not show",
                     order.id
                 )));
-            }
+            };
+            // Releasing or shipping a reservation never lowers available stock, so it can never
+            // cross a low-stock threshold: no threshold is needed (nor read) here.
+            events.extend(level_events(&after, change, reason, None, now));
             movements.push(StockMovement {
                 id: StockMovementId::new(),
                 product: line.product,
@@ -81,7 +86,9 @@ pub(crate) async fn apply_transition<T: Tx>(
         at: now,
     };
     tx.append_transition(scope, &transition).await?;
-    tx.append_event(scope, &OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now)).await?;
+    // The stock it moved, then the order's event (ids in that order), in one statement.
+    events.push(OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now));
+    tx.append_events(scope, &events).await?;
     Ok(order)
 }
 

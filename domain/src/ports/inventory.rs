@@ -22,8 +22,9 @@ pub trait InventoryRepo {
         movement: &StockMovement,
     ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
     /// Changes an existing level by `change` with one conditional statement, only if the result
-    /// keeps every rule; `false`, with nothing written, when it would not (or there is no level).
-    /// The caller appends the matching movements with [`InventoryRepo::append_movements`].
+    /// keeps every rule, and returns the level after it (from the same statement); `None`, with
+    /// nothing written, when it would not (or there is no level). The caller appends the
+    /// matching movements with [`InventoryRepo::append_movements`].
     fn change_level(
         &self,
         scope: &TenantScope,
@@ -31,7 +32,7 @@ pub trait InventoryRepo {
         location: LocationId,
         change: Change,
         at: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, DomainError>> + Send;
+    ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
     /// Appends movements to the ledger in one statement (their levels were already changed).
     fn append_movements(
         &self,

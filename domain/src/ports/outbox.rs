@@ -14,4 +14,10 @@ pub trait OutboxRepo {
         scope: &TenantScope,
         event: &OutboxEvent,
     ) -> impl Future<Output = Result<(), DomainError>> + Send;
+    /// Stores several events in one statement (none when `events` is empty).
+    fn append_events(
+        &self,
+        scope: &TenantScope,
+        events: &[OutboxEvent],
+    ) -> impl Future<Output = Result<(), DomainError>> + Send;
 }

@@ -18,6 +18,8 @@ pub struct Model {
     pub currency_code: String,
     pub active: bool,
     pub version: i32,
+    /// Below this many available units at a location, a change writes `stock.low`; none: never.
+    pub low_stock_threshold: Option<i64>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }
