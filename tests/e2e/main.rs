@@ -5,6 +5,7 @@
 
 mod authz;
 mod catalog;
+mod events;
 mod graphiql;
 mod graphql_over_http;
 mod hardening;

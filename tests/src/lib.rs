@@ -20,7 +20,8 @@
 //!   locations, stock and orders, made through the API.
 //! - `ids.rs`: global ids ([`unknown_id`], [`global_id`], [`global_id_key`]).
 //! - [`logs`]: capturing what servers log.
-//! - `outside.rs`: [`Outside`], a connection that changes the database beside a running server.
+//! - `outside.rs`: [`Outside`], a connection that changes (or reads, as [`OutboxRow`]s) the
+//!   database beside a running server.
 
 mod app;
 mod database;
@@ -35,5 +36,5 @@ pub use app::{Client, PRODUCTION_JWT_SECRET, ServerTask, TestApp};
 pub use database::{POSTGRES_URL_VAR, TestDatabase, postgres_admin_url};
 pub use fixtures::{ApiKey, PASSWORD, Shop};
 pub use ids::{global_id, global_id_key, unknown_id};
-pub use outside::Outside;
+pub use outside::{OutboxRow, Outside};
 pub use response::GqlResponse;

@@ -2,7 +2,8 @@
 //! data under a running server (a lock held, a table renamed, a trigger installed) as an
 //! operator's mistake, a failing disk or another program would.
 
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, SqliteConnection};
+use uuid::Uuid;
 
 use crate::TestDatabase;
 
@@ -46,11 +47,97 @@ impl Outside {
         result.unwrap_or_else(|err| panic!("{statement}: {err}"));
     }
 
+    /// Every outbox row (table `events`) of `tenant`, in id order. On PostgreSQL the tenant is
+    /// set for the read, as the row-level-security policy asks.
+    ///
+    /// # Panics
+    /// When the read fails or a payload is not JSON.
+    pub async fn events(&mut self, tenant: Uuid) -> Vec<OutboxRow> {
+        let rows = match self {
+            Outside::Postgres(conn) => {
+                let mut tx = conn.begin().await.expect("begin");
+                sqlx::query("SELECT set_config('keel.tenant_id', $1, true)")
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .expect("set the tenant");
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, kind, subject_id, payload, created_at::text AS created_at FROM events
+                     WHERE tenant_id = $1 ORDER BY id",
+                )
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await
+                .expect("read the outbox");
+                tx.commit().await.expect("commit");
+                rows.iter().map(OutboxRow::from_pg).collect()
+            }
+            Outside::Sqlite(conn) => {
+                let rows = sqlx::query(
+                    "SELECT id, tenant_id, kind, subject_id, payload, created_at FROM events
+                     WHERE tenant_id = ? ORDER BY id",
+                )
+                .bind(tenant)
+                .fetch_all(&mut *conn)
+                .await
+                .expect("read the outbox");
+                rows.iter().map(OutboxRow::from_sqlite).collect()
+            }
+        };
+        rows
+    }
+
     /// Closes the connection (rolling back anything still open).
     pub async fn close(self) {
         match self {
             Outside::Postgres(conn) => drop(conn.close().await),
             Outside::Sqlite(conn) => drop(conn.close().await),
         }
+    }
+}
+
+/// One row of the outbox as stored.
+#[derive(Clone, Debug)]
+pub struct OutboxRow {
+    /// Its id.
+    pub id: Uuid,
+    /// Its tenant.
+    pub tenant: Uuid,
+    /// Its type, such as `order.placed`.
+    pub kind: String,
+    /// What it is about.
+    pub subject: Uuid,
+    /// The payload, parsed.
+    pub payload: serde_json::Value,
+    /// When, as the database renders it.
+    pub created_at: String,
+}
+
+impl OutboxRow {
+    fn from_pg(row: &sqlx::postgres::PgRow) -> OutboxRow {
+        OutboxRow::of(
+            row.get("id"),
+            row.get("tenant_id"),
+            row.get("kind"),
+            row.get("subject_id"),
+            row.get("payload"),
+            row.get("created_at"),
+        )
+    }
+
+    fn from_sqlite(row: &sqlx::sqlite::SqliteRow) -> OutboxRow {
+        OutboxRow::of(
+            row.get("id"),
+            row.get("tenant_id"),
+            row.get("kind"),
+            row.get("subject_id"),
+            row.get("payload"),
+            row.get("created_at"),
+        )
+    }
+
+    fn of(id: Uuid, tenant: Uuid, kind: String, subject: Uuid, payload: String, created_at: String) -> OutboxRow {
+        let payload = serde_json::from_str(&payload).unwrap_or_else(|err| panic!("{kind} payload {payload}: {err}"));
+        OutboxRow { id, tenant, kind, subject, payload, created_at }
     }
 }

@@ -310,8 +310,8 @@ pub async fn products<S: Store, C: Crypto>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::model::tests::{a_product, usd};
     use crate::catalog::model::MAX_LOW_STOCK_THRESHOLD;
+    use crate::catalog::model::tests::{a_product, usd};
 
     fn codes(result: Result<impl std::fmt::Debug, Vec<Invalid>>) -> Vec<(String, &'static str)> {
         result.err().into_iter().flatten().map(|e| (e.field().join("."), e.code())).collect()
