@@ -53,7 +53,7 @@ impl Outside {
     /// # Panics
     /// When the read fails or a payload is not JSON.
     pub async fn events(&mut self, tenant: Uuid) -> Vec<OutboxRow> {
-        let rows = match self {
+        match self {
             Outside::Postgres(conn) => {
                 let mut tx = conn.begin().await.expect("begin");
                 sqlx::query("SELECT set_config('keel.tenant_id', $1, true)")
@@ -83,8 +83,7 @@ impl Outside {
                 .expect("read the outbox");
                 rows.iter().map(OutboxRow::from_sqlite).collect()
             }
-        };
-        rows
+        }
     }
 
     /// Closes the connection (rolling back anything still open).
