@@ -15,6 +15,7 @@
 //! - `processor`: what crosses the processor port ([`ChargeRequest`], [`Charged`],
 //!   [`ProcessorError`], [`ProcessorEvent`], …).
 //! - `settle`: applying an outcome (the one place payments and refunds change status).
+//! - `started`: what a payment's or refund's idempotency key stores.
 //! - `pay`: [`pay_order`]; the manual payment of `markOrderPaid`.
 //! - `refund`: [`refund_payment`]; the refund that cancelling a paid order makes.
 //! - `reconcile`: [`reconcile`], the job that settles what stayed `PENDING`.
@@ -32,6 +33,7 @@ mod reconcile;
 mod refund;
 mod settings;
 mod settle;
+mod started;
 mod webhook;
 
 pub use model::{

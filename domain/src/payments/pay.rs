@@ -16,9 +16,10 @@ use time::OffsetDateTime;
 use super::model::{Payment, PaymentMethod, PaymentStatus, ProcessorKind};
 use super::processor::{ChargeRequest, ProcessorError};
 use super::settle::settle_charge;
+use super::started::Started;
 use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::error::{DomainError, Invalid};
-use crate::idempotency::{Canonical, Claim, Fingerprint, IdempotencyKey, Operation, Outcome, claim_for, idempotent};
+use crate::idempotency::{Canonical, Claim, Fingerprint, IdempotencyKey, Operation, claim_for, idempotent};
 use crate::ids::{OrderId, PaymentId};
 use crate::orders::{Order, OrderStatus};
 use crate::ports::{Crypto, IdempotencyRepo, OrderRepo, PaymentRepo, Ports, Store, Tx};
@@ -63,32 +64,6 @@ pub fn decline(payment: &Payment) -> Option<Invalid> {
         code,
         format!("{} ({}); the order can still be paid with another method", failure.message, failure.code),
     ))
-}
-
-/// What the first transaction of a payment produced: a payment to send, or, for a repeat of the
-/// request, the payment the first one made.
-enum Started {
-    New(Payment),
-    Replayed(Payment),
-}
-
-impl Outcome for Started {
-    fn record(&self) -> String {
-        let (Started::New(payment) | Started::Replayed(payment)) = self;
-        payment.id.uuid().to_string()
-    }
-
-    async fn replay<T: Tx>(
-        tx: &T,
-        scope: &TenantScope,
-        recorded: &str,
-        _now: OffsetDateTime,
-    ) -> Result<Started, DomainError> {
-        let id = uuid::Uuid::try_parse(recorded)
-            .map_err(|_| DomainError::internal("a stored idempotent payment result is not valid"))?;
-        let payment = tx.payment(scope, PaymentId::from_uuid(id)).await?.ok_or(DomainError::NotFound)?;
-        Ok(Started::Replayed(payment))
-    }
 }
 
 /// The processor's idempotency key for the request that `key` made about `subject`: derived

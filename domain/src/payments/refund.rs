@@ -14,9 +14,10 @@ use super::model::{Payment, PaymentStatus, ProcessorKind, Refund};
 use super::pay::{give_back, in_flight, processor_key};
 use super::processor::{ProcessorError, RefundRequest, Refunded};
 use super::settle::{lock_payment_and_order, settle_refund};
+use super::started::Started;
 use crate::auth::{Caller, Permission, TenantScope, authorize};
 use crate::error::{DomainError, Invalid};
-use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, Outcome, claim_for, idempotent};
+use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, claim_for, idempotent};
 use crate::ids::{OrderId, PaymentId, RefundId};
 use crate::money::{Currency, Money};
 use crate::orders::{Order, OrderStatus};
@@ -85,30 +86,6 @@ pub fn refund_failure(refund: &Refund) -> Option<Invalid> {
         "REFUND_FAILED",
         format!("the processor refused the refund: {} ({})", failure.message, failure.code),
     ))
-}
-
-enum Started {
-    New(Refund),
-    Replayed(Refund),
-}
-
-impl Outcome for Started {
-    fn record(&self) -> String {
-        let (Started::New(refund) | Started::Replayed(refund)) = self;
-        refund.id.uuid().to_string()
-    }
-
-    async fn replay<T: Tx>(
-        tx: &T,
-        scope: &TenantScope,
-        recorded: &str,
-        _now: OffsetDateTime,
-    ) -> Result<Started, DomainError> {
-        let id = uuid::Uuid::try_parse(recorded)
-            .map_err(|_| DomainError::internal("a stored idempotent refund result is not valid"))?;
-        let refund = tx.refund(scope, RefundId::from_uuid(id)).await?.ok_or(DomainError::NotFound)?;
-        Ok(Started::Replayed(refund))
-    }
 }
 
 /// Parses a typed refund amount in the payment's currency.
