@@ -37,7 +37,7 @@ use crate::graphql::context::connection_data;
 
 /// The one subprotocol served.
 pub const SUBPROTOCOL: &str = "graphql-transport-ws";
-/// How long a client has to send `connection_init`.
+/// How long a client has to send `connection_init` (checked every [`SESSION_CHECK`]).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an open connection's credential is checked again.
 pub const SESSION_CHECK: Duration = Duration::from_secs(5);
@@ -125,7 +125,8 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
     };
     let mut engine =
         std::pin::pin!(Engine::new(state.schema.clone(), input, WebSocketProtocols::GraphQLWS).on_connection_init(on_init));
-    let mut checks = tokio::time::interval_at(tokio::time::Instant::now() + INIT_TIMEOUT, SESSION_CHECK);
+    let opened = tokio::time::Instant::now();
+    let mut checks = tokio::time::interval_at(opened + SESSION_CHECK, SESSION_CHECK);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
@@ -169,7 +170,10 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
                     Init::Refused(_) => continue,
                 };
                 let Some(headers) = headers else {
-                    return close(socket, CLOSE_INIT_TIMEOUT, "connection initialisation timeout").await;
+                    if opened.elapsed() >= INIT_TIMEOUT {
+                        return close(socket, CLOSE_INIT_TIMEOUT, "connection initialisation timeout").await;
+                    }
+                    continue;
                 };
                 match auth::authenticate(&state.services.ports, &state.services.tokens, &headers).await {
                     Ok(_) => {}
