@@ -19,7 +19,7 @@ mod payment_queries;
 mod payment_webhooks;
 mod payments;
 mod races;
-mod subscriptions;
 mod schema;
+mod subscriptions;
 mod tenancy;
 mod tokens;

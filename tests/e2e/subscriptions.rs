@@ -246,7 +246,10 @@ async fn only_the_graphql_transport_ws_subprotocol_is_served() {
     // client that asked for one must refuse.
     let legacy = Socket::open(&app, &["graphql-ws"]).await;
     assert!(
-        matches!(legacy, Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_)))),
+        matches!(
+            legacy,
+            Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_)))
+        ),
         "the legacy subprotocol was accepted: {:?}",
         legacy.map(|_| ())
     );

@@ -15,8 +15,8 @@ use domain::payments;
 use tokio::sync::Notify;
 
 use super::ports::AppPorts;
-use crate::graphql::feed::EventFeed;
 use crate::error::ApiError;
+use crate::graphql::feed::EventFeed;
 
 /// A background job the server runs.
 pub enum Job {

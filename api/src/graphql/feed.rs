@@ -118,7 +118,11 @@ impl EventFeed {
 
     /// Starts streaming `tenant`'s events whose kind starts with `prefix` (`"order."`), from
     /// about now: events of the few seconds before may arrive too, none twice.
-    pub fn subscribe(self: &Arc<Self>, tenant: TenantId, prefix: &'static str) -> impl Stream<Item = Arc<FeedEvent>> + use<> {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        prefix: &'static str,
+    ) -> impl Stream<Item = Arc<FeedEvent>> + use<> {
         let receiver = self.sender.subscribe();
         let now = self.ports.clock.now();
         self.watches()

@@ -67,7 +67,8 @@ pub async fn graphql_ws(
         .flat_map(|value| value.split(','))
         .any(|protocol| protocol.trim().eq_ignore_ascii_case(SUBPROTOCOL));
     if !offered {
-        return upgrade.on_upgrade(|socket| close(socket, CLOSE_SUBPROTOCOL, "use the graphql-transport-ws subprotocol"));
+        return upgrade
+            .on_upgrade(|socket| close(socket, CLOSE_SUBPROTOCOL, "use the graphql-transport-ws subprotocol"));
     }
     let address = state.client_addresses.of(peer, &headers);
     upgrade.protocols([SUBPROTOCOL]).on_upgrade(move |socket| serve(socket, state, Some(address)))
@@ -123,8 +124,9 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
             }
         }
     };
-    let mut engine =
-        std::pin::pin!(Engine::new(state.schema.clone(), input, WebSocketProtocols::GraphQLWS).on_connection_init(on_init));
+    let mut engine = std::pin::pin!(
+        Engine::new(state.schema.clone(), input, WebSocketProtocols::GraphQLWS).on_connection_init(on_init)
+    );
     let opened = tokio::time::Instant::now();
     let mut checks = tokio::time::interval_at(opened + SESSION_CHECK, SESSION_CHECK);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
