@@ -256,6 +256,10 @@ async fn only_the_graphql_transport_ws_subprotocol_is_served() {
     // A client that offers none is told why, with 4406.
     let mut none = Socket::open(&app, &[]).await.expect("the upgrade completes");
     assert_eq!(none.close_code().await, 4406);
+    // Subscribing before `connection_init` is the protocol's 4401.
+    let mut early = Socket::open(&app, &["graphql-transport-ws"]).await.expect("the upgrade completes");
+    early.subscribe("1", ORDER_EVENTS).await;
+    assert_eq!(early.close_code().await, 4401);
     // Offering both gets the current one.
     let mut both = Socket::open(&app, &["graphql-ws", "graphql-transport-ws"]).await.expect("the upgrade completes");
     both.send(json!({ "type": "connection_init", "payload": {} })).await;

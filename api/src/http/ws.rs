@@ -10,8 +10,8 @@
 //!   (`authorization` also accepted), checked exactly as the HTTP `Authorization` header is
 //!   (access tokens and API keys). No, an expired, a forged or a revoked credential closes the
 //!   socket with `4403` before any data (async-graphql alone would close with `1002`, a protocol
-//!   error); storage failing during the check closes with `1011`, and no `connection_init`
-//!   within [`INIT_TIMEOUT`] with `4408`.
+//!   error); storage failing during the check closes with `1011`, no `connection_init`
+//!   within [`INIT_TIMEOUT`] with `4408`, and `subscribe` before it with `4401`.
 //! - While the socket is open, its credential is checked again every [`SESSION_CHECK`]: an
 //!   access token that expired, a session signed out or revoked, a deactivated member, a
 //!   revoked API key or a suspended shop closes the socket with `4403`.
@@ -50,6 +50,10 @@ const CLOSE_SUBPROTOCOL: u16 = 4406;
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
 /// Close code: the server could not check the credential (storage unavailable).
 const CLOSE_INTERNAL: u16 = 1011;
+/// Close code: `subscribe` before `connection_init`.
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// The code async-graphql closes with for `subscribe` before `connection_init`.
+const ENGINE_NOT_INITIALISED: u16 = 1011;
 /// The code async-graphql closes with when `connection_init` is refused.
 const ENGINE_REFUSED: u16 = 1002;
 
@@ -159,6 +163,8 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
             Step::Engine(Some(WsMessage::Close(code, reason))) => {
                 let code = match *init.lock().unwrap_or_else(PoisonError::into_inner) {
                     Init::Refused(refused) if code == ENGINE_REFUSED => refused,
+                    // The protocol's code for `subscribe` before `connection_init`.
+                    Init::Waiting if code == ENGINE_NOT_INITIALISED => CLOSE_UNAUTHORIZED,
                     _ => code,
                 };
                 return close(socket, code, &reason).await;
