@@ -291,6 +291,30 @@ async fn signing_out_ends_a_running_subscription_with_4403() {
 }
 
 #[tokio::test]
+async fn a_role_change_ends_a_running_subscription_with_4403() {
+    let app = TestApp::spawn().await;
+    let acme = stocked_shop(&app, "acme").await;
+    let (_, staff_id) = acme.member("STAFF", "staff@acme.test").await;
+    let token = app.anonymous().sign_in("acme", "staff@acme.test", PASSWORD).await;
+    let mut socket = Socket::authenticated(&app, &token).await;
+    socket.subscribe("1", ORDER_EVENTS).await;
+    let order = place(&acme.owner).await;
+    assert_eq!(socket.next_data("1").await["orderEvents"]["orderId"], json!(order));
+
+    let changed = acme
+        .owner
+        .gql(
+            "mutation($input: ChangeRoleInput!) { changeRole(input: $input) { userErrors { code message } } }",
+            json!({ "input": { "memberId": staff_id, "role": "CUSTOMER" } }),
+        )
+        .await;
+    changed.assert_accepted("changeRole");
+
+    // A customer may read only their own orders: the shop-wide subscription must not go on.
+    assert_eq!(socket.close_code().await, 4403);
+}
+
+#[tokio::test]
 async fn an_access_token_expiring_ends_a_running_subscription_with_4403() {
     let app = TestApp::spawn_with(keel_tests::TestDatabase::create().await, &["--access-token-ttl", "2"]).await;
     let acme = app.shop("acme").await;

@@ -14,7 +14,8 @@
 //!   within [`INIT_TIMEOUT`] with `4408`, and `subscribe` before it with `4401`.
 //! - While the socket is open, its credential is checked again every [`SESSION_CHECK`]: an
 //!   access token that expired, a session signed out or revoked, a deactivated member, a
-//!   revoked API key or a suspended shop closes the socket with `4403`.
+//!   revoked API key, a suspended shop or a changed role (the subscriptions were authorized
+//!   with the old one) closes the socket with `4403`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,7 +26,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use domain::DomainError;
-use domain::auth::Caller;
+use domain::auth::{Caller, Permission};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
@@ -48,6 +49,10 @@ const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_SUBPROTOCOL: u16 = 4406;
 /// Close code: no `connection_init` in time.
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// Close code: the client sent more than [`IN_FLIGHT`] messages the server had not read yet.
+const CLOSE_POLICY: u16 = 1008;
+/// Client messages queued for the protocol engine at most.
+const IN_FLIGHT: usize = 256;
 /// Close code: the server could not check the credential (storage unavailable).
 const CLOSE_INTERNAL: u16 = 1011;
 /// Close code: `subscribe` before `connection_init`.
@@ -82,8 +87,9 @@ pub async fn graphql_ws(
 enum Init {
     /// Not received yet.
     Waiting,
-    /// Accepted: the `Authorization` value to check again while the socket is open.
-    Accepted(HeaderMap),
+    /// Accepted: the `Authorization` value to check again while the socket is open, and the
+    /// permissions its subscriptions were authorized with.
+    Accepted(HeaderMap, Vec<Permission>),
     /// Refused, with the close code to use.
     Refused(u16),
 }
@@ -100,7 +106,7 @@ enum Step {
 
 async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) {
     let init = Arc::new(Mutex::new(Init::Waiting));
-    let (to_engine, from_client) = mpsc::channel::<Vec<u8>>(16);
+    let (to_engine, from_client) = mpsc::channel::<Vec<u8>>(IN_FLIGHT);
     let input = futures_util::stream::unfold(from_client, |mut from_client| async move {
         from_client.recv().await.map(|frame| (frame, from_client))
     });
@@ -111,7 +117,7 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
             let mut slot = init.lock().unwrap_or_else(PoisonError::into_inner);
             match outcome {
                 Ok((caller, headers)) => {
-                    *slot = Init::Accepted(headers);
+                    *slot = Init::Accepted(headers, caller.actor.permissions());
                     Ok(connection_data(caller))
                 }
                 Err(err) => {
@@ -142,14 +148,15 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
             _ = checks.tick() => Step::Check,
         };
         match step {
+            // Never waits for room: the engine is polled only by this loop.
             Step::Client(Some(Ok(Message::Text(text)))) => {
-                if to_engine.send(text.as_bytes().to_vec()).await.is_err() {
-                    return;
+                if to_engine.try_send(text.as_bytes().to_vec()).is_err() {
+                    return close(socket, CLOSE_POLICY, "too many messages in flight").await;
                 }
             }
             Step::Client(Some(Ok(Message::Binary(bytes)))) => {
-                if to_engine.send(bytes.to_vec()).await.is_err() {
-                    return;
+                if to_engine.try_send(bytes.to_vec()).is_err() {
+                    return close(socket, CLOSE_POLICY, "too many messages in flight").await;
                 }
             }
             // Pings are answered by axum itself.
@@ -171,20 +178,22 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
             }
             Step::Engine(None) => return close(socket, 1000, "").await,
             Step::Check => {
-                let headers = match &*init.lock().unwrap_or_else(PoisonError::into_inner) {
+                let accepted = match &*init.lock().unwrap_or_else(PoisonError::into_inner) {
                     Init::Waiting => None,
-                    Init::Accepted(headers) => Some(headers.clone()),
+                    Init::Accepted(headers, permissions) => Some((headers.clone(), permissions.clone())),
                     // The engine closes the socket itself.
                     Init::Refused(_) => continue,
                 };
-                let Some(headers) = headers else {
+                let Some((headers, permissions)) = accepted else {
                     if opened.elapsed() >= INIT_TIMEOUT {
                         return close(socket, CLOSE_INIT_TIMEOUT, "connection initialisation timeout").await;
                     }
                     continue;
                 };
                 match auth::authenticate(&state.services.ports, &state.services.tokens, &headers).await {
-                    Ok(_) => {}
+                    Ok(actor) if actor.permissions() == permissions => {}
+                    // A changed role: the subscriptions were authorized with the old one.
+                    Ok(_) => return close(socket, CLOSE_FORBIDDEN, "your permissions changed; subscribe again").await,
                     Err(DomainError::Unauthenticated(reason)) => return close(socket, CLOSE_FORBIDDEN, reason).await,
                     // Storage failing for a moment ends no subscription: the next check decides.
                     Err(err) => tracing::warn!(error = %err, "checking a WebSocket's credential failed; retrying"),
