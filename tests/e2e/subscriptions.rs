@@ -322,7 +322,10 @@ async fn an_access_token_expiring_ends_a_running_subscription_with_4403() {
     let mut socket = Socket::authenticated(&app, &token).await;
     socket.subscribe("1", ORDER_EVENTS).await;
 
-    assert_eq!(socket.close_code().await, 4403);
+    let closed = socket.next().await;
+    let Incoming::Closed(code, reason) = &closed else { panic!("expected the socket to close, got {closed:?}") };
+    assert_eq!(*code, 4403, "{reason}");
+    assert!(reason.contains("access token expired"), "{reason}");
 }
 
 #[tokio::test]

@@ -12,8 +12,8 @@
 //!   socket with `4403` before any data (async-graphql alone would close with `1002`, a protocol
 //!   error); storage failing during the check closes with `1011`, no `connection_init`
 //!   within [`INIT_TIMEOUT`] with `4408`, and `subscribe` before it with `4401`.
-//! - While the socket is open, its credential is checked again every [`SESSION_CHECK`]: an
-//!   access token that expired, a session signed out or revoked, a deactivated member, a
+//! - An access token's socket closes with `4403` when the token expires. While the socket is
+//!   open, its credential is checked again every [`SESSION_CHECK`]: an access token that expired, a session signed out or revoked, a deactivated member, a
 //!   revoked API key, a suspended shop or a changed role (the subscriptions were authorized
 //!   with the old one) closes the socket with `4403`.
 
@@ -30,6 +30,7 @@ use domain::auth::{Caller, Permission};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use super::state::AppState;
@@ -102,6 +103,8 @@ enum Step {
     Engine(Option<WsMessage>),
     /// Time to check the credential again, or to give up waiting for `connection_init`.
     Check,
+    /// The access token just expired.
+    Expired,
 }
 
 async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) {
@@ -110,14 +113,21 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
     let input = futures_util::stream::unfold(from_client, |mut from_client| async move {
         from_client.recv().await.map(|frame| (frame, from_client))
     });
+    let (expiry_tx, mut expiry) = tokio::sync::oneshot::channel::<OffsetDateTime>();
+    let mut expiry_pending = true;
+    let mut expires: Option<tokio::time::Instant> = None;
     let on_init = {
         let (state, init) = (state.clone(), init.clone());
         move |payload: Value| async move {
             let outcome = authenticate(&state, &payload, address).await;
             let mut slot = init.lock().unwrap_or_else(PoisonError::into_inner);
             match outcome {
-                Ok((caller, headers)) => {
+                Ok((caller, headers, expires_at)) => {
                     *slot = Init::Accepted(headers, caller.actor.permissions());
+                    if let Some(expires_at) = expires_at {
+                        // The receiver is gone only when the connection has ended.
+                        let _ = expiry_tx.send(expires_at);
+                    }
                     Ok(connection_data(caller))
                 }
                 Err(err) => {
@@ -146,6 +156,15 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
             frame = socket.recv() => Step::Client(frame),
             message = engine.next() => Step::Engine(message),
             _ = checks.tick() => Step::Check,
+            received = &mut expiry, if expiry_pending => {
+                expiry_pending = false;
+                if let Ok(at) = received {
+                    let left = Duration::try_from(at - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO);
+                    expires = Some(tokio::time::Instant::now() + left);
+                }
+                continue;
+            }
+            () = sleep_until(expires) => Step::Expired,
         };
         match step {
             // Never waits for room: the engine is polled only by this loop.
@@ -177,6 +196,7 @@ async fn serve(mut socket: WebSocket, state: AppState, address: Option<IpAddr>) 
                 return close(socket, code, &reason).await;
             }
             Step::Engine(None) => return close(socket, 1000, "").await,
+            Step::Expired => return close(socket, CLOSE_FORBIDDEN, "access token expired; refresh it").await,
             Step::Check => {
                 let accepted = match &*init.lock().unwrap_or_else(PoisonError::into_inner) {
                     Init::Waiting => None,
@@ -209,7 +229,7 @@ async fn authenticate(
     state: &AppState,
     payload: &Value,
     address: Option<IpAddr>,
-) -> Result<(Caller, HeaderMap), DomainError> {
+) -> Result<(Caller, HeaderMap, Option<OffsetDateTime>), DomainError> {
     let value = ["Authorization", "authorization"]
         .iter()
         .find_map(|key| payload.get(*key))
@@ -220,8 +240,16 @@ async fn authenticate(
         .ok_or(DomainError::Unauthenticated("the Authorization value must be a string"))?;
     let mut headers = HeaderMap::new();
     headers.insert(header::AUTHORIZATION, value);
-    let actor = auth::authenticate(&state.services.ports, &state.services.tokens, &headers).await?;
-    Ok((Caller { actor, address }, headers))
+    let (actor, expires_at) = auth::authenticate_until(&state.services.ports, &state.services.tokens, &headers).await?;
+    Ok((Caller { actor, address }, headers, expires_at))
+}
+
+/// Sleeps until `deadline`, or for ever when there is none.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Closes the socket with `code` and `reason` (cut to the 123 bytes a close frame holds).
