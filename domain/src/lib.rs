@@ -31,6 +31,7 @@
 //! - [`payments`]: payments and refunds through the processor port, their reconciliation and
 //!   the processor's webhooks (`model`, `processor`, …).
 //! - [`events`]: domain events and their published payloads, for the outbox.
+//! - [`feed`]: the outbox read back in order, for live subscriptions.
 //! - [`idempotency`]: idempotency keys, request fingerprints, [`idempotency::idempotent`] (the
 //!   one way every idempotent mutation runs) and the purge of expired keys.
 //! - [`ports`]: the storage and crypto traits, one repository trait per area, and
@@ -52,6 +53,7 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;

@@ -8,8 +8,8 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
-//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`idempotency`],
-//!   [`payments`]: the repositories on that transaction.
+//! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`feed`],
+//!   [`idempotency`], [`payments`]: the repositories on that transaction.
 //! - `codec`: rows to domain values and back where several repositories share it (actors,
 //!   tenants, the session-holder row), and the error for a stored value that no longer parses.
 //! - `page`: keyset pagination for every list.
@@ -21,6 +21,7 @@ mod codec;
 pub mod database;
 mod entity;
 pub mod error;
+pub mod feed;
 pub mod idempotency;
 pub mod identity;
 pub mod inventory;

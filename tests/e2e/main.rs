@@ -21,5 +21,6 @@ mod payment_webhooks;
 mod payments;
 mod races;
 mod schema;
+mod subscriptions;
 mod tenancy;
 mod tokens;

@@ -1,5 +1,5 @@
-//! Background jobs the server runs beside its routes: [`OrderExpiry`], [`IdempotencyPurge`]
-//! and [`PaymentReconciliation`], each a [`Job`].
+//! Background jobs the server runs beside its routes: [`OrderExpiry`], [`IdempotencyPurge`],
+//! [`PaymentReconciliation`] and [`EventFeedPoll`], each a [`Job`].
 //!
 //! A job acts as the system on the use-cases' own rules; it holds no business decision of its
 //! own. What a run could not do (one order, or the whole run) is logged as a warning with its
@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::ports::AppPorts;
 use crate::error::ApiError;
+use crate::graphql::feed::EventFeed;
 
 /// A background job the server runs.
 pub enum Job {
@@ -25,6 +26,8 @@ pub enum Job {
     IdempotencyPurge(IdempotencyPurge),
     /// Settles payments and refunds left pending.
     PaymentReconciliation(PaymentReconciliation),
+    /// Reads new outbox events for this process's subscriptions.
+    EventFeed(EventFeedPoll),
 }
 
 impl Job {
@@ -34,8 +37,22 @@ impl Job {
             Job::OrderExpiry(job) => job.run(stop).await,
             Job::IdempotencyPurge(job) => job.run(stop).await,
             Job::PaymentReconciliation(job) => job.run(stop).await,
+            Job::EventFeed(job) => job.feed.run(job.interval, stop).await,
         }
     }
+}
+
+/// How often the event feed reads new events: the most a subscription message waits behind its
+/// commit, besides the read itself.
+pub const EVENT_FEED_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The background job that reads new outbox events for this process's subscriptions (see
+/// [`EventFeed`]); it reads nothing while nobody subscribes.
+pub struct EventFeedPoll {
+    /// The feed it fills.
+    pub feed: Arc<EventFeed>,
+    /// How often it reads.
+    pub interval: Duration,
 }
 
 /// The background job that cancels orders unpaid past the payment timeout.

@@ -37,12 +37,13 @@ use tokio::sync::Notify;
 use crate::auth::crypto::HashingLimits;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{DatabaseUrl, Environment, GlobalArgs, MigrateAction, ServeArgs, TenantAction};
+use crate::graphql::feed::EventFeed;
 use crate::graphql::field_errors::FieldTypes;
 use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
 use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
-use jobs::{IdempotencyPurge, Job, OrderExpiry, PaymentReconciliation};
+use jobs::{EVENT_FEED_INTERVAL, EventFeedPoll, IdempotencyPurge, Job, OrderExpiry, PaymentReconciliation};
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -93,16 +94,19 @@ impl Server {
         let order_payment_timeout = PaymentTimeout::new(
             time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?,
         );
+        let ports = ports::wire(&database, hashing_limits(serve), processor::processor(&serve.payments)?)?;
+        let feed = EventFeed::new(ports.clone());
         let services = Arc::new(Services {
-            ports: ports::wire(&database, hashing_limits(serve), processor::processor(&serve.payments)?)?,
+            ports,
             tokens: Arc::new(AccessTokens::new(&jwt_secret, &serve.jwt_previous_secrets, lifetime)),
             open_registration: serve.registration_open(global.environment),
             order_payment_timeout,
+            feed: feed.clone(),
         });
         let idempotency_retention = Retention::new(
             time::Duration::try_from(serve.idempotency_retention).context("KEEL_IDEMPOTENCY_RETENTION is too large")?,
         );
-        let mut jobs = Vec::new();
+        let mut jobs = vec![Job::EventFeed(EventFeedPoll { feed, interval: EVENT_FEED_INTERVAL })];
         if !serve.order_expiry_interval.is_zero() {
             jobs.push(Job::OrderExpiry(OrderExpiry {
                 ports: services.ports.clone(),

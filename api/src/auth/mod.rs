@@ -18,6 +18,7 @@ use domain::auth::Actor;
 use domain::identity::credentials::ApiKeyCredential;
 use domain::identity::sessions;
 use http::HeaderMap;
+use time::OffsetDateTime;
 
 use crate::app::ports::AppPorts;
 use tokens::AccessTokens;
@@ -31,7 +32,20 @@ pub const MAX_AUTHORIZATION_BYTES: usize = 4096;
 /// # Errors
 /// `Unauthenticated` with the reason for any credential that is present but not valid.
 pub async fn authenticate(ports: &AppPorts, tokens: &AccessTokens, headers: &HeaderMap) -> Result<Actor, DomainError> {
-    let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(Actor::Anonymous) };
+    authenticate_until(ports, tokens, headers).await.map(|(actor, _)| actor)
+}
+
+/// [`authenticate`], also answering when the credential stops being valid by itself: an access
+/// token's expiry (`None` for API keys and anonymous callers, which do not expire).
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_until(
+    ports: &AppPorts,
+    tokens: &AccessTokens,
+    headers: &HeaderMap,
+) -> Result<(Actor, Option<OffsetDateTime>), DomainError> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok((Actor::Anonymous, None)) };
     if value.len() > MAX_AUTHORIZATION_BYTES {
         return Err(DomainError::Unauthenticated("the Authorization header is too long"));
     }
@@ -42,8 +56,8 @@ pub async fn authenticate(ports: &AppPorts, tokens: &AccessTokens, headers: &Hea
     }
     let credential = credential.trim();
     if ApiKeyCredential::looks_like(credential) {
-        return sessions::authenticate_api_key(ports, credential).await;
+        return Ok((sessions::authenticate_api_key(ports, credential).await?, None));
     }
-    let claims = tokens.verify(credential)?;
-    sessions::authenticate_member(ports, claims).await
+    let (claims, expires_at) = tokens.verify_until(credential)?;
+    Ok((sessions::authenticate_member(ports, claims).await?, Some(expires_at)))
 }

@@ -110,6 +110,14 @@ impl AccessTokens {
     /// # Errors
     /// `Unauthenticated` with the reason.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, DomainError> {
+        self.verify_until(token).map(|(claims, _)| claims)
+    }
+
+    /// [`AccessTokens::verify`], also answering the token's `exp`.
+    ///
+    /// # Errors
+    /// `Unauthenticated` with the reason.
+    pub fn verify_until(&self, token: &str) -> Result<(AccessClaims, OffsetDateTime), DomainError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| DomainError::Unauthenticated("malformed access token"))?;
         if header.alg != ALGORITHM {
@@ -130,10 +138,13 @@ impl AccessTokens {
             })
         })?;
         let claims = data.claims;
-        Ok(AccessClaims {
+        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp)
+            .map_err(|_| DomainError::Unauthenticated("invalid access token"))?;
+        let access = AccessClaims {
             tenant: TenantId::from_uuid(claims.tid),
             user: UserId::from_uuid(claims.sub),
             session: SessionId::from_uuid(claims.sid),
-        })
+        };
+        Ok((access, expires_at))
     }
 }

@@ -41,6 +41,15 @@ pub fn prepare_request(
         .data(caller)
 }
 
+/// The data of one WebSocket connection, which every subscription on it runs with: its caller,
+/// authenticated once when the connection was initialised (the connection checks it again while
+/// open). Subscription fields read only the caller and the services.
+pub fn connection_data(caller: Caller) -> async_graphql::Data {
+    let mut data = async_graphql::Data::default();
+    data.insert(caller);
+    data
+}
+
 /// The services and the caller, for one resolver.
 pub struct RequestContext<'a> {
     /// Shared services.

@@ -13,6 +13,8 @@
 //!
 //! - [`build`] / [`sdl`]: the schema with its limits, and the SDL that `keel schema` prints.
 //! - [`QueryRoot`] / [`MutationRoot`]: the roots, merged from each area's fields.
+//! - [`subscription`]: the subscription root (`orderEvents`, `stockEvents`), served over
+//!   WebSocket.
 //! - [`query`]: root fields of no area (`apiVersion`, `node`).
 //! - [`node`]: the `Node` interface and `node(id:)`, which asks the area the id belongs to.
 //!
@@ -34,6 +36,7 @@
 //! - [`loaders`]: the DataLoaders behind `Product.stockLevels`, `Product.availableQuantity`,
 //!   `Order.history`, `Order.payments` and `OrderLine.product`.
 //! - [`services`]: [`services::Services`], shared by every request and stored on the schema.
+//! - [`feed`]: [`feed::EventFeed`], the process's fan-out of outbox events to subscriptions.
 //! - [`field_errors`]: after execution, failed fields answer `null` in `data` as the
 //!   specification says.
 
@@ -41,6 +44,7 @@ pub mod actor;
 pub mod catalog;
 pub mod connection;
 pub mod context;
+pub mod feed;
 pub mod field_errors;
 pub mod global_id;
 pub mod identity;
@@ -51,10 +55,11 @@ pub mod orders;
 pub mod payments;
 pub mod query;
 pub mod services;
+pub mod subscription;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 /// Every query field.
 #[derive(MergedObject, Default)]
@@ -84,7 +89,7 @@ pub struct MutationRoot(
 );
 
 /// The schema type Keel serves.
-pub type KeelSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type KeelSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 
 /// How much one operation may ask for.
 #[derive(Clone, Copy, Debug)]
@@ -110,7 +115,7 @@ const MAX_DIRECTIVES: usize = 16;
 
 /// Builds the schema with the given limits; `services` is `None` only for printing the SDL.
 pub fn build(limits: Limits, services: Option<Arc<services::Services>>) -> KeelSchema {
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), subscription::SubscriptionRoot)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)

@@ -10,6 +10,8 @@ use domain::orders::PaymentTimeout;
 use crate::app::ports::AppPorts;
 use crate::auth::tokens::AccessTokens;
 
+use super::feed::EventFeed;
+
 /// Services shared by every request; stored on the schema.
 pub struct Services {
     /// Storage, crypto, clock, throttle.
@@ -20,4 +22,6 @@ pub struct Services {
     pub open_registration: bool,
     /// How long an order may wait for payment before the expiry job cancels it.
     pub order_payment_timeout: PaymentTimeout,
+    /// This process's fan-out of outbox events to subscriptions.
+    pub feed: Arc<EventFeed>,
 }

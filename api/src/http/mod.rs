@@ -1,6 +1,7 @@
 //! HTTP routes and the middleware every request passes through.
 //!
-//! `/graphql` speaks GraphQL over HTTP (and serves GraphiQL to browsers), `/healthz` and
+//! `/graphql` speaks GraphQL over HTTP (and serves GraphiQL to browsers), `/graphql/ws` GraphQL
+//! over WebSocket (graphql-transport-ws, for subscriptions), `/healthz` and
 //! `/readyz` are for orchestrators, `/webhooks/payments/{processor}/{tenant}` for the payment
 //! processor. Every response carries an `x-request-id`, taken from the
 //! request when it is a sane token or generated (UUIDv7) otherwise, and every request is one
@@ -11,6 +12,8 @@
 //! - [`state`]: what every handler can reach ([`AppState`]), and the readiness check.
 //! - [`graphql`]: the GraphQL-over-HTTP handler (media types, status codes, parameters); it
 //!   hands the schema a request and its caller, and knows nothing of the schema's areas.
+//! - [`ws`]: GraphQL over WebSocket: the subprotocol, `connection_init` authentication and
+//!   the close codes; it too hands the schema a caller and knows nothing of the areas.
 //! - [`client_address`]: who sent a request, behind trusted proxies or not.
 //! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
@@ -30,6 +33,7 @@ pub mod request_id;
 pub mod request_timeout;
 pub mod serve;
 pub mod state;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -45,6 +49,7 @@ pub use state::{AppState, ReadinessCheck, ReadyState};
 pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/graphiql/{asset}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

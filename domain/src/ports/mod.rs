@@ -15,10 +15,12 @@
 //! - `inventory`: [`InventoryRepo`].
 //! - `orders`: [`OrderRepo`].
 //! - `outbox`: [`OutboxRepo`].
+//! - `feed`: [`EventFeedRepo`], the outbox read back for live subscriptions.
 //! - `idempotency`: [`IdempotencyRepo`].
 //! - `payments`: [`PaymentRepo`] and [`PaymentProcessor`].
 
 mod catalog;
+mod feed;
 mod idempotency;
 mod identity;
 mod inventory;
@@ -36,6 +38,7 @@ use crate::identity::{LoginThrottle, Password, PasswordHash, SecretHash, Slug, T
 use crate::ids::{SessionId, TenantId, UserId};
 
 pub use catalog::CatalogRepo;
+pub use feed::EventFeedRepo;
 pub use idempotency::IdempotencyRepo;
 pub use identity::{IdentityRepo, RefreshUse, SessionHolder};
 pub use inventory::InventoryRepo;
@@ -98,7 +101,16 @@ pub trait Store: Clone + Send + Sync + 'static {
 
 /// One transaction; every repository of the domain is available on it.
 pub trait Tx:
-    IdentityRepo + CatalogRepo + InventoryRepo + OrderRepo + OutboxRepo + IdempotencyRepo + PaymentRepo + Send + Sync
+    IdentityRepo
+    + CatalogRepo
+    + InventoryRepo
+    + OrderRepo
+    + OutboxRepo
+    + EventFeedRepo
+    + IdempotencyRepo
+    + PaymentRepo
+    + Send
+    + Sync
 {
     /// Makes every change of the transaction durable, or none.
     fn commit(self) -> impl Future<Output = Result<(), DomainError>> + Send;
