@@ -180,6 +180,31 @@ async fn a_subscriber_gets_its_shops_order_events_in_order_and_nothing_of_anothe
     );
 }
 
+/// `stockEvents` streams the outbox's `stock.changed` rows of the subscriber's shop with their
+/// product, location and payload.
+#[tokio::test]
+async fn a_subscriber_gets_its_shops_stock_changes_with_product_and_location() {
+    let app = TestApp::spawn().await;
+    let acme = app.shop("acme").await;
+    let product = acme.owner.create_product("TEE", "Tee", "10.00").await;
+    let location = acme.owner.create_location("MAIN", "Main").await;
+    let mut socket = Socket::authenticated(&app, &owner_token(&app, &acme).await).await;
+    socket.subscribe("s", "subscription { stockEvents { type productId locationId payload occurredAt } }").await;
+
+    acme.owner.receive_stock(&product, &location, 7).await;
+
+    let changed = socket.next_data("s").await;
+    let event = &changed["stockEvents"];
+    assert_eq!(
+        (&event["type"], &event["productId"], &event["locationId"]),
+        (&json!("stock.changed"), &json!(product), &json!(location)),
+        "{changed}"
+    );
+    let payload: serde_json::Value =
+        serde_json::from_str(event["payload"].as_str().expect("the payload is JSON text")).expect("JSON");
+    assert_eq!((&payload["onHand"], &payload["reason"]), (&json!(7), &json!("RECEIVED")), "{payload}");
+}
+
 #[tokio::test]
 async fn an_api_key_subscribes_with_its_permissions_and_no_further() {
     let app = TestApp::spawn().await;
