@@ -76,6 +76,19 @@ pub fn encode(kind: Kind, id: Uuid) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{}:{}", kind.name(), id.simple())))
 }
 
+/// Decodes an id that should be of `kind` for a mutation's input: a well-formed id of another
+/// type stands for an object that does not exist (the nil UUID), exactly like an unknown id, so
+/// the use-case answers it as one.
+///
+/// # Errors
+/// `BAD_USER_INPUT` for text that is not a Keel id.
+pub fn decode_or_unknown(kind: Kind, id: &ID) -> Result<Uuid, ApiError> {
+    match decode(kind, id) {
+        Err(err) if err.code() == ErrorCode::NotFound => Ok(Uuid::nil()),
+        other => other,
+    }
+}
+
 /// Decodes any global id; `None` if it is not one of Keel's.
 pub fn decode_any(id: &str) -> Option<(Kind, Uuid)> {
     let raw = decode_bounded(id)?;

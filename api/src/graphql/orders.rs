@@ -408,15 +408,6 @@ pub struct OrderPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// Decodes an id that should be of `kind`; a well-formed id of another type stands for an
-/// object that does not exist, exactly like an unknown id.
-fn decode_or_unknown(kind: Kind, id: &ID) -> Result<uuid::Uuid, ApiError> {
-    match global_id::decode(kind, id) {
-        Err(err) if err.code() == ErrorCode::NotFound => Ok(uuid::Uuid::nil()),
-        other => other,
-    }
-}
-
 fn order_payload(result: Result<StatusChanged, DomainError>) -> Result<OrderPayload, ApiError> {
     payload(
         result,
@@ -462,14 +453,16 @@ impl OrderMutation {
             let req = RequestContext::of(ctx)?;
             let mut lines = Vec::with_capacity(input.lines.len());
             for line in &input.lines {
-                let product = line.product_id.as_ref().map(|id| decode_or_unknown(Kind::Product, id)).transpose()?;
+                let product =
+                    line.product_id.as_ref().map(|id| global_id::decode_or_unknown(Kind::Product, id)).transpose()?;
                 lines.push(RawLine {
                     product: product.map(ProductId::from_uuid),
                     sku: line.sku.clone(),
                     quantity: line.quantity,
                 });
             }
-            let location = input.location_id.as_ref().map(|id| decode_or_unknown(Kind::Location, id)).transpose()?;
+            let location =
+                input.location_id.as_ref().map(|id| global_id::decode_or_unknown(Kind::Location, id)).transpose()?;
             let rejected = |errors: Vec<UserError>| PlaceOrderPayload { order: None, user_errors: errors };
             let key = match input.idempotency_key.as_deref().map(|k| IdempotencyKey::parse("idempotencyKey", k)) {
                 Some(Err(invalid)) => return Ok(rejected(vec![invalid.into()])),

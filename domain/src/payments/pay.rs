@@ -128,7 +128,7 @@ pub async fn pay_order<S: Store, C: Crypto>(
     key: IdempotencyKey,
 ) -> Result<PaymentAttempt, DomainError> {
     let scope = authorize(&caller.actor, Permission::PaymentsWrite)?;
-    ports.processor.ready().map_err(|retry_after_secs| DomainError::ProcessorUnavailable { retry_after_secs })?;
+    processor_ready(ports)?;
     let processor = ports.processor.kind();
     let processor_key = processor_key(ports, &scope, Operation::PayOrder, &key, command.order.uuid());
     let (scope_ref, command_ref, processor_key) = (&scope, &command, &processor_key);
@@ -223,16 +223,27 @@ async fn attempt<S: Store, C: Crypto>(
     caller: &Caller,
     payment: Payment,
 ) -> Result<PaymentAttempt, DomainError> {
-    let order = match authorize(&caller.actor, Permission::OrdersRead) {
-        Ok(read) => {
-            let tx = ports.store.begin_read(&read).await?;
-            let order = tx.order(&read, payment.order).await?;
-            tx.commit().await?;
-            order
-        }
-        Err(_) => None,
-    };
+    let order = readable_order(ports, caller, payment.order).await?;
     Ok(PaymentAttempt { payment, order })
+}
+
+/// Order `id` as it is now, for a caller who may read orders (`orders:read`, customers their
+/// own); `None` for one who may not.
+pub(crate) async fn readable_order<S: Store, C: Crypto>(
+    ports: &Ports<S, C>,
+    caller: &Caller,
+    id: OrderId,
+) -> Result<Option<Order>, DomainError> {
+    let Ok(read) = authorize(&caller.actor, Permission::OrdersRead) else { return Ok(None) };
+    let tx = ports.store.begin_read(&read).await?;
+    let order = tx.order(&read, id).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// Refuses at once, before anything is written, while the processor's circuit breaker is open.
+pub(crate) fn processor_ready<S: Store, C: Crypto>(ports: &Ports<S, C>) -> Result<(), DomainError> {
+    ports.processor.ready().map_err(|retry_after_secs| DomainError::ProcessorUnavailable { retry_after_secs })
 }
 
 /// Records money taken outside Keel for an order (`markOrderPaid`): a `SUCCEEDED` payment of

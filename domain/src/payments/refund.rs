@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 
 use super::model::{Payment, PaymentStatus, ProcessorKind, Refund};
-use super::pay::{give_back, in_flight, processor_key};
+use super::pay::{give_back, in_flight, processor_key, processor_ready, readable_order};
 use super::processor::{ProcessorError, RefundRequest, Refunded};
 use super::settle::{lock_payment_and_order, settle_refund};
 use super::started::Started;
@@ -185,7 +185,7 @@ pub async fn refund_payment<S: Store, C: Crypto>(
     };
     let amount = command.amount.as_ref().map(|typed| parse_amount(typed, payment.amount.currency())).transpose()?;
     if payment.processor != ProcessorKind::Manual {
-        ports.processor.ready().map_err(|retry_after_secs| DomainError::ProcessorUnavailable { retry_after_secs })?;
+        processor_ready(ports)?;
     }
     let processor_key = processor_key(ports, &scope, Operation::RefundPayment, &key, payment.id.uuid());
     let (scope_ref, command_ref, processor_key) = (&scope, &command, &processor_key);
@@ -286,15 +286,7 @@ async fn refund_attempt<S: Store, C: Crypto>(
     let tx = ports.store.begin_read(scope).await?;
     let payment = tx.payment(scope, refund.payment).await?.ok_or(DomainError::NotFound)?;
     tx.commit().await?;
-    let order = match authorize(&caller.actor, Permission::OrdersRead) {
-        Ok(read) => {
-            let tx = ports.store.begin_read(&read).await?;
-            let order = tx.order(&read, payment.order).await?;
-            tx.commit().await?;
-            order
-        }
-        Err(_) => None,
-    };
+    let order = readable_order(ports, caller, payment.order).await?;
     Ok(RefundAttempt { refund, payment, order })
 }
 
@@ -337,10 +329,7 @@ pub(crate) async fn cancel_paid_order<S: Store, C: Crypto>(
             return Err(in_flight(&payment));
         }
         if payment.processor != ProcessorKind::Manual {
-            ports
-                .processor
-                .ready()
-                .map_err(|retry_after_secs| DomainError::ProcessorUnavailable { retry_after_secs })?;
+            processor_ready(ports)?;
         }
         let id = RefundId::new();
         let key = format!("keel_cancel_{}", id.uuid().simple());

@@ -53,14 +53,15 @@ pub(crate) async fn settle_charge_in<T: Tx>(
                     // money goes back rather than stay on a closed order.
                     tracing::error!(payment.id = %id, order.id = %payment.order, status = order.status.as_str(),
                         "a payment succeeded for an order that is no longer payable; refunding it");
+                    let refund_id = RefundId::new();
                     let refund = Refund {
-                        id: RefundId::new(),
+                        id: refund_id,
                         payment: id,
                         amount: payment.amount,
                         reason: Some("the order was closed before its payment succeeded".to_owned()),
                         status: PaymentStatus::Pending,
                         reference: None,
-                        processor_key: format!("keel_refund_{}", RefundId::new().uuid().simple()),
+                        processor_key: format!("keel_refund_{}", refund_id.uuid().simple()),
                         failure: None,
                         cancels_order: false,
                         created_by: ActorRef::System,

@@ -216,11 +216,7 @@ impl PaymentMutation {
             let req = RequestContext::of(ctx)?;
             let rejected =
                 |errors: Vec<UserError>| PayOrderPayload { user_errors: errors, ..PayOrderPayload::default() };
-            let order = match global_id::decode(Kind::Order, &input.order_id) {
-                Ok(uuid) => OrderId::from_uuid(uuid),
-                Err(err) if err.code() == crate::error::ErrorCode::NotFound => OrderId::from_uuid(uuid::Uuid::nil()),
-                Err(err) => return Err(err),
-            };
+            let order = OrderId::from_uuid(global_id::decode_or_unknown(Kind::Order, &input.order_id)?);
             let mut problems = Vec::new();
             let key = parse_key(&input.idempotency_key).map_err(|e| problems.extend(e)).ok();
             let method = PaymentMethod::parse("paymentMethod", &input.payment_method)
