@@ -119,6 +119,20 @@ impl DomainEvent {
     }
 }
 
+/// The body of a webhook delivery, the Standard Webhooks envelope
+/// `{"type":"order.placed","timestamp":"<RFC 3339>","data":{<payload>}}`, with the payload
+/// exactly as the outbox stored it.
+///
+/// # Errors
+/// When `at` cannot be written as RFC 3339 (a year beyond 9999).
+pub fn webhook_body(kind: &str, at: OffsetDateTime, payload: &str) -> Result<String, time::error::Format> {
+    let timestamp = at.format(&time::format_description::well_known::Rfc3339)?;
+    let mut json = Json::object();
+    json.name("type", kind).name("timestamp", &timestamp).key("data").0.push_str(payload);
+    json.close();
+    Ok(json.0)
+}
+
 /// The one JSON writer of payloads. Every value is Keel's own (a UUID, an integer, an enum
 /// name, a decimal amount, an ISO currency code); names are escaped all the same, so no value
 /// can ever break the document.

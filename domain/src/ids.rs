@@ -99,3 +99,11 @@ typed_id!(
     /// A refund of (part of) a payment.
     RefundId
 );
+typed_id!(
+    /// A shop's webhook endpoint.
+    WebhookEndpointId
+);
+typed_id!(
+    /// One event's delivery to one webhook endpoint.
+    WebhookDeliveryId
+);

@@ -30,7 +30,12 @@
 //! - [`identity`]: tenants, members, sessions, API keys, the audit log, login throttling.
 //! - [`payments`]: payments and refunds through the processor port, their reconciliation and
 //!   the processor's webhooks (`model`, `processor`, …).
-//! - [`events`]: domain events and their published payloads, for the outbox.
+//! - [`events`]: domain events and their published payloads, for the outbox; the webhook body.
+//! - `outbox`: publishing events: the outbox rows and their webhook deliveries, in the
+//!   change's transaction.
+//! - [`webhooks`]: shops' webhook endpoints, deliveries and attempts; the SSRF rules; the
+//!   delivery worker's claim, attempt and retry rules (`model`, `target`, `manage`, `queries`,
+//!   `deliver`).
 //! - [`feed`]: the outbox read back in order, for live subscriptions.
 //! - [`idempotency`]: idempotency keys, request fingerprints, [`idempotency::idempotent`] (the
 //!   one way every idempotent mutation runs) and the purge of expired keys.
@@ -60,10 +65,12 @@ pub mod ids;
 pub mod inventory;
 pub mod money;
 pub mod orders;
+pub(crate) mod outbox;
 pub mod page;
 pub mod payments;
 pub mod ports;
 mod retry;
 pub mod text;
+pub mod webhooks;
 
 pub use error::{DomainError, Invalid, Taken};

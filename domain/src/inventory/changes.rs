@@ -13,7 +13,7 @@ use crate::error::{DomainError, Invalid};
 use crate::events::{OutboxEvent, stock_events};
 use crate::idempotency::{Canonical, Fingerprint, IdempotencyKey, Operation, Outcome, idempotent};
 use crate::ids::{LocationId, ProductId, StockMovementId};
-use crate::ports::{CatalogRepo, Crypto, InventoryRepo, OutboxRepo, Ports, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, InventoryRepo, Ports, Store, Tx};
 
 /// The largest quantity one stock operation may move.
 pub const MAX_QUANTITY: i64 = 1_000_000;
@@ -214,7 +214,7 @@ async fn apply<S: Store, C: Crypto>(
         events.extend(level_events(&level, movement.change, movement.reason, threshold, now));
         changed.push((index, level));
     }
-    tx.append_events(scope, &events).await?;
+    crate::outbox::publish(&tx, scope, &events).await?;
     changed.sort_by_key(|(index, _)| *index);
     let levels: Vec<StockLevel> = changed.into_iter().map(|(_, level)| level).collect();
     Ok((tx, levels))

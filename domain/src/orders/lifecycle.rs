@@ -13,7 +13,7 @@ use crate::error::{DomainError, Invalid};
 use crate::events::{DomainEvent, OutboxEvent, PaymentEvent};
 use crate::ids::{OrderId, TenantId};
 use crate::payments::{PaidCancellation, cancel_paid_order, in_flight, record_manual_payment};
-use crate::ports::{Crypto, OrderRepo, OutboxRepo, PaymentRepo, Ports, Store, Tx};
+use crate::ports::{Crypto, OrderRepo, PaymentRepo, Ports, Store, Tx};
 use crate::retry::retrying;
 use crate::text::parse_note;
 
@@ -162,7 +162,12 @@ async fn change_in_place<S: Store, C: Crypto>(
         }
         if change == StatusChange::MarkPaid {
             let payment = record_manual_payment(&tx, scope, &order, now).await?;
-            tx.append_event(scope, &OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&payment)), now)).await?;
+            crate::outbox::publish(
+                &tx,
+                scope,
+                &[OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&payment)), now)],
+            )
+            .await?;
         }
         let changed = apply_transition(&tx, scope, order, to, reason.clone(), now).await?;
         tx.commit().await?;

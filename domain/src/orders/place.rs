@@ -18,7 +18,7 @@ use crate::ids::{LocationId, OrderId, OrderTransitionId, ProductId, StockMovemen
 use crate::inventory::{Change, Reason, StockMovement, level_events};
 use crate::money::Money;
 use crate::page::{PageRequest, SortOrder};
-use crate::ports::{CatalogRepo, Crypto, IdentityRepo, InventoryRepo, OrderRepo, OutboxRepo, Ports, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, IdentityRepo, InventoryRepo, OrderRepo, Ports, Store, Tx};
 use crate::text::parse_note;
 
 /// Most lines one order may have.
@@ -321,7 +321,7 @@ async fn place<S: Store, C: Crypto>(
     // Its reservations' events, then the order's (ids in that order), in one statement.
     let mut events = stock_events;
     events.push(OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now));
-    tx.append_events(scope, &events).await?;
+    crate::outbox::publish(&tx, scope, &events).await?;
     Ok((tx, order))
 }
 

@@ -88,7 +88,7 @@ pub(crate) async fn apply_transition<T: Tx>(
     tx.append_transition(scope, &transition).await?;
     // The stock it moved, then the order's event (ids in that order), in one statement.
     events.push(OutboxEvent::new(DomainEvent::Order(OrderEvent::of(&order)), now));
-    tx.append_events(scope, &events).await?;
+    crate::outbox::publish(tx, scope, &events).await?;
     Ok(order)
 }
 

@@ -71,8 +71,12 @@ pub(crate) async fn settle_charge_in<T: Tx>(
                     tx.insert_refund(scope, &refund).await?;
                 }
                 let settled = Payment { status: PaymentStatus::Succeeded, ..payment.clone() };
-                tx.append_event(scope, &OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&settled)), now))
-                    .await?;
+                crate::outbox::publish(
+                    tx,
+                    scope,
+                    &[OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&settled)), now)],
+                )
+                .await?;
             }
         }
         Charged::Pending { reference } => {
@@ -83,8 +87,12 @@ pub(crate) async fn settle_charge_in<T: Tx>(
                 tx.settle_payment(scope, id, PaymentStatus::Failed, reference.as_deref(), Some(failure), now).await?;
             if failed {
                 let settled = Payment { status: PaymentStatus::Failed, ..payment.clone() };
-                tx.append_event(scope, &OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&settled)), now))
-                    .await?;
+                crate::outbox::publish(
+                    tx,
+                    scope,
+                    &[OutboxEvent::new(DomainEvent::Payment(PaymentEvent::of(&settled)), now)],
+                )
+                .await?;
             }
         }
     }
@@ -127,8 +135,12 @@ pub(crate) async fn settle_refund_in<T: Tx>(
     let changed = tx.settle_refund(scope, id, status, reference, failure, now).await?;
     if changed && status != PaymentStatus::Pending {
         let settled = Refund { status, ..refund.clone() };
-        tx.append_event(scope, &OutboxEvent::new(DomainEvent::Refund(RefundEvent::of(&settled, payment.order)), now))
-            .await?;
+        crate::outbox::publish(
+            tx,
+            scope,
+            &[OutboxEvent::new(DomainEvent::Refund(RefundEvent::of(&settled, payment.order)), now)],
+        )
+        .await?;
         if status == PaymentStatus::Succeeded {
             follow_refund(tx, scope, payment, refund, now).await?;
         }

@@ -18,6 +18,7 @@
 //! - `feed`: [`EventFeedRepo`], the outbox read back for live subscriptions.
 //! - `idempotency`: [`IdempotencyRepo`].
 //! - `payments`: [`PaymentRepo`] and [`PaymentProcessor`].
+//! - `webhooks`: [`WebhookRepo`], [`DeliveryQueue`] and [`WebhookSender`].
 
 mod catalog;
 mod feed;
@@ -27,6 +28,7 @@ mod inventory;
 mod orders;
 mod outbox;
 mod payments;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ pub use inventory::InventoryRepo;
 pub use orders::OrderRepo;
 pub use outbox::OutboxRepo;
 pub use payments::{PaymentProcessor, PaymentRepo};
+pub use webhooks::{DeliveryQueue, WebhookRepo, WebhookSender};
 
 /// What use-cases need from the outside world, as one value the server builds once at start.
 #[derive(Clone)]
@@ -59,10 +62,12 @@ pub struct Ports<S, C> {
     pub throttle: Arc<LoginThrottle>,
     /// The payment processor (with its timeout and circuit breaker).
     pub processor: Arc<dyn PaymentProcessor>,
+    /// The webhook sender (Standard Webhooks signing, the SSRF guard).
+    pub webhooks: Arc<dyn WebhookSender>,
 }
 
 /// Storage: opens tenant-scoped transactions and reads the tenant registry.
-pub trait Store: Clone + Send + Sync + 'static {
+pub trait Store: DeliveryQueue + Clone + Send + Sync + 'static {
     /// A transaction confined to one tenant.
     type Tx: Tx;
 
@@ -109,6 +114,7 @@ pub trait Tx:
     + EventFeedRepo
     + IdempotencyRepo
     + PaymentRepo
+    + WebhookRepo
     + Send
     + Sync
 {

@@ -8,13 +8,9 @@ use crate::events::OutboxEvent;
 
 /// The outbox of domain events, written in the transaction of the change each reports.
 pub trait OutboxRepo {
-    /// Stores an event with the kind, subject and payload the domain gave it.
-    fn append_event(
-        &self,
-        scope: &TenantScope,
-        event: &OutboxEvent,
-    ) -> impl Future<Output = Result<(), DomainError>> + Send;
-    /// Stores several events in one statement (none when `events` is empty).
+    /// Stores events with the kind, subject and payload the domain gave each, in one statement
+    /// (none when `events` is empty). Use-cases publish through `outbox::publish`, which also
+    /// queues their webhook deliveries.
     fn append_events(
         &self,
         scope: &TenantScope,
