@@ -25,6 +25,7 @@ mod m20261123_000008_session_check;
 mod m20261123_000009_idempotency_key_namespaces;
 mod m20261201_000010_create_payments;
 mod m20261201_000011_product_low_stock_threshold;
+mod m20261201_000012_create_webhooks;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_idempotency_key_namespaces::Migration),
             Box::new(m20261201_000010_create_payments::Migration),
             Box::new(m20261201_000011_product_low_stock_threshold::Migration),
+            Box::new(m20261201_000012_create_webhooks::Migration),
         ]
     }
 }

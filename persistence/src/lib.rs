@@ -9,7 +9,8 @@
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
 //! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`feed`],
-//!   [`idempotency`], [`payments`]: the repositories on that transaction.
+//!   [`idempotency`], [`payments`], [`webhooks`]: the repositories on that transaction;
+//!   [`webhooks`] also holds the workers' cross-tenant claim on the store.
 //! - `codec`: rows to domain values and back where several repositories share it (actors,
 //!   tenants, the session-holder row), and the error for a stored value that no longer parses.
 //! - `page`: keyset pagination for every list.
@@ -30,6 +31,7 @@ pub mod outbox;
 mod page;
 pub mod payments;
 pub mod store;
+pub mod webhooks;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, PoolSettings, Readiness};
 pub use store::SeaStore;

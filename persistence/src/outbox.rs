@@ -12,10 +12,6 @@ use crate::error::storage_error;
 use crate::store::SeaTx;
 
 impl OutboxRepo for SeaTx {
-    async fn append_event(&self, scope: &TenantScope, event: &OutboxEvent) -> Result<(), DomainError> {
-        self.append_events(scope, std::slice::from_ref(event)).await
-    }
-
     async fn append_events(&self, scope: &TenantScope, events: &[OutboxEvent]) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
         if events.is_empty() {

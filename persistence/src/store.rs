@@ -17,7 +17,7 @@ use domain::ports::{SessionHolder, Store, Tx};
 use migration::rls::TENANT_SETTING;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -58,7 +58,9 @@ impl SeaStore {
             isolation_level: None,
             // On PostgreSQL a read transaction turns read-only in the statement that sets its
             // tenant, one round trip instead of sea-orm's separate `SET TRANSACTION READ ONLY`.
-            access_mode: (!write && !postgres).then_some(AccessMode::ReadOnly),
+            // sea-orm cannot make a SQLite transaction read-only (it only logs a warning per
+            // transaction saying so); a deferred transaction that only reads takes no write lock.
+            access_mode: None,
             sqlite_transaction_mode: Some(if write {
                 SqliteTransactionMode::Immediate
             } else {
@@ -76,6 +78,30 @@ impl SeaStore {
             txn.execute_raw(set).await.map_err(storage_error)?;
         }
         Ok(SeaTx { txn, tenant: scope.tenant().uuid(), _turn: turn })
+    }
+}
+
+impl SeaStore {
+    /// Opens the write transaction of a webhook workers' claim, with no tenant set: the caller
+    /// opens the deliveries table's worker door itself, on PostgreSQL, for this transaction only.
+    /// On SQLite it takes its turn in the write queue, which the returned permit holds until it
+    /// is dropped after the transaction.
+    pub(crate) async fn begin_worker(
+        &self,
+    ) -> Result<(DatabaseTransaction, Backend, Option<OwnedSemaphorePermit>), DomainError> {
+        let turn = match &self.writers {
+            Some(writers) => Some(
+                writers.clone().acquire_owned().await.map_err(|_| DomainError::internal("the writer queue closed"))?,
+            ),
+            None => None,
+        };
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        };
+        let txn = self.database.connection().begin_with_options(options).await.map_err(storage_error)?;
+        Ok((txn, self.database.backend(), turn))
     }
 }
 

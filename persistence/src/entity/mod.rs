@@ -20,3 +20,6 @@ pub mod stock_levels;
 pub mod stock_movements;
 pub mod tenants;
 pub mod users;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
