@@ -232,6 +232,52 @@ pub struct ServeArgs {
     pub idempotency_purge_interval: Duration,
     #[command(flatten)]
     pub payments: PaymentArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Outbound webhooks: where they may go and how the delivery worker retries.
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Let webhook endpoints be private, loopback or link-local addresses (receivers on this
+    /// machine or network). For tests and local development only: production refuses it.
+    #[arg(long, env = "KEEL_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// Run the delivery worker in this process. Safe in every process on PostgreSQL (claims
+    /// skip each other's rows); on SQLite, run one process per database file.
+    #[arg(long, env = "KEEL_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_worker: bool,
+    /// Milliseconds between two looks at the delivery queue when it was empty: the most a
+    /// delivery waits behind its commit, besides the attempt itself.
+    #[arg(long = "webhook-poll-ms", env = "KEEL_WEBHOOK_POLL_MS", default_value = "200", value_parser = parse_positive_millis)]
+    pub webhook_poll: Duration,
+    /// Attempts before a delivery is DEAD.
+    #[arg(long, env = "KEEL_WEBHOOK_MAX_ATTEMPTS", default_value = "12")]
+    pub webhook_max_attempts: std::num::NonZeroU32,
+    /// Milliseconds before the second attempt; each further wait doubles (with jitter), up to
+    /// KEEL_WEBHOOK_BACKOFF_MAX_MS, and is never shorter than the receiver's Retry-After.
+    #[arg(long = "webhook-backoff-base-ms", env = "KEEL_WEBHOOK_BACKOFF_BASE_MS", default_value = "10000", value_parser = parse_positive_millis)]
+    pub webhook_backoff_base: Duration,
+    /// The longest wait between two attempts, in milliseconds (default 6 hours).
+    #[arg(long = "webhook-backoff-max-ms", env = "KEEL_WEBHOOK_BACKOFF_MAX_MS", default_value = "21600000", value_parser = parse_positive_millis)]
+    pub webhook_backoff_max: Duration,
+    /// Milliseconds one attempt may take in all (connect, send, the receiver's answer).
+    #[arg(long = "webhook-timeout-ms", env = "KEEL_WEBHOOK_TIMEOUT_MS", default_value = "10000", value_parser = parse_positive_millis)]
+    pub webhook_timeout: Duration,
+    /// Milliseconds to establish the connection of an attempt (at most the attempt's timeout).
+    #[arg(long = "webhook-connect-timeout-ms", env = "KEEL_WEBHOOK_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = parse_positive_millis)]
+    pub webhook_connect_timeout: Duration,
+    /// Attempts in flight at once in this process.
+    #[arg(long, env = "KEEL_WEBHOOK_CONCURRENCY", default_value = "32")]
+    pub webhook_concurrency: std::num::NonZeroU32,
+    /// Attempts in flight at once per endpoint, across processes: a slow receiver holds at most
+    /// this many of the worker's slots.
+    #[arg(long, env = "KEEL_WEBHOOK_ENDPOINT_CONCURRENCY", default_value = "4")]
+    pub webhook_endpoint_concurrency: std::num::NonZeroU32,
+    /// Seconds a rotated-out signing secret keeps signing beside the new one when
+    /// `rotateWebhookSecret` names no grace period.
+    #[arg(long = "webhook-rotation-grace-seconds", env = "KEEL_WEBHOOK_ROTATION_GRACE_SECONDS", default_value = "86400", value_parser = parse_seconds)]
+    pub webhook_rotation_grace: Duration,
 }
 
 /// Which payment processor the server uses.
@@ -326,11 +372,17 @@ impl ServeArgs {
     /// The secret to sign tokens with, refusing a weak setup in production.
     ///
     /// # Errors
-    /// A one-line reason when production runs without a secret, or when the secret or any of
+    /// A one-line reason when production allows private webhook targets, when production runs
+    /// without a secret, or when the secret or any of
     /// the previous secrets is the development secret or shorter than
     /// [`MIN_JWT_SECRET_BYTES`]: a previous secret still verifies tokens, so a weak one forges
     /// them as well as a weak current one would.
     pub fn validate(&self, env: Environment) -> Result<JwtSecret, String> {
+        if env == Environment::Production && self.webhooks.webhook_allow_private {
+            return Err(
+                "KEEL_WEBHOOK_ALLOW_PRIVATE=true is for tests and local development; production refuses it".into()
+            );
+        }
         match (env, &self.jwt_secret) {
             (Environment::Development, Some(secret)) => Ok(secret.clone()),
             (Environment::Development, None) => Ok(JwtSecret(DEVELOPMENT_JWT_SECRET.to_owned())),

@@ -1,5 +1,5 @@
 //! Background jobs the server runs beside its routes: [`OrderExpiry`], [`IdempotencyPurge`],
-//! [`PaymentReconciliation`] and [`EventFeedPoll`], each a [`Job`].
+//! [`PaymentReconciliation`], [`EventFeedPoll`] and [`WebhookDelivery`], each a [`Job`].
 //!
 //! A job acts as the system on the use-cases' own rules; it holds no business decision of its
 //! own. What a run could not do (one order, or the whole run) is logged as a warning with its
@@ -12,7 +12,9 @@ use std::time::Duration;
 use domain::idempotency::{self, Retention};
 use domain::orders::{self, ExpiryFailure, PaymentTimeout};
 use domain::payments;
+use domain::webhooks::{self, DeliveryPolicy};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use super::ports::AppPorts;
 use crate::error::ApiError;
@@ -28,6 +30,8 @@ pub enum Job {
     PaymentReconciliation(PaymentReconciliation),
     /// Reads new outbox events for this process's subscriptions.
     EventFeed(EventFeedPoll),
+    /// Sends webhook deliveries.
+    WebhookDelivery(WebhookDelivery),
 }
 
 impl Job {
@@ -38,6 +42,7 @@ impl Job {
             Job::IdempotencyPurge(job) => job.run(stop).await,
             Job::PaymentReconciliation(job) => job.run(stop).await,
             Job::EventFeed(job) => job.feed.run(job.interval, stop).await,
+            Job::WebhookDelivery(job) => job.run(stop).await,
         }
     }
 }
@@ -140,6 +145,63 @@ impl PaymentReconciliation {
             }
         })
         .await;
+    }
+}
+
+/// The webhook delivery worker: claims due deliveries (never one another process holds) up to
+/// its free slots, attempts each in its own task, and looks at the queue again as soon as an
+/// attempt ends (its slot, and its endpoint's, is free), or after `poll` when nothing ran. On stop
+/// it claims nothing more and lets the attempts in flight finish (each is bounded by the
+/// attempt timeout); a process killed meanwhile leaves its claims to run out and be retried.
+pub struct WebhookDelivery {
+    /// The ports the worker runs on.
+    pub ports: AppPorts,
+    /// How it retries.
+    pub policy: DeliveryPolicy,
+    /// Attempts in flight at most in this process.
+    pub concurrency: u32,
+    /// How long to wait after finding nothing to claim.
+    pub poll: Duration,
+}
+
+impl WebhookDelivery {
+    /// Runs until `stop` is notified, then waits for the attempts in flight.
+    pub async fn run(self, stop: Arc<Notify>) {
+        let ports = Arc::new(self.ports);
+        let mut running = JoinSet::new();
+        loop {
+            let free = self.concurrency.saturating_sub(u32::try_from(running.len()).unwrap_or(u32::MAX));
+            if free > 0 {
+                match webhooks::claim_due(&ports, &self.policy, free).await {
+                    Ok((lease, claims)) => {
+                        for claim in claims {
+                            let (ports, policy) = (ports.clone(), self.policy);
+                            running.spawn(async move {
+                                let jitter = getrandom::u64().map_or(1.0, |bits| (bits >> 11) as f64 / (1u64 << 53) as f64);
+                                if let Err(err) = webhooks::attempt_delivery(&ports, &policy, lease, claim, jitter).await {
+                                    let code = ApiError::from(err).code();
+                                    tracing::warn!(tenant.id = %claim.tenant, webhook_delivery.id = %claim.delivery,
+                                        code = code.as_str(), "a webhook attempt could not be recorded; it is retried when its claim runs out");
+                                }
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        let err = ApiError::from(err);
+                        tracing::warn!(code = err.code().as_str(), "claiming webhook deliveries failed; retrying");
+                    }
+                }
+            }
+            let pause = tokio::time::sleep(self.poll);
+            tokio::select! {
+                () = stop.notified() => break,
+                // An attempt ended: its slot (and its endpoint's) is free for the next due one.
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = pause => {}
+            }
+            while running.try_join_next().is_some() {}
+        }
+        while running.join_next().await.is_some() {}
     }
 }
 

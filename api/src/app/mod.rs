@@ -17,6 +17,7 @@
 pub mod jobs;
 pub mod ports;
 pub mod processor;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,7 +44,9 @@ use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
 use crate::http::client_address::ClientAddresses;
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
-use jobs::{EVENT_FEED_INTERVAL, EventFeedPoll, IdempotencyPurge, Job, OrderExpiry, PaymentReconciliation};
+use jobs::{
+    EVENT_FEED_INTERVAL, EventFeedPoll, IdempotencyPurge, Job, OrderExpiry, PaymentReconciliation, WebhookDelivery,
+};
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -94,7 +97,12 @@ impl Server {
         let order_payment_timeout = PaymentTimeout::new(
             time::Duration::try_from(serve.order_payment_timeout).context("KEEL_ORDER_PAYMENT_TIMEOUT is too large")?,
         );
-        let ports = ports::wire(&database, hashing_limits(serve), processor::processor(&serve.payments)?)?;
+        let ports = ports::wire(
+            &database,
+            hashing_limits(serve),
+            processor::processor(&serve.payments)?,
+            webhooks::sender(&serve.webhooks)?,
+        )?;
         let feed = EventFeed::new(ports.clone());
         let services = Arc::new(Services {
             ports,
@@ -102,6 +110,8 @@ impl Server {
             open_registration: serve.registration_open(global.environment),
             order_payment_timeout,
             feed: feed.clone(),
+            webhook_rotation_grace: time::Duration::try_from(serve.webhooks.webhook_rotation_grace)
+                .context("KEEL_WEBHOOK_ROTATION_GRACE_SECONDS is too large")?,
         });
         let idempotency_retention = Retention::new(
             time::Duration::try_from(serve.idempotency_retention).context("KEEL_IDEMPOTENCY_RETENTION is too large")?,
@@ -127,6 +137,14 @@ impl Server {
                 older_than: time::Duration::try_from(serve.payments.payment_reconcile_after)
                     .context("KEEL_PAYMENT_RECONCILE_AFTER is too large")?,
                 interval: serve.payments.payment_reconcile_interval,
+            }));
+        }
+        if serve.webhooks.webhook_worker {
+            jobs.push(Job::WebhookDelivery(WebhookDelivery {
+                ports: services.ports.clone(),
+                policy: webhooks::policy(&serve.webhooks),
+                concurrency: serve.webhooks.webhook_concurrency.get(),
+                poll: serve.webhooks.webhook_poll,
             }));
         }
         let limits = Limits {
@@ -300,7 +318,7 @@ pub async fn tenant(
     };
     let slug = Slug::parse("slug", &slug).map_err(|invalid| anyhow!("{invalid}"))?;
     let database = open_database(global).await?;
-    let ports = ports::wire(&database, HashingLimits::for_this_machine(), idle_processor())?;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine(), idle_processor(), webhooks::idle_sender()?)?;
     let result = sessions::set_tenant_status(&ports, &operator, &slug, status).await;
     database.close().await;
     result.map_err(|err| match err {
@@ -320,7 +338,7 @@ async fn create_tenant(
     let command = RegisterTenant::parse(&name, &slug, &currency, &owner_email, &password)
         .map_err(|invalid| anyhow!("{}", invalid.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let database = open_database(global).await?;
-    let ports = ports::wire(&database, HashingLimits::for_this_machine(), idle_processor())?;
+    let ports = ports::wire(&database, HashingLimits::for_this_machine(), idle_processor(), webhooks::idle_sender()?)?;
     let signed_in = sessions::register_tenant(&ports, caller, command, false).await.map_err(|err| anyhow!("{err}"))?;
     println!(
         "created tenant {} ({}) with owner {}",

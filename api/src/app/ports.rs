@@ -1,5 +1,5 @@
 //! The ports use-cases run on, as this server wires them: storage, password hashing, the clock,
-//! the login throttle and the payment processor.
+//! the login throttle, the payment processor and the webhook sender.
 //!
 //! A leaf: `auth` and `graphql` name [`AppPorts`] from here without reaching into the rest of
 //! the wiring, and this module imports nothing of `api` but the crypto it plugs in.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use domain::clock::SystemClock;
 use domain::identity::LoginThrottle;
-use domain::ports::{PaymentProcessor, Ports};
+use domain::ports::{PaymentProcessor, Ports, WebhookSender};
 use persistence::{Database, SeaStore};
 
 use crate::auth::crypto::{Argon2Crypto, HashingLimits};
@@ -19,8 +19,8 @@ pub type AppStore = SeaStore;
 /// Everything use-cases need, as wired for this server.
 pub type AppPorts = Ports<AppStore, Argon2Crypto>;
 
-/// Wires the ports on an open database, hashing passwords within `hashing` and paying through
-/// `processor`.
+/// Wires the ports on an open database, hashing passwords within `hashing`, paying through
+/// `processor` and sending webhooks through `webhooks`.
 ///
 /// # Errors
 /// When password hashing cannot be prepared.
@@ -28,6 +28,7 @@ pub fn wire(
     database: &Database,
     hashing: HashingLimits,
     processor: Arc<dyn PaymentProcessor>,
+    webhooks: Arc<dyn WebhookSender>,
 ) -> anyhow::Result<AppPorts> {
     Ok(Ports {
         store: SeaStore::new(database.clone()),
@@ -35,5 +36,6 @@ pub fn wire(
         clock: Arc::new(SystemClock),
         throttle: Arc::new(LoginThrottle::default()),
         processor,
+        webhooks,
     })
 }

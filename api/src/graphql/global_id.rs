@@ -35,10 +35,14 @@ pub enum Kind {
     Payment,
     /// A refund.
     Refund,
+    /// A webhook endpoint.
+    WebhookEndpoint,
+    /// A webhook delivery.
+    WebhookDelivery,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 12] = [
         Kind::Tenant,
         Kind::Member,
         Kind::ApiKey,
@@ -49,6 +53,8 @@ impl Kind {
         Kind::Order,
         Kind::Payment,
         Kind::Refund,
+        Kind::WebhookEndpoint,
+        Kind::WebhookDelivery,
     ];
 
     fn name(self) -> &'static str {
@@ -63,6 +69,8 @@ impl Kind {
             Kind::Order => "Order",
             Kind::Payment => "Payment",
             Kind::Refund => "Refund",
+            Kind::WebhookEndpoint => "WebhookEndpoint",
+            Kind::WebhookDelivery => "WebhookDelivery",
         }
     }
 }

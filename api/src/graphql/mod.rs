@@ -25,6 +25,7 @@
 //! - [`inventory`]: stock levels and movements, and the mutations that change stock.
 //! - [`orders`]: orders, their lines and history; placing and moving them along.
 //! - [`payments`]: payments and refunds through the processor; the shop's processor settings.
+//! - [`webhooks`]: webhook endpoints, their delivery log, and managing them.
 //!
 //! What the areas share:
 //!
@@ -56,6 +57,7 @@ pub mod payments;
 pub mod query;
 pub mod services;
 pub mod subscription;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -71,6 +73,7 @@ pub struct QueryRoot(
     inventory::InventoryQuery,
     orders::OrderQuery,
     payments::PaymentQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Every mutation field. Each takes one `input` and returns a payload with `userErrors`.
@@ -86,6 +89,7 @@ pub struct MutationRoot(
     inventory::InventoryMutation,
     orders::OrderMutation,
     payments::PaymentMutation,
+    webhooks::WebhookMutation,
 );
 
 /// The schema type Keel serves.

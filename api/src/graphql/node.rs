@@ -17,6 +17,7 @@ use super::identity::tenants::{TenantObject, tenant_node};
 use super::inventory::{StockLevelObject, stock_level_node};
 use super::orders::{OrderObject, order_node};
 use super::payments::{PaymentObject, payment_node};
+use super::webhooks::{WebhookDeliveryObject, WebhookEndpointObject, delivery_node, endpoint_node};
 use crate::error::ApiError;
 
 /// An object with a global id, fetchable with `node(id:)`.
@@ -41,6 +42,10 @@ pub enum Node {
     Order(OrderObject),
     /// A payment.
     Payment(PaymentObject),
+    /// A webhook endpoint.
+    WebhookEndpoint(WebhookEndpointObject),
+    /// A webhook delivery.
+    WebhookDelivery(WebhookDeliveryObject),
 }
 
 /// Finds any object by its global id, if the caller may see it: `None` for ids that are not
@@ -63,6 +68,8 @@ pub async fn resolve(req: &RequestContext<'_>, id: &ID) -> Result<Option<Node>, 
         Kind::Location => visible(catalog::location_node(req, uuid).await.map(Node::Location)),
         Kind::Order => visible(order_node(req, uuid).await.map(Node::Order)),
         Kind::Payment => visible(payment_node(req, uuid).await.map(Node::Payment)),
+        Kind::WebhookEndpoint => visible(endpoint_node(req, uuid).await.map(Node::WebhookEndpoint)),
+        Kind::WebhookDelivery => visible(delivery_node(req, uuid).await.map(Node::WebhookDelivery)),
         // Audit entries, stock movements and refunds are read only through their lists (a
         // refund, through its payment).
         Kind::AuditEntry | Kind::StockMovement | Kind::Refund => Ok(None),

@@ -24,4 +24,6 @@ pub struct Services {
     pub order_payment_timeout: PaymentTimeout,
     /// This process's fan-out of outbox events to subscriptions.
     pub feed: Arc<EventFeed>,
+    /// How long a rotated-out webhook secret keeps signing when the rotation names no grace.
+    pub webhook_rotation_grace: time::Duration,
 }
