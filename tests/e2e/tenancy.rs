@@ -1,9 +1,20 @@
 //! Tenant isolation: another tenant's ids answer exactly like ids that never existed, lists
 //! never include another tenant's rows, and on PostgreSQL row-level security hides them even
 //! from a query that forgets the tenant filter.
+//!
+//! Servers here register webhook endpoints on 127.0.0.1 (private targets allowed) and send
+//! nothing (`--webhook-worker false`): deliveries are queued, never attempted.
 
 use keel_tests::{Shop, TestApp, TestDatabase, global_id_key, unknown_id};
 use serde_json::{Value, json};
+
+/// Private webhook targets allowed, deliveries queued but never sent.
+const WEBHOOKS_QUEUED: [&str; 4] = ["--webhook-allow-private", "true", "--webhook-worker", "false"];
+
+/// A server on a fresh database of the configured backend with [`WEBHOOKS_QUEUED`].
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(TestDatabase::create().await, &WEBHOOKS_QUEUED).await
+}
 
 /// What a shop holds that another tenant might try to reach.
 struct Theirs {
@@ -17,6 +28,10 @@ struct Theirs {
     paid_order: String,
     /// Its payment, with one partial refund.
     payment: String,
+    /// A webhook endpoint listening to `order.placed`, at a URL naming the shop.
+    webhook_endpoint: String,
+    /// A delivery to it (queued, never sent).
+    webhook_delivery: String,
 }
 
 async fn theirs(shop: &Shop) -> Theirs {
@@ -25,6 +40,8 @@ async fn theirs(shop: &Shop) -> Theirs {
     let product = shop.owner.create_product(&format!("{}-ONLY", shop.slug), "Theirs", "1.00").await;
     let location = shop.owner.create_location("MAIN", "Main").await;
     shop.owner.receive_stock(&product, &location, 5).await;
+    let hook = format!("http://127.0.0.1:9/{}/hook", shop.slug);
+    let webhook_endpoint = shop.owner.create_webhook_endpoint(&hook, &["order.placed"]).await.id;
     let order = shop.owner.place_order(json!([{ "productId": product, "quantity": 1 }])).await;
     let paid_order = shop.owner.place_order(json!([{ "productId": product, "quantity": 1 }])).await;
     let paid = shop
@@ -48,12 +65,29 @@ async fn theirs(shop: &Shop) -> Theirs {
         )
         .await;
     refunded.assert_accepted("refundPayment");
-    Theirs { member, api_key, tenant: shop.tenant_id.clone(), product, location, order, paid_order, payment }
+    let deliveries = shop.owner.webhook_deliveries(&webhook_endpoint, None).await;
+    let webhook_delivery = deliveries
+        .first()
+        .and_then(|delivery| delivery["id"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no delivery was queued for {hook}: {deliveries:?}"));
+    Theirs {
+        member,
+        api_key,
+        tenant: shop.tenant_id.clone(),
+        product,
+        location,
+        order,
+        paid_order,
+        payment,
+        webhook_endpoint,
+        webhook_delivery,
+    }
 }
 
 #[tokio::test]
 async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
-    let app = TestApp::spawn().await;
+    let app = spawn().await;
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
     let acme_key = acme
         .api_key(&[
@@ -69,6 +103,7 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             "ORDERS_MANAGE",
             "PAYMENTS_WRITE",
             "PAYMENTS_REFUND",
+            "WEBHOOKS_MANAGE",
         ])
         .await
         .client;
@@ -170,6 +205,24 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
             &foreign.payment,
             "Payment",
         ),
+        (
+            "node(WebhookEndpoint)",
+            "query($id: ID!) { node(id: $id) { id } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+        ),
+        (
+            "node(WebhookDelivery)",
+            "query($id: ID!) { node(id: $id) { id } }",
+            &foreign.webhook_delivery,
+            "WebhookDelivery",
+        ),
+        (
+            "webhookDeliveries",
+            "query($id: ID!) { webhookDeliveries(endpointId: $id, first: 10) { edges { node { id } } } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+        ),
     ];
 
     // A fresh idempotency key for every call, so no answer is a replay of the one before.
@@ -236,6 +289,88 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
         );
         assert_eq!(foreign_number.error_code(), Some("NOT_FOUND"), "orderByNumber reached another tenant");
     }
+    // Webhook mutations answer unknown ids with a NOT_FOUND error (like every mutation), and
+    // foreign ones identically.
+    let webhook_table = [
+        (
+            "updateWebhookEndpoint",
+            "mutation($id: ID!) { updateWebhookEndpoint(input: { endpointId: $id, description: \"mine\" }) {
+                endpoint { id } userErrors { field code message } } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+            "endpointId",
+        ),
+        (
+            "disableWebhookEndpoint",
+            "mutation($id: ID!) { disableWebhookEndpoint(input: { endpointId: $id }) {
+                endpoint { id } userErrors { field code message } } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+            "endpointId",
+        ),
+        (
+            "enableWebhookEndpoint",
+            "mutation($id: ID!) { enableWebhookEndpoint(input: { endpointId: $id }) {
+                endpoint { id } userErrors { field code message } } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+            "endpointId",
+        ),
+        (
+            "rotateWebhookSecret",
+            "mutation($id: ID!) { rotateWebhookSecret(input: { endpointId: $id }) {
+                endpoint { id } secret userErrors { field code message } } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+            "endpointId",
+        ),
+        (
+            "deleteWebhookEndpoint",
+            "mutation($id: ID!) { deleteWebhookEndpoint(input: { endpointId: $id }) {
+                deletedEndpointId userErrors { field code message } } }",
+            &foreign.webhook_endpoint,
+            "WebhookEndpoint",
+            "endpointId",
+        ),
+        (
+            "redeliverWebhook",
+            "mutation($id: ID!) { redeliverWebhook(input: { deliveryId: $id }) {
+                delivery { id } userErrors { field code message } } }",
+            &foreign.webhook_delivery,
+            "WebhookDelivery",
+            "deliveryId",
+        ),
+    ];
+    for caller in [&acme.owner, &acme_key] {
+        for (operation, document, id, kind, field) in &webhook_table {
+            let foreign_answer = caller.gql(document, json!({ "id": id })).await;
+            let unknown_answer = caller.gql(document, json!({ "id": unknown_id(kind) })).await;
+
+            assert_eq!(foreign_answer.status, unknown_answer.status, "{operation}");
+            assert_eq!(foreign_answer.body, unknown_answer.body, "{operation} tells foreign ids from unknown ones");
+            assert_eq!(
+                foreign_answer.error_code(),
+                Some("NOT_FOUND"),
+                "{operation} reached another tenant (on {field}): {}",
+                foreign_answer.text
+            );
+        }
+    }
+    let untouched_endpoint = globex
+        .owner
+        .gql(
+            "query($id: ID!) { node(id: $id) { ... on WebhookEndpoint { status description previousSecretExpiresAt } } }",
+            json!({ "id": foreign.webhook_endpoint }),
+        )
+        .await;
+    assert_eq!(
+        untouched_endpoint.data()["node"],
+        json!({ "status": "ENABLED", "description": "", "previousSecretExpiresAt": null }),
+        "acme changed globex's endpoint: {}",
+        untouched_endpoint.text
+    );
+    let untouched_deliveries = globex.owner.webhook_deliveries(&foreign.webhook_endpoint, None).await;
+    assert_eq!(untouched_deliveries.len(), 2, "acme redelivered globex's events: {untouched_deliveries:?}");
     let untouched_order = globex
         .owner
         .gql("query($id: ID!) { order(id: $id) { status history { to } } }", json!({ "id": foreign.order }))
@@ -288,10 +423,10 @@ async fn another_tenants_ids_answer_exactly_like_unknown_ids() {
 
 #[tokio::test]
 async fn lists_never_include_another_tenants_rows() {
-    let app = TestApp::spawn().await;
+    let app = spawn().await;
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
-    theirs(&acme).await;
-    theirs(&globex).await;
+    let mine = theirs(&acme).await;
+    let others = theirs(&globex).await;
 
     for (list, field) in [
         ("members", "email"),
@@ -301,6 +436,7 @@ async fn lists_never_include_another_tenants_rows() {
         ("locations", "code"),
         ("orders", "number"),
         ("payments", "status"),
+        ("webhookEndpoints", "url"),
     ] {
         let document = format!("{{ {list}(first: 100) {{ edges {{ node {{ id {field} }} }} }} }}");
         let acme_rows = acme.owner.gql(&document, json!({})).await;
@@ -310,6 +446,17 @@ async fn lists_never_include_another_tenants_rows() {
         assert!(!mine.is_empty() && !others.is_empty(), "{list} has rows in both tenants");
         assert!(mine.iter().all(|id| !others.contains(id)), "{list} leaked across tenants");
         assert!(!acme_rows.text.contains("globex"), "{list} shows globex data to acme: {}", acme_rows.text);
+    }
+    // Deliveries are listed per endpoint: each shop's endpoint has its own shop's two orders.
+    let acme_deliveries = acme.owner.webhook_deliveries(&mine.webhook_endpoint, None).await;
+    let globex_deliveries = globex.owner.webhook_deliveries(&others.webhook_endpoint, None).await;
+    let ids = |deliveries: &[Value], field: &str| -> Vec<String> {
+        deliveries.iter().map(|d| d[field].as_str().map(str::to_owned).unwrap_or_default()).collect()
+    };
+    assert_eq!((acme_deliveries.len(), globex_deliveries.len()), (2, 2), "{acme_deliveries:?} {globex_deliveries:?}");
+    for field in ["id", "eventId"] {
+        let (acme_ids, globex_ids) = (ids(&acme_deliveries, field), ids(&globex_deliveries, field));
+        assert!(acme_ids.iter().all(|id| !id.is_empty() && !globex_ids.contains(id)), "delivery {field}s leaked");
     }
 }
 
@@ -333,7 +480,7 @@ async fn a_token_of_one_tenant_cannot_be_pointed_at_another() {
 #[ignore = "needs PostgreSQL: run with KEEL_TEST_POSTGRES_URL set (the PostgreSQL pass of .ci/run runs them)"]
 async fn on_postgres_row_level_security_hides_other_tenants_from_unfiltered_queries() {
     use sqlx::{Connection, Executor, Row};
-    let app = TestApp::spawn_with(TestDatabase::create_postgres().await, &[]).await;
+    let app = TestApp::spawn_with(TestDatabase::create_postgres().await, &WEBHOOKS_QUEUED).await;
     let (acme, globex) = (app.shop("acme").await, app.shop("globex").await);
     theirs(&acme).await;
     theirs(&globex).await;

@@ -139,6 +139,13 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the server at `address` (one this process did not start: a
+    /// [`crate::ChildServer`]) with no credential; no cookies, no redirects.
+    pub fn of(address: SocketAddr) -> Client {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Client { http, endpoint: format!("http://{address}/graphql"), bearer: None }
+    }
+
     /// POSTs `{query, variables}` to `/graphql`.
     pub async fn gql(&self, query: &str, variables: Value) -> GqlResponse {
         let mut request = self.http.post(&self.endpoint).json(&json!({ "query": query, "variables": variables }));
@@ -146,6 +153,11 @@ impl Client {
             request = request.bearer_auth(bearer);
         }
         GqlResponse::read(request.send().await.expect("request sent")).await
+    }
+
+    /// The same client with no credential.
+    pub fn without_credential(&self) -> Client {
+        Client { bearer: None, ..self.clone() }
     }
 
     /// The same client with another credential.

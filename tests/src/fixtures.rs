@@ -45,26 +45,7 @@ impl TestApp {
     /// Registers tenant `slug` (currency USD, owner `owner@<slug>.test` with [`PASSWORD`]) and
     /// signs its owner in.
     pub async fn shop(&self, slug: &str) -> Shop {
-        let registered = self
-            .anonymous()
-            .gql(
-                "mutation($input: RegisterTenantInput!) { registerTenant(input: $input) {
-                    accessToken refreshToken tenant { id } member { id } userErrors { field code message } } }",
-                json!({ "input": {
-                    "name": format!("Shop {slug}"), "slug": slug, "currencyCode": "USD",
-                    "ownerEmail": format!("owner@{slug}.test"), "ownerPassword": PASSWORD,
-                }}),
-            )
-            .await;
-        registered.assert_accepted("registerTenant");
-        Shop {
-            slug: slug.to_owned(),
-            tenant_id: registered.expect_str("/data/registerTenant/tenant/id"),
-            owner_id: registered.expect_str("/data/registerTenant/member/id"),
-            refresh_token: registered.expect_str("/data/registerTenant/refreshToken"),
-            owner: self.with_bearer(&registered.expect_str("/data/registerTenant/accessToken")),
-            app: self.anonymous(),
-        }
+        self.anonymous().register_shop(slug).await
     }
 }
 
@@ -98,6 +79,30 @@ impl Shop {
 }
 
 impl Client {
+    /// Registers tenant `slug` as [`TestApp::shop`] does, through this client's server, with
+    /// the owner signed in.
+    pub async fn register_shop(&self, slug: &str) -> Shop {
+        let registered = self
+            .gql(
+                "mutation($input: RegisterTenantInput!) { registerTenant(input: $input) {
+                    accessToken refreshToken tenant { id } member { id } userErrors { field code message } } }",
+                json!({ "input": {
+                    "name": format!("Shop {slug}"), "slug": slug, "currencyCode": "USD",
+                    "ownerEmail": format!("owner@{slug}.test"), "ownerPassword": PASSWORD,
+                }}),
+            )
+            .await;
+        registered.assert_accepted("registerTenant");
+        Shop {
+            slug: slug.to_owned(),
+            tenant_id: registered.expect_str("/data/registerTenant/tenant/id"),
+            owner_id: registered.expect_str("/data/registerTenant/member/id"),
+            refresh_token: registered.expect_str("/data/registerTenant/refreshToken"),
+            owner: self.with_bearer(&registered.expect_str("/data/registerTenant/accessToken")),
+            app: self.without_credential(),
+        }
+    }
+
     /// Signs in to `slug` and returns the access token.
     ///
     /// # Panics

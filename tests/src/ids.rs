@@ -26,3 +26,12 @@ pub fn global_id_key(id: &str) -> String {
         .map(|(_, key)| key.to_owned())
         .unwrap_or_else(|| panic!("{id} is not a global id (base64url of Kind:key)"))
 }
+
+/// The UUID behind global id `id` (the key of every Keel row), as event payloads carry it.
+///
+/// # Panics
+/// When `id` is not a global id whose key is a UUID.
+pub fn global_id_uuid(id: &str) -> uuid::Uuid {
+    let key = global_id_key(id);
+    uuid::Uuid::parse_str(&key).unwrap_or_else(|err| panic!("global id {id} holds {key}, not a UUID: {err}"))
+}

@@ -18,23 +18,36 @@
 //! - `response.rs`: [`GqlResponse`], a parsed HTTP answer, read by accessors that fail loudly.
 //! - `fixtures.rs`: [`Shop`] (a tenant and its owner), members, [`ApiKey`]s, products,
 //!   locations, stock and orders, made through the API.
-//! - `ids.rs`: global ids ([`unknown_id`], [`global_id`], [`global_id_key`]).
+//! - `ids.rs`: global ids ([`unknown_id`], [`global_id`], [`global_id_key`], [`global_id_uuid`]).
 //! - [`logs`]: capturing what servers log.
 //! - `outside.rs`: [`Outside`], a connection that changes (or reads, as [`OutboxRow`]s) the
 //!   database beside a running server.
+//! - `child.rs`: [`ChildServer`], a server in a child process, to kill with SIGKILL.
+//! - `eventually.rs`: [`eventually`], waiting for background work with a deadline.
+//! - `receiver.rs`: [`Receiver`], a webhook endpoint that records what it gets ([`Received`])
+//!   and answers by a [`Script`] of [`Answer`]s, and verifies Standard Webhooks signatures.
+//! - `webhooks.rs`: webhook endpoints and deliveries through the API ([`CreatedEndpoint`]).
 
 mod app;
+mod child;
 mod database;
+mod eventually;
 mod fixtures;
 mod ids;
 pub mod logs;
 mod outside;
 pub mod postgres;
+mod receiver;
 mod response;
+mod webhooks;
 
 pub use app::{Client, PRODUCTION_JWT_SECRET, ServerTask, TestApp};
+pub use child::ChildServer;
 pub use database::{POSTGRES_URL_VAR, TestDatabase, postgres_admin_url};
+pub use eventually::eventually;
 pub use fixtures::{ApiKey, PASSWORD, Shop};
-pub use ids::{global_id, global_id_key, unknown_id};
+pub use ids::{global_id, global_id_key, global_id_uuid, unknown_id};
 pub use outside::{OutboxRow, Outside};
+pub use receiver::{Answer, HOOK_PATH, Received, Receiver, Script};
 pub use response::GqlResponse;
+pub use webhooks::{CreatedEndpoint, DELIVERY_FIELDS, ENDPOINT_FIELDS, WEBHOOK_EVENT_TYPES};
