@@ -294,6 +294,54 @@ async fn a_page_of_products_shows_its_stock_and_filters_low_stock() {
     assert_eq!(customer_low.error_code(), Some("FORBIDDEN"), "filtering by stock reveals stock");
 }
 
+#[tokio::test]
+async fn a_page_reads_stock_however_the_query_selects_it_and_refuses_levels_product_by_product() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let s = stocked(&shop).await;
+    let mug = shop.owner.create_product("MUG-1", "Mug", "4.00").await;
+    shop.owner.receive_stock(&s.product, &s.main, 8).await;
+    shop.owner.receive_stock(&s.product, &s.backup, 4).await;
+    shop.owner.receive_stock(&mug, &s.main, 2).await;
+    shop.owner.create_product("CAP-1", "Cap", "3.00").await;
+    let (customer, _) = shop.member("CUSTOMER", "buyer@acme.test").await;
+    let by_nodes = "{ products(first: 10, sortKey: SKU) { nodes { sku availableQuantity stockLevels { onHand } } } }";
+    let by_fragment = "{ products(first: 10, sortKey: SKU) { edges { node { ...Stock } } } }
+        fragment Stock on Product { sku availableQuantity stockLevels { onHand } }";
+    let by_inline = "{ products(first: 10, sortKey: SKU) { edges { node { ... on Product { sku availableQuantity stockLevels { onHand } } } } } }";
+    let levels_only = "{ products(first: 10, sortKey: SKU) { edges { node { sku stockLevels { onHand } } } } }";
+
+    let expected = json!([
+        { "sku": "CAP-1", "availableQuantity": 0, "stockLevels": [] },
+        { "sku": "MUG-1", "availableQuantity": 2, "stockLevels": [{ "onHand": 2 }] },
+        { "sku": "TEE-1", "availableQuantity": 12, "stockLevels": [{ "onHand": 8 }, { "onHand": 4 }] },
+    ]);
+    for document in [by_nodes, by_fragment, by_inline] {
+        let answer = shop.owner.gql(document, json!({})).await;
+        let listed = answer.data()["products"]["nodes"].as_array().cloned();
+        let mut found = Value::Array(listed.unwrap_or_else(|| answer.nodes("products")));
+        for product in found.as_array_mut().into_iter().flatten() {
+            if let Some(levels) = product["stockLevels"].as_array_mut() {
+                levels.sort_by_key(|level| std::cmp::Reverse(level["onHand"].as_i64()));
+            }
+        }
+        assert_eq!(found, expected, "{document}: {}", answer.text);
+    }
+
+    // A customer may see what is available, not where: each product's `stockLevels` is refused
+    // on its own, with its path.
+    let refused = customer.gql(levels_only, json!({})).await;
+    let errors = refused.errors();
+    assert_eq!(errors.len(), 3, "one error per product: {}", refused.text);
+    for (n, error) in errors.iter().enumerate() {
+        assert_eq!(error["extensions"]["code"], "FORBIDDEN", "{}", refused.text);
+        assert_eq!(error["path"], json!(["products", "edges", n, "node", "stockLevels"]), "{}", refused.text);
+    }
+    let available =
+        customer.gql("{ products(first: 10, sortKey: SKU) { nodes { sku availableQuantity } } }", json!({})).await;
+    assert_eq!(available.data()["products"]["nodes"][2], json!({ "sku": "TEE-1", "availableQuantity": 12 }));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_idempotency_key_applies_a_change_once_however_often_and_concurrently_it_is_sent() {
     let app = TestApp::spawn().await;

@@ -3,14 +3,21 @@
 //! `products` takes a `sortKey` and `reverse`, turned into a `domain::catalog::ProductSort`;
 //! its cursors carry the sort value, encoded in [`super::connection`].
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_graphql::connection::Connection;
 use async_graphql::{
     Context, Enum, ID, InputObject, InputValueError, InputValueResult, MaybeUndefined, Object, Scalar, ScalarType,
     SimpleObject, Value,
 };
 use domain::DomainError;
-use domain::catalog::{self, CreateProduct, Location, Product, ProductFilter, ProductSort, UpdateProduct};
+use domain::auth::Permission;
+use domain::catalog::{
+    self, CreateProduct, Location, Product, ProductFilter, ProductPage, ProductSort, StockInclude, UpdateProduct,
+};
 use domain::ids::{LocationId, ProductId};
+use domain::inventory::StockLevel;
 use domain::money::Money;
 use time::OffsetDateTime;
 
@@ -73,64 +80,98 @@ pub struct MoneyInput {
 
 /// Something sold.
 #[derive(Clone)]
-pub struct ProductObject(pub Product);
+pub struct ProductObject {
+    product: Product,
+    /// The stock read with the page this product is on, when it was read with a page.
+    stock: Option<Arc<PageStock>>,
+}
 
-#[Object(name = "Product")]
+/// The stock read up front with a page of products (see [`catalog::products`]), shared by the
+/// page's products: their stock fields read it instead of waiting on a DataLoader.
+struct PageStock {
+    levels: Option<Result<HashMap<ProductId, Vec<StockLevel>>, Permission>>,
+    available: Option<HashMap<ProductId, i64>>,
+}
+
+impl ProductObject {
+    /// A product read on its own: its stock fields batch through DataLoaders.
+    pub fn of(product: Product) -> ProductObject {
+        ProductObject { product, stock: None }
+    }
+
+    /// The product.
+    pub fn product(&self) -> &Product {
+        &self.product
+    }
+}
+
+// Serial: read with a page, nothing here waits, and resolving the fields one after another
+// saves the concurrent machinery per product. Read alone, its two stock fields wait on
+// DataLoaders in turn, and products of a list still load together.
+#[Object(name = "Product", serial)]
 impl ProductObject {
     /// Opaque global id.
     pub async fn id(&self) -> ID {
-        global_id::encode(Kind::Product, self.0.id.uuid())
+        global_id::encode(Kind::Product, self.product.id.uuid())
     }
     /// Stock-keeping unit, unique in the tenant (upper-case).
     async fn sku(&self) -> &str {
-        self.0.sku.as_str()
+        self.product.sku.as_str()
     }
     /// Display name.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.product.name
     }
     /// Free text, possibly empty.
     async fn description(&self) -> &str {
-        &self.0.description
+        &self.product.description
     }
     /// Unit price in the tenant's currency.
     async fn price(&self) -> MoneyObject {
-        self.0.price.into()
+        self.product.price.into()
     }
     /// Whether it can be sold; archived products are inactive.
     async fn active(&self) -> bool {
-        self.0.active
+        self.product.active
     }
     /// Incremented on every change; pass it as `expectedVersion` to `updateProduct`.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.product.version
     }
     /// When a stock change takes the available units at a location from at least this many to
     /// fewer, a `stock.low` event is written; `null`: no alerts.
     async fn low_stock_threshold(&self) -> Option<i64> {
-        self.0.low_stock_threshold
+        self.product.low_stock_threshold
     }
     /// When it was created.
     async fn created_at(&self) -> OffsetDateTime {
-        self.0.created_at
+        self.product.created_at
     }
     /// When it last changed.
     async fn updated_at(&self) -> OffsetDateTime {
-        self.0.updated_at
+        self.product.updated_at
     }
     /// Units available to sell (`onHand - reserved`), summed over all locations; `0` when no
     /// stock was ever recorded. Needs only `catalog:read`, so shoppers can see what is in stock;
     /// where it is held (`stockLevels`) needs `inventory:read`. Loaded for a whole page of
     /// products in one statement.
     async fn available_quantity(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        if let Some(available) = self.stock.as_ref().and_then(|stock| stock.available.as_ref()) {
+            return Ok(available.get(&self.product.id).copied().unwrap_or(0));
+        }
         let loader = loader::<AvailableQuantityLoader>(ctx)?;
-        Ok(loader.load_one(self.0.id).await?.unwrap_or(0))
+        Ok(loader.load_one(self.product.id).await?.unwrap_or(0))
     }
     /// Stock at every location where some was ever recorded. Needs `inventory:read`; loaded
     /// for a whole page of products in one statement.
     async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevelObject>, ApiError> {
+        if let Some(levels) = self.stock.as_ref().and_then(|stock| stock.levels.as_ref()) {
+            let levels = levels.as_ref().map_err(|needed| DomainError::Forbidden { needed: *needed })?;
+            let levels = levels.get(&self.product.id).map(Vec::as_slice).unwrap_or_default();
+            return Ok(levels.iter().cloned().map(StockLevelObject).collect());
+        }
         let loader = loader::<StockLevelsLoader>(ctx)?;
-        let levels = loader.load_one(self.0.id).await?.unwrap_or_default();
+        let levels = loader.load_one(self.product.id).await?.unwrap_or_default();
         Ok(levels.into_iter().map(StockLevelObject).collect())
     }
 }
@@ -201,13 +242,13 @@ impl CatalogQuery {
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
         let id = ProductId::from_uuid(global_id::decode(Kind::Product, &id)?);
-        Ok(Some(ProductObject(catalog::product(&req.services.ports, req.caller, id).await?)))
+        Ok(Some(ProductObject::of(catalog::product(&req.services.ports, req.caller, id).await?)))
     }
 
     /// A product by SKU (case-insensitive). An unknown SKU is `null` with a `NOT_FOUND` error.
     async fn product_by_sku(&self, ctx: &Context<'_>, sku: String) -> Result<Option<ProductObject>, ApiError> {
         let req = RequestContext::of(ctx)?;
-        Ok(Some(ProductObject(catalog::product_by_sku(&req.services.ports, req.caller, &sku).await?)))
+        Ok(Some(ProductObject::of(catalog::product_by_sku(&req.services.ports, req.caller, &sku).await?)))
     }
 
     /// Products, oldest first unless `sortKey` and `reverse` say otherwise. Needs
@@ -234,8 +275,20 @@ impl CatalogQuery {
         let filter = filter.unwrap_or_default();
         let filter =
             ProductFilter { search: filter.search, active: filter.active, available_below: filter.available_below };
-        let products = catalog::products(&req.services.ports, req.caller, filter, sort, &page).await?;
-        Ok(sorted_connection(products, |p| sort.cursor_of(p), ProductObject))
+        let look = ctx.look_ahead();
+        let (edges, nodes) = (look.field("edges").field("node"), look.field("nodes"));
+        let include = StockInclude {
+            levels: edges.field("stockLevels").exists() || nodes.field("stockLevels").exists(),
+            available: edges.field("availableQuantity").exists() || nodes.field("availableQuantity").exists(),
+        };
+        let ProductPage { products, levels, available } =
+            catalog::products(&req.services.ports, req.caller, filter, sort, &page, include).await?;
+        let stock = Arc::new(PageStock { levels, available });
+        Ok(sorted_connection(
+            products,
+            |p| sort.cursor_of(p),
+            |product| ProductObject { product, stock: Some(stock.clone()) },
+        ))
     }
 
     /// Locations, oldest first. Needs `inventory:read`.
@@ -257,7 +310,7 @@ impl CatalogQuery {
 
 /// Resolves `node(id:)` for a product; `node` decides which failures mean "not there".
 pub async fn product_node(req: &RequestContext<'_>, id: uuid::Uuid) -> Result<ProductObject, DomainError> {
-    catalog::product(&req.services.ports, req.caller, ProductId::from_uuid(id)).await.map(ProductObject)
+    catalog::product(&req.services.ports, req.caller, ProductId::from_uuid(id)).await.map(ProductObject::of)
 }
 
 /// Resolves `node(id:)` for a location; `node` decides which failures mean "not there".
@@ -349,7 +402,7 @@ pub struct LocationPayload {
 fn product_payload(result: Result<Product, domain::DomainError>) -> Result<ProductPayload, ApiError> {
     payload(
         result,
-        |p| ProductPayload { product: Some(ProductObject(p)), user_errors: Vec::new() },
+        |p| ProductPayload { product: Some(ProductObject::of(p)), user_errors: Vec::new() },
         |e| ProductPayload { product: None, user_errors: e },
     )
 }

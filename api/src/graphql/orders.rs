@@ -190,10 +190,10 @@ impl OrderLineObject {
     /// see archived products). `sku`, `name` and `unitPrice` keep what was sold.
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<ProductObject>, ApiError> {
         if let Some(products) = &self.related.products {
-            return Ok(products.get(&self.line.product).cloned().map(ProductObject));
+            return Ok(products.get(&self.line.product).cloned().map(ProductObject::of));
         }
         let loader = loader::<LineProductsLoader>(ctx)?;
-        Ok(loader.load_one(self.line.product).await?.map(ProductObject))
+        Ok(loader.load_one(self.line.product).await?.map(ProductObject::of))
     }
     /// The SKU when the order was placed.
     async fn sku(&self) -> &str {

@@ -24,4 +24,7 @@ pub use model::{
     Location, MAX_DESCRIPTION_CHARS, MAX_LOW_STOCK_THRESHOLD, MAX_NAME_CHARS, MAX_SEARCH_CHARS, Product, ProductFilter,
     ProductSort, ProductSortKey, Sku, archived_visible_to, name_sort_key, parse_low_stock_threshold,
 };
-pub use products::{CreateProduct, UpdateProduct, create_product, product, product_by_sku, products, update_product};
+pub use products::{
+    CreateProduct, ProductPage, StockInclude, UpdateProduct, create_product, product, product_by_sku, products,
+    update_product,
+};

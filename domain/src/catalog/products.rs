@@ -6,12 +6,15 @@ use super::model::{
     MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SEARCH_CHARS, Product, ProductFilter, ProductSort, Sku,
     archived_visible_to, parse_low_stock_threshold,
 };
+use std::collections::HashMap;
+
 use crate::auth::{Caller, Permission, authorize};
 use crate::error::{DomainError, Invalid};
 use crate::ids::ProductId;
+use crate::inventory::StockLevel;
 use crate::money::{Currency, Money};
 use crate::page::{Page, PageRequest};
-use crate::ports::{CatalogRepo, Crypto, IdentityRepo, Ports, Store, Tx};
+use crate::ports::{CatalogRepo, Crypto, IdentityRepo, InventoryRepo, Ports, Store, Tx};
 use crate::text::parse_text;
 
 /// A new product, as typed; the price is parsed against the tenant's currency in the use-case.
@@ -273,7 +276,30 @@ pub async fn product_by_sku<S: Store, C: Crypto>(
     found.filter(|p| p.visible_to(&scope)).ok_or(DomainError::NotFound)
 }
 
-/// A page of products in `sort`; customers see only active ones whatever they ask.
+/// The stock a page of products is read with: what its query selects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StockInclude {
+    /// Every product's levels per location (`inventory:read`).
+    pub levels: bool,
+    /// Every product's available units over all locations (`catalog:read`).
+    pub available: bool,
+}
+
+/// A page of products and the stock its query selected, all read in one transaction.
+#[derive(Debug)]
+pub struct ProductPage {
+    /// The products.
+    pub products: Page<Product>,
+    /// Each product's levels (an empty list where none was ever recorded), when included; or
+    /// the permission the caller lacks to see them, which each product's field reports.
+    pub levels: Option<Result<HashMap<ProductId, Vec<StockLevel>>, Permission>>,
+    /// Each product's available units (0 where no stock was ever recorded), when included.
+    pub available: Option<HashMap<ProductId, i64>>,
+}
+
+/// A page of products in `sort`; customers see only active ones whatever they ask. The stock
+/// `include` asks for is read in the same transaction (two statements at most, one each, for
+/// the whole page), so a page costs the same few round trips however many products it holds.
 ///
 /// # Errors
 /// `Forbidden` without `catalog:read` (and without `inventory:read` for a stock filter);
@@ -285,7 +311,8 @@ pub async fn products<S: Store, C: Crypto>(
     mut filter: ProductFilter,
     sort: ProductSort,
     page: &PageRequest,
-) -> Result<Page<Product>, DomainError> {
+    include: StockInclude,
+) -> Result<ProductPage, DomainError> {
     let scope = authorize(&caller.actor, Permission::CatalogRead)?;
     if page.order != sort.key.order() {
         return Err(DomainError::internal("a product page was requested in another order than its sort"));
@@ -303,8 +330,32 @@ pub async fn products<S: Store, C: Crypto>(
     }
     let tx = ports.store.begin_read(&scope).await?;
     let products = tx.products(&scope, &filter, sort, page).await?;
+    let ids: Vec<ProductId> = products.items.iter().map(|product| product.id).collect();
+    let levels = match include.levels {
+        false => None,
+        true => match authorize(&caller.actor, Permission::InventoryRead) {
+            Err(_) => Some(Err(Permission::InventoryRead)),
+            Ok(_) if ids.is_empty() => Some(Ok(HashMap::new())),
+            Ok(_) => {
+                let mut by_product: HashMap<ProductId, Vec<StockLevel>> =
+                    ids.iter().map(|id| (*id, Vec::new())).collect();
+                for level in tx.stock_levels_of(&scope, &ids).await? {
+                    by_product.entry(level.product).or_default().push(level);
+                }
+                Some(Ok(by_product))
+            }
+        },
+    };
+    let available = match include.available && !ids.is_empty() {
+        false => include.available.then(HashMap::new),
+        true => {
+            let mut available: HashMap<ProductId, i64> = ids.iter().map(|id| (*id, 0)).collect();
+            available.extend(tx.available_quantities(&scope, &ids).await?);
+            Some(available)
+        }
+    };
     tx.commit().await?;
-    Ok(products)
+    Ok(ProductPage { products, levels, available })
 }
 
 #[cfg(test)]
