@@ -22,10 +22,6 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(reason) = telemetry::init(cli.global.effective_log_format(), &cli.global.log) {
-        eprintln!("error: {reason}");
-        return ExitCode::FAILURE;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -33,7 +29,27 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let otlp = cli.global.otlp_endpoint.clone().map(|endpoint| telemetry::OtlpSettings {
+        endpoint,
+        protocol: cli.global.otlp_protocol,
+        sample_ratio: cli.global.otlp_sample_ratio,
+    });
+    let telemetry = match telemetry::init(
+        cli.global.effective_log_format(),
+        &cli.global.log,
+        otlp.as_ref(),
+        runtime.handle().clone(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(reason) => {
+            eprintln!("error: {reason}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    // The runtime still runs: the last traces are sent on it.
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", format!("{err:#}").replace('\n', " "));

@@ -122,12 +122,29 @@ pub struct GlobalArgs {
     /// Migrations run under it too: raise it for `keel migrate up` on a large database.
     #[arg(long, env = "KEEL_DATABASE_STATEMENT_TIMEOUT", default_value = "5", value_parser = parse_positive_seconds, global = true)]
     pub database_statement_timeout: Duration,
+    /// Prepared statements each pooled connection keeps for reuse (0 turns the cache off). A
+    /// cached statement skips parsing and planning on PostgreSQL and SQLite's prepare; each
+    /// costs a little memory on both sides, and on PostgreSQL a plan per backend.
+    #[arg(long, env = "KEEL_DATABASE_STATEMENT_CACHE", default_value_t = 256, global = true)]
+    pub database_statement_cache: usize,
     /// Log format; defaults to `text` in development and `json` in production.
     #[arg(long, env = "KEEL_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
     /// Log filter in `tracing` syntax, e.g. `info` or `info,api=debug`.
     #[arg(long, env = "KEEL_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Export traces to this OpenTelemetry collector's OTLP/HTTP base URL (e.g.
+    /// `http://127.0.0.1:4318`; traces go to `/v1/traces`), and log each request's trace id.
+    /// Off when unset.
+    #[arg(long, env = "KEEL_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<url::Url>,
+    /// OTLP body encoding.
+    #[arg(long, env = "KEEL_OTLP_PROTOCOL", value_enum, default_value = "http/protobuf", global = true)]
+    pub otlp_protocol: OtlpProtocol,
+    /// Share of new traces exported, 0 to 1 (a request that continues a caller's trace follows
+    /// the caller's sampling decision).
+    #[arg(long, env = "KEEL_OTLP_SAMPLE_RATIO", default_value = "1", value_parser = parse_rate, global = true)]
+    pub otlp_sample_ratio: f64,
 }
 
 impl GlobalArgs {
@@ -234,6 +251,23 @@ pub struct ServeArgs {
     pub payments: PaymentArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// What `GET /metrics` serves and to whom.
+#[derive(Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at `/metrics`.
+    #[arg(long = "metrics", env = "KEEL_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`.
+    #[arg(long = "metrics-token", env = "KEEL_METRICS_TOKEN", hide_env_values = true)]
+    pub token: Option<ProcessorSecret>,
+    /// Distinct operation names that get their own metrics label; later names are counted as
+    /// `other`, so a client cannot grow the metrics without bound.
+    #[arg(long = "metrics-max-operations", env = "KEEL_METRICS_MAX_OPERATIONS", default_value_t = 200)]
+    pub max_operations: usize,
 }
 
 /// Outbound webhooks: where they may go and how the delivery worker retries.
@@ -332,7 +366,7 @@ pub struct PaymentArgs {
     pub simulated_answer_delay: Duration,
 }
 
-/// A processor API secret that never appears in logs.
+/// A secret (a processor API key, the metrics token) that never appears in logs.
 #[derive(Clone)]
 pub struct ProcessorSecret(String);
 
@@ -348,7 +382,7 @@ impl FromStr for ProcessorSecret {
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let raw = raw.trim();
-        if raw.is_empty() { Err("the processor secret is empty".into()) } else { Ok(ProcessorSecret(raw.to_owned())) }
+        if raw.is_empty() { Err("the secret is empty".into()) } else { Ok(ProcessorSecret(raw.to_owned())) }
     }
 }
 
@@ -407,6 +441,17 @@ pub enum Environment {
     Development,
     /// Strict: an explicit strong secret and a migrated database are required; JSON logs.
     Production,
+}
+
+/// How traces are encoded for the collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    /// Protobuf over HTTP (what collectors expect by default).
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+    /// JSON over HTTP.
+    #[value(name = "http/json")]
+    HttpJson,
 }
 
 /// How log lines are written.

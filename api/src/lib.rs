@@ -16,7 +16,10 @@
 //! - [`config`]: the `keel` command line and its `KEEL_*` variables.
 //! - [`error`]: [`error::ApiError`], the documented error codes, and `userErrors` entries.
 //! - [`graphql`]: the schema (query, mutation and subscription roots) and its types.
-//! - [`http`]: routes — `/graphql` (GraphQL over HTTP and GraphiQL), `/healthz`, `/readyz`.
+//! - [`http`]: routes — `/graphql` (GraphQL over HTTP and GraphiQL), `/healthz`, `/readyz`,
+//!   `/metrics`.
+//! - [`metrics`]: the Prometheus recorder every crate records through, and the bound on
+//!   operation-name labels; a leaf.
 //! - [`telemetry`]: log format and filtering.
 
 pub mod app;
@@ -26,4 +29,5 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod telemetry;

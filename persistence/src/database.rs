@@ -94,6 +94,20 @@ pub struct PoolSettings {
     /// cancels it: PostgreSQL's `statement_timeout`; on SQLite, the busy timeout, how long a
     /// writer waits for another's write lock.
     pub statement_timeout: Duration,
+    /// Prepared statements each connection keeps (sqlx's LRU cache; 0 prepares every
+    /// statement anew). On PostgreSQL each cached statement also holds a plan in the backend.
+    pub statement_cache: usize,
+}
+
+/// The pool as it is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, in use or idle.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Most connections open at once.
+    pub max: u32,
 }
 
 /// A pool of connections to Keel's database.
@@ -101,6 +115,7 @@ pub struct PoolSettings {
 pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
+    max_connections: u32,
 }
 
 impl Database {
@@ -133,13 +148,31 @@ impl Database {
                     .busy_timeout(settings.statement_timeout)
                     .foreign_keys(true)
                     .row_buffer_size(SQLITE_ROW_BUFFER)
+                    .statement_cache_capacity(settings.statement_cache)
             });
+        } else {
+            options.map_sqlx_postgres_opts(move |opts| opts.statement_cache_capacity(settings.statement_cache));
         }
         let conn = match sea_orm::Database::connect(options).await {
             Ok(conn) => conn,
             Err(err) => return Err(ConnectError::Connect(connect_failure_cause(url, backend, err).await)),
         };
-        Ok(Database { conn, backend })
+        Ok(Database { conn, backend, max_connections: settings.max_connections })
+    }
+
+    /// How many connections are open and idle now.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle) = match self.backend {
+            Backend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            Backend::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        PoolStats { open, idle: u32::try_from(idle).unwrap_or(u32::MAX), max: self.max_connections }
     }
 
     /// The engine behind this pool.

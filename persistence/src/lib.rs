@@ -26,6 +26,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod identity;
 pub mod inventory;
+pub mod metrics;
 pub mod orders;
 pub mod outbox;
 mod page;

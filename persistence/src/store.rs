@@ -14,7 +14,7 @@ use domain::auth::{OperatorConsole, TenantScope};
 use domain::identity::{Slug, Tenant, TenantStatus};
 use domain::ids::{SessionId, TenantId, UserId};
 use domain::ports::{SessionHolder, Store, Tx};
-use migration::rls::TENANT_SETTING;
+use migration::rls::{TENANT_SETTING, WORKER_SETTING};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
@@ -27,6 +27,7 @@ use crate::codec::{session_holder_from, session_holder_query, tenant_from};
 use crate::database::{Backend, Database};
 use crate::entity::tenants;
 use crate::error::storage_error;
+use crate::metrics::acquiring;
 
 /// The domain's storage, on one connection pool.
 #[derive(Clone, Debug)]
@@ -67,7 +68,7 @@ impl SeaStore {
                 SqliteTransactionMode::Deferred
             }),
         };
-        let txn = conn.begin_with_options(options).await.map_err(storage_error)?;
+        let txn = acquiring(conn.begin_with_options(options)).await.map_err(storage_error)?;
         if postgres {
             let read_only = if write { "" } else { ", set_config('transaction_read_only', 'on', true)" };
             let set = Statement::from_sql_and_values(
@@ -100,8 +101,32 @@ impl SeaStore {
             access_mode: None,
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
-        let txn = self.database.connection().begin_with_options(options).await.map_err(storage_error)?;
+        let txn = acquiring(self.database.connection().begin_with_options(options)).await.map_err(storage_error)?;
         Ok((txn, self.database.backend(), turn))
+    }
+}
+
+impl SeaStore {
+    /// Opens a read-only transaction that sees every tenant's rows of the tables with the
+    /// workers' door (`keel.worker`, see `migration::rls`), for operators' figures. On SQLite,
+    /// which has no row-level security, it is a deferred transaction that takes no write lock.
+    pub(crate) async fn begin_worker_read(&self) -> Result<DatabaseTransaction, DomainError> {
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
+        };
+        let txn = acquiring(self.database.connection().begin_with_options(options)).await.map_err(storage_error)?;
+        if self.database.backend() == Backend::Postgres {
+            let set = Statement::from_string(
+                DbBackend::Postgres,
+                format!(
+                    "SELECT set_config('{WORKER_SETTING}', 'on', true), set_config('transaction_read_only', 'on', true)"
+                ),
+            );
+            txn.execute_raw(set).await.map_err(storage_error)?;
+        }
+        Ok(txn)
     }
 }
 

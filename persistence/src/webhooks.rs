@@ -15,14 +15,14 @@ use domain::ids::{EventId, TenantId, WebhookDeliveryId, WebhookEndpointId};
 use domain::page::{Page, PageRequest};
 use domain::ports::{DeliveryQueue, WebhookRepo};
 use domain::webhooks::{
-    Attempt, Claim, Delivery, DeliveryStatus, Endpoint, EndpointStatus, EventTypes, NextStep, SigningSecret,
+    Attempt, Backlog, Claim, Delivery, DeliveryStatus, Endpoint, EndpointStatus, EventTypes, NextStep, SigningSecret,
     StoredEvent, WebhookUrl,
 };
 use migration::rls::WORKER_SETTING;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -464,5 +464,22 @@ impl DeliveryQueue for SeaStore {
                 })
             })
             .collect()
+    }
+
+    async fn backlog(&self) -> Result<Backlog, DomainError> {
+        let txn = self.begin_worker_read().await?;
+        let pending = || {
+            webhook_deliveries::Entity::find()
+                .filter(webhook_deliveries::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        };
+        let count = pending().count(&txn).await.map_err(storage_error)?;
+        let oldest = pending()
+            .order_by_asc(webhook_deliveries::Column::CreatedAt)
+            .one(&txn)
+            .await
+            .map_err(storage_error)?
+            .map(|row| row.created_at);
+        txn.commit().await.map_err(storage_error)?;
+        Ok(Backlog { pending: count, oldest })
     }
 }

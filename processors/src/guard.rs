@@ -21,6 +21,8 @@ use domain::payments::{
 use domain::ports::PaymentProcessor;
 use tokio::time::Instant;
 
+use crate::metrics;
+
 /// The reason of the `NotSent` the breaker answers while open.
 pub const BREAKER_OPEN: &str = "circuit breaker open";
 
@@ -97,6 +99,7 @@ impl<P: PaymentProcessor> Guarded<P> {
     /// `inner` behind `settings`, with the breaker closed.
     pub fn new(inner: P, settings: GuardSettings) -> Guarded<P> {
         let breaker = Breaker { phase: Phase::Closed { failures: 0 }, generation: 0 };
+        metrics::breaker(inner.kind().as_str(), BreakerState::Closed);
         Guarded { inner, settings, breaker: Mutex::new(breaker) }
     }
 
@@ -131,6 +134,7 @@ impl<P: PaymentProcessor> Guarded<P> {
             Phase::Open { .. } | Phase::HalfOpen { trial_running: false } => {
                 breaker.generation += 1;
                 breaker.phase = Phase::HalfOpen { trial_running: true };
+                metrics::breaker(self.inner.kind().as_str(), BreakerState::HalfOpen);
                 Ok(Pass { generation: breaker.generation, trial: true })
             }
         }
@@ -165,6 +169,7 @@ impl<P: PaymentProcessor> Guarded<P> {
         breaker.phase = next;
         if changed {
             breaker.generation += 1;
+            metrics::breaker(self.inner.kind().as_str(), state_of(next));
         }
     }
 
@@ -177,21 +182,32 @@ impl<P: PaymentProcessor> Guarded<P> {
     }
 
     /// Runs `call` through the breaker and under the timeout.
-    async fn guard<'a, T, F>(&'a self, call: impl FnOnce() -> F) -> Result<T, ProcessorError>
+    async fn guard<'a, T, F>(&'a self, operation: &'static str, call: impl FnOnce() -> F) -> Result<T, ProcessorError>
     where
         F: Future<Output = Result<T, ProcessorError>> + 'a,
     {
-        let pass = self.admit().map_err(|retry_after_secs| ProcessorError::NotSent {
-            reason: BREAKER_OPEN.to_owned(),
-            retry_after_secs,
-        })?;
+        let processor = self.inner.kind().as_str();
+        let pass = match self.admit() {
+            Ok(pass) => pass,
+            Err(retry_after_secs) => {
+                metrics::call(processor, operation, metrics::BREAKER_REFUSED, None);
+                return Err(ProcessorError::NotSent { reason: BREAKER_OPEN.to_owned(), retry_after_secs });
+            }
+        };
         let mut pass_guard = PassGuard { guarded: self, pass: Some(pass) };
+        let started = Instant::now();
         let result = match tokio::time::timeout(self.settings.timeout, call()).await {
             Ok(result) => result,
             Err(_) => Err(ProcessorError::Unknown {
                 reason: format!("no answer within {} ms", self.settings.timeout.as_millis()),
             }),
         };
+        let outcome = match &result {
+            Ok(_) => metrics::ANSWERED,
+            Err(ProcessorError::NotSent { .. }) => metrics::NOT_SENT,
+            Err(ProcessorError::Unknown { .. }) => metrics::UNKNOWN,
+        };
+        metrics::call(processor, operation, outcome, Some(started.elapsed()));
         pass_guard.finish(result.is_ok());
         result
     }
@@ -219,6 +235,15 @@ impl<P: PaymentProcessor> Drop for PassGuard<'_, P> {
     }
 }
 
+/// The state a phase reads as when it begins.
+fn state_of(phase: Phase) -> BreakerState {
+    match phase {
+        Phase::Closed { .. } => BreakerState::Closed,
+        Phase::Open { .. } => BreakerState::Open,
+        Phase::HalfOpen { .. } => BreakerState::HalfOpen,
+    }
+}
+
 /// Whole seconds from `now` to `until`, rounded up, at least 1.
 fn seconds_until(until: Instant, now: Instant) -> u64 {
     let millis = until.saturating_duration_since(now).as_millis();
@@ -241,15 +266,15 @@ impl<P: PaymentProcessor> PaymentProcessor for Guarded<P> {
     }
 
     fn charge<'a>(&'a self, request: &'a ChargeRequest) -> BoxFuture<'a, Result<Charged, ProcessorError>> {
-        Box::pin(self.guard(|| self.inner.charge(request)))
+        Box::pin(self.guard("charge", || self.inner.charge(request)))
     }
 
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> BoxFuture<'a, Result<Refunded, ProcessorError>> {
-        Box::pin(self.guard(|| self.inner.refund(request)))
+        Box::pin(self.guard("refund", || self.inner.refund(request)))
     }
 
     fn lookup<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, Result<Charged, ProcessorError>> {
-        Box::pin(self.guard(|| self.inner.lookup(reference)))
+        Box::pin(self.guard("lookup", || self.inner.lookup(reference)))
     }
 
     fn parse_event(&self, body: &[u8]) -> Result<ProcessorEvent, String> {

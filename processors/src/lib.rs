@@ -17,6 +17,7 @@
 pub mod events;
 pub mod guard;
 pub mod http;
+pub mod metrics;
 pub mod simulated;
 mod stripe;
 

@@ -7,12 +7,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::idempotency::{self, Retention};
 use domain::orders::{self, ExpiryFailure, PaymentTimeout};
 use domain::payments;
-use domain::webhooks::{self, DeliveryPolicy};
+use domain::webhooks::{self, DeliveryPolicy, DeliveryStatus};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -178,11 +178,22 @@ impl WebhookDelivery {
                             let (ports, policy) = (ports.clone(), self.policy);
                             running.spawn(async move {
                                 let jitter = getrandom::u64().map_or(1.0, |bits| (bits >> 11) as f64 / (1u64 << 53) as f64);
-                                if let Err(err) = webhooks::attempt_delivery(&ports, &policy, lease, claim, jitter).await {
-                                    let code = ApiError::from(err).code();
-                                    tracing::warn!(tenant.id = %claim.tenant, webhook_delivery.id = %claim.delivery,
-                                        code = code.as_str(), "a webhook attempt could not be recorded; it is retried when its claim runs out");
-                                }
+                                let started = Instant::now();
+                                let outcome = match webhooks::attempt_delivery(&ports, &policy, lease, claim, jitter).await {
+                                    Ok(Some(DeliveryStatus::Delivered)) => "delivered",
+                                    Ok(Some(DeliveryStatus::Pending)) => "retry",
+                                    Ok(Some(DeliveryStatus::Failed)) => "failed",
+                                    Ok(Some(DeliveryStatus::Dead)) => "dead",
+                                    Ok(_) => "skipped",
+                                    Err(err) => {
+                                        let code = ApiError::from(err).code();
+                                        tracing::warn!(tenant.id = %claim.tenant, webhook_delivery.id = %claim.delivery,
+                                            code = code.as_str(), "a webhook attempt could not be recorded; it is retried when its claim runs out");
+                                        "error"
+                                    }
+                                };
+                                metrics::counter!(crate::metrics::WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+                                metrics::histogram!(crate::metrics::WEBHOOK_DURATION).record(started.elapsed());
                             });
                         }
                     }

@@ -31,6 +31,7 @@ use domain::idempotency::Retention;
 use domain::identity::sessions::{self, RegisterTenant};
 use domain::identity::{Slug, TenantStatus};
 use domain::orders::PaymentTimeout;
+use domain::ports::DeliveryQueue;
 use persistence::{Database, PoolSettings, Readiness};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -43,7 +44,9 @@ use crate::graphql::field_errors::FieldTypes;
 use crate::graphql::services::Services;
 use crate::graphql::{self, Limits};
 use crate::http::client_address::ClientAddresses;
+use crate::http::state::{MetricsState, Refresh};
 use crate::http::{self, AppState, ReadinessCheck, ReadyState};
+use crate::metrics::Metrics;
 use jobs::{
     EVENT_FEED_INTERVAL, EventFeedPoll, IdempotencyPurge, Job, OrderExpiry, PaymentReconciliation, WebhookDelivery,
 };
@@ -68,6 +71,18 @@ impl Server {
         let jwt_secret = serve.validate(global.environment).map_err(|reason| anyhow!(reason))?;
         if global.environment == Environment::Development && serve.jwt_secret.is_none() {
             tracing::warn!("KEEL_JWT_SECRET is not set; signing tokens with the development secret");
+        }
+        // Installed before anything records, so the first transactions are counted too.
+        let metrics = serve.metrics.enabled.then(|| {
+            let metrics = Metrics::install(serve.metrics.max_operations);
+            persistence::metrics::describe();
+            processors::metrics::describe();
+            metrics
+        });
+        if metrics.is_some() && serve.metrics.token.is_none() && global.environment == Environment::Production {
+            tracing::warn!(
+                "/metrics is served without a token; set KEEL_METRICS_TOKEN, or keep the path off the public network"
+            );
         }
         let database = open_database(global).await?;
         if serve.migrates_on_start(global.environment) {
@@ -155,6 +170,13 @@ impl Server {
         let schema = graphql::build(limits, Some(services.clone()));
         let field_types =
             FieldTypes::from_sdl(&schema.sdl()).map_err(|err| anyhow!("the schema's own SDL does not parse: {err}"))?;
+        let metrics = metrics.map(|metrics| {
+            Arc::new(MetricsState {
+                metrics,
+                token: serve.metrics.token.as_ref().map(|token| token.expose().to_owned()),
+                refresh: metrics_refresh(database.clone(), services.ports.clone()),
+            })
+        });
         let state = AppState {
             schema,
             readiness: readiness_check(database.clone()),
@@ -166,6 +188,7 @@ impl Server {
             },
             documents: Arc::default(),
             field_types: Arc::new(field_types),
+            metrics,
         };
         let router = http::router(state, serve.max_body_bytes, serve.http_request_timeout);
         let listener = TcpListener::bind(serve.listen)
@@ -370,10 +393,38 @@ async fn open_database(global: &GlobalArgs) -> anyhow::Result<Database> {
         max_connections: global.database_max_connections,
         acquire_timeout: global.database_acquire_timeout,
         statement_timeout: global.database_statement_timeout,
+        statement_cache: global.database_statement_cache,
     };
     Database::connect(url.expose(), settings)
         .await
         .with_context(|| format!("cannot open the database at {url} (KEEL_DATABASE_URL / --database-url)"))
+}
+
+/// Reads the gauges of state for a scrape: the pool now, and the webhook backlog.
+fn metrics_refresh(database: Database, ports: ports::AppPorts) -> Refresh {
+    let ports = Arc::new(ports);
+    Arc::new(move || {
+        let (database, ports) = (database.clone(), ports.clone());
+        Box::pin(async move {
+            let pool = database.pool_stats();
+            let in_use = pool.open.saturating_sub(pool.idle);
+            metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
+            metrics::gauge!(crate::metrics::DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));
+            metrics::gauge!(crate::metrics::DB_POOL_MAX).set(f64::from(pool.max));
+            match ports.store.backlog().await {
+                Ok(backlog) => {
+                    let lag =
+                        backlog.oldest.map_or(0.0, |oldest| (ports.clock.now() - oldest).as_seconds_f64().max(0.0));
+                    metrics::gauge!(crate::metrics::OUTBOX_LAG).set(lag);
+                    metrics::gauge!(crate::metrics::WEBHOOK_PENDING).set(backlog.pending as f64);
+                }
+                Err(err) => {
+                    let code = crate::error::ApiError::from(err).code();
+                    tracing::warn!(code = code.as_str(), "reading the webhook backlog for /metrics failed");
+                }
+            }
+        })
+    })
 }
 
 fn readiness_check(database: Database) -> ReadinessCheck {

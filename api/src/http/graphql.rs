@@ -13,6 +13,7 @@
 //! carries the request id.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ErrorExtensionValues, ServerError, Variables};
@@ -32,6 +33,7 @@ use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::graphql::context::prepare_request;
 use crate::graphql::field_errors;
+use crate::metrics;
 
 /// The GraphQL-over-HTTP response media type.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -127,7 +129,28 @@ pub async fn post_graphql(
     }
 }
 
+/// Runs one GraphQL request and, when metrics are on, counts it with its latency under its
+/// operation's bounded label.
 async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Params) -> Response {
+    let started = Instant::now();
+    let mut observed = Observed { operation: None, kind: "unknown" };
+    let response = run(state, origin, media, params, &mut observed).await;
+    if let Some(exposition) = &state.metrics {
+        let label = observed.operation.unwrap_or_else(|| metrics::UNKNOWN.to_owned());
+        exposition.metrics.graphql_request(label, observed.kind, started.elapsed());
+    }
+    response
+}
+
+/// What a request turned out to be, for its metrics.
+struct Observed {
+    /// The operation's label, once the document is parsed and the operation selected.
+    operation: Option<String>,
+    /// `query`, `mutation`, `subscription` or `unknown`.
+    kind: &'static str,
+}
+
+async fn run(state: &AppState, origin: Origin, media: MediaType, params: Params, observed: &mut Observed) -> Response {
     let Origin { request_id, headers, address, method } = origin;
     let Params { query, operation_name, variables } = params;
     let mut request = async_graphql::Request::new(query).variables(Variables::from_json(Value::Object(variables)));
@@ -143,6 +166,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
                 &request_id,
                 async_graphql::Response::from_errors(vec![err]),
                 false,
+                None,
             );
         }
     };
@@ -152,6 +176,14 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
     let query = std::mem::take(&mut request.query);
     if let Some((name, kind)) = &operation {
         tracing::Span::current().record("graphql.operation", name.as_deref().unwrap_or("anonymous"));
+        if let Some(exposition) = &state.metrics {
+            observed.operation = Some(exposition.metrics.operation_label(name.as_deref()));
+        }
+        observed.kind = match kind {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
         if method == Method::Get && *kind == OperationType::Mutation {
             let mut response = request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations must use POST");
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -168,7 +200,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
 
     let actor = match auth::authenticate(&state.services.ports, &state.services.tokens, &headers).await {
         Ok(actor) => actor,
-        Err(err) => return unauthenticated(media, &request_id, ApiError::from(err)),
+        Err(err) => return unauthenticated(media, &request_id, ApiError::from(err), observed.operation.as_deref()),
     };
     if let Some(tenant) = actor.tenant() {
         tracing::Span::current().record("tenant.id", tracing::field::display(tenant));
@@ -185,7 +217,7 @@ async fn execute(state: &AppState, origin: Origin, media: MediaType, params: Par
             field_errors::repair(&mut response.data, &response.errors, &document, operation, &state.field_types);
         }
     }
-    render(media, StatusCode::OK, &request_id, response, executed)
+    render(media, StatusCode::OK, &request_id, response, executed, observed.operation.as_deref())
 }
 
 /// Whether the operation reached execution. async-graphql answers a request that fails to parse,
@@ -218,10 +250,12 @@ fn render(
     request_id: &RequestId,
     response: async_graphql::Response,
     executed: bool,
+    operation: Option<&str>,
 ) -> Response {
     let mut errors = response.errors;
     for error in &mut errors {
-        add_code(error, request_id, executed);
+        let code = add_code(error, request_id, executed);
+        metrics::graphql_error(&code, operation);
     }
     // Serialized straight from async-graphql's values: no intermediate `serde_json::Value`.
     let body = Body {
@@ -249,7 +283,7 @@ fn render(
 /// Gives every error a documented code: errors from resolvers carry one already; parse,
 /// validation and coercion errors are the client's (`BAD_USER_INPUT`, or `QUERY_TOO_COMPLEX`
 /// for the limits); `INTERNAL` gets the request id.
-fn add_code(error: &mut ServerError, request_id: &RequestId, executed: bool) {
+fn add_code(error: &mut ServerError, request_id: &RequestId, executed: bool) -> String {
     let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
     let code = match extensions.get("code") {
         Some(async_graphql::Value::String(code)) => code.clone(),
@@ -266,6 +300,7 @@ fn add_code(error: &mut ServerError, request_id: &RequestId, executed: bool) {
     if code == ErrorCode::Internal.as_str() {
         extensions.set("requestId", request_id.0.clone());
     }
+    code
 }
 
 /// The operation the request selects, with its name; `None` when the document does not say
@@ -398,7 +433,7 @@ fn client_address(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Op
 /// A request whose credential is present but not valid: `401` with the reason, whatever the
 /// media type, so clients can tell "refresh your token" from a failed operation. Errors from
 /// the database while checking (unavailable, internal) keep their own codes and status.
-fn unauthenticated(media: MediaType, request_id: &RequestId, err: ApiError) -> Response {
+fn unauthenticated(media: MediaType, request_id: &RequestId, err: ApiError, operation: Option<&str>) -> Response {
     let status = match err.code() {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -408,7 +443,7 @@ fn unauthenticated(media: MediaType, request_id: &RequestId, err: ApiError) -> R
         async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default()),
     ]);
     response.errors.iter_mut().for_each(|e| e.locations.clear());
-    let mut http_response = render(media, status, request_id, response, false);
+    let mut http_response = render(media, status, request_id, response, false, operation);
     *http_response.status_mut() = status;
     if status == StatusCode::UNAUTHORIZED {
         http_response
@@ -419,6 +454,7 @@ fn unauthenticated(media: MediaType, request_id: &RequestId, err: ApiError) -> R
 }
 
 fn request_error(media: MediaType, status: StatusCode, message: &str) -> Response {
+    metrics::graphql_error(ErrorCode::BadUserInput.as_str(), None);
     let body =
         json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadUserInput.as_str() } }] });
     json_response(media, status, &body)

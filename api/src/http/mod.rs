@@ -2,7 +2,7 @@
 //!
 //! `/graphql` speaks GraphQL over HTTP (and serves GraphiQL to browsers), `/graphql/ws` GraphQL
 //! over WebSocket (graphql-transport-ws, for subscriptions), `/healthz` and
-//! `/readyz` are for orchestrators, `/webhooks/payments/{processor}/{tenant}` for the payment
+//! `/readyz` are for orchestrators, `/metrics` for Prometheus, `/webhooks/payments/{processor}/{tenant}` for the payment
 //! processor. Every response carries an `x-request-id`, taken from the
 //! request when it is a sane token or generated (UUIDv7) otherwise, and every request is one
 //! tracing span that records it.
@@ -18,6 +18,7 @@
 //! - [`documents`]: parsed documents kept by their text.
 //! - [`graphiql`]: the playground page and its bundled, offline assets.
 //! - [`health`]: liveness and readiness.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`payment_webhooks`]: the payment processor's signed webhooks, one URL per shop.
 //! - [`request_id`]: the request id and the per-request span.
 //! - [`request_timeout`]: the deadline for a whole request.
@@ -28,6 +29,7 @@ pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod metrics;
 pub mod payment_webhooks;
 pub mod request_id;
 pub mod request_timeout;
@@ -53,6 +55,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/graphiql/{asset}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/webhooks/payments/{processor}/{tenant}", post(payment_webhooks::receive))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))

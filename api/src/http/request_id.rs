@@ -3,11 +3,12 @@
 //! A client's `x-request-id` is kept when it is 1–64 characters of `A–Z a–z 0–9 . _ -`, so a
 //! caller can correlate its own logs; anything else is replaced, so log lines cannot be forged
 //! or flooded through the header. The id is returned in the response header and recorded on
-//! the span (`request.id`), and `INTERNAL` errors carry it as `extensions.requestId`.
+//! the span (`request.id`), and `INTERNAL` errors carry it as `extensions.requestId`. When traces
+//! are exported, the span also continues the caller's `traceparent` and records `trace_id`.
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
@@ -45,14 +46,23 @@ pub async fn trace_request(mut request: Request, next: Next) -> Response {
         http.path = %request.uri().path(),
         graphql.operation = field::Empty,
         tenant.id = field::Empty,
+        trace_id = field::Empty,
     );
+    if crate::telemetry::exporting() {
+        crate::telemetry::adopt(&span, request.headers());
+    }
     request.extensions_mut().insert(id.clone());
+    // The route's pattern, not the path (`/webhooks/payments/{processor}/{tenant}`): a label
+    // from the router's fixed list, never from the client.
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let started = Instant::now();
 
     let mut response = next.run(request).instrument(span.clone()).await;
 
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
+    metrics::counter!(crate::metrics::HTTP_RESPONSES, "route" => route, "status" => status.to_string()).increment(1);
     span.in_scope(|| tracing::info!(http.status = status, duration_ms, "request finished"));
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

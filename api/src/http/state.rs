@@ -9,6 +9,7 @@ use super::documents::DocumentCache;
 use crate::graphql::KeelSchema;
 use crate::graphql::field_errors::FieldTypes;
 use crate::graphql::services::Services;
+use crate::metrics::Metrics;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct AppState {
     pub documents: Arc<DocumentCache>,
     /// The schema's field types, to put failed fields into `data` as the specification says.
     pub field_types: Arc<FieldTypes>,
+    /// Metrics, when `/metrics` is on (nothing is recorded for it otherwise).
+    pub metrics: Option<Arc<MetricsState>>,
 }
 
 /// Whether the service can take traffic, and if not, why.
@@ -38,3 +41,16 @@ pub enum ReadyState {
 
 /// Checks readiness on demand; built in `app` from the database.
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, ReadyState> + Send + Sync>;
+
+/// Sets the gauges that are read rather than kept, before a scrape renders.
+pub type Refresh = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// What `/metrics` serves.
+pub struct MetricsState {
+    /// The recorder's view, and the operation-name bound the GraphQL handler labels with.
+    pub metrics: Arc<Metrics>,
+    /// The bearer token a scrape must present, if any.
+    pub token: Option<String>,
+    /// Refreshes the read gauges.
+    pub refresh: Refresh,
+}

@@ -13,8 +13,8 @@ use crate::ids::{EventId, WebhookDeliveryId, WebhookEndpointId};
 use crate::page::{Page, PageRequest};
 use crate::payments::BoxFuture;
 use crate::webhooks::{
-    Attempt, Claim, Delivery, DeliveryStatus, Endpoint, EventTypes, NextStep, SendOutcome, SigningSecret, StoredEvent,
-    TargetPolicy, WebhookMessage, WebhookUrl,
+    Attempt, Backlog, Claim, Delivery, DeliveryStatus, Endpoint, EventTypes, NextStep, SendOutcome, SigningSecret,
+    StoredEvent, TargetPolicy, WebhookMessage, WebhookUrl,
 };
 
 /// Signs and sends webhook deliveries, and makes the secrets they are signed with.
@@ -144,4 +144,7 @@ pub trait DeliveryQueue: Send + Sync {
         limit: u32,
         per_endpoint: u32,
     ) -> impl Future<Output = Result<Vec<Claim>, DomainError>> + Send;
+
+    /// How many deliveries of every tenant wait for an attempt, and since when the oldest does.
+    fn backlog(&self) -> impl Future<Output = Result<Backlog, DomainError>> + Send;
 }

@@ -24,8 +24,8 @@ pub use manage::{
     rotate_secret, set_endpoint_status, update_endpoint,
 };
 pub use model::{
-    Attempt, Claim, Delivery, DeliveryStatus, EVENT_TYPES, Endpoint, EndpointStatus, EventTypes, NextStep, SendFailure,
-    SendOutcome, SigningSecret, StoredEvent, WebhookMessage,
+    Attempt, Backlog, Claim, Delivery, DeliveryStatus, EVENT_TYPES, Endpoint, EndpointStatus, EventTypes, NextStep,
+    SendFailure, SendOutcome, SigningSecret, StoredEvent, WebhookMessage,
 };
 pub use queries::{attempts_of, deliveries, delivery, endpoint, endpoints};
 pub use target::{TargetPolicy, WebhookUrl, forbidden_address};

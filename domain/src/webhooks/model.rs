@@ -273,6 +273,15 @@ pub struct Claim {
     pub attempt: u32,
 }
 
+/// The deliveries of every shop still waiting for an attempt, for operators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many deliveries are `PENDING`.
+    pub pending: u64,
+    /// When the oldest of them was queued (its event committed), if any is.
+    pub oldest: Option<OffsetDateTime>,
+}
+
 /// Where a delivery goes after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NextStep {
