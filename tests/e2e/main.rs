@@ -22,6 +22,7 @@ mod payment_webhooks;
 mod payments;
 mod races;
 mod schema;
+mod seed;
 mod subscriptions;
 mod tenancy;
 mod tokens;
