@@ -66,10 +66,10 @@ pub const MAX_SEED_ORDERS: i64 = 1_000_000;
 /// inserts, several shops at a time on PostgreSQL: the tenant (`shop-0001`, `shop-0002`, …)
 /// with its owner (`owner@shop-0001.example`), an API key holding every permission a key may
 /// hold, two locations (`MAIN`, `EAST`), products (`SKU-000001`, …) stocked at both with the
-/// ledger that explains every level, and orders of 3 lines spread over the past weeks: the
-/// newest await payment, most others are PAID (with a SUCCEEDED `MANUAL` payment, as
-/// `markOrderPaid` writes), some FULFILLED, some CANCELLED (stock released). Later orders
-/// continue the numbering. Not seeded: outbox events and webhook deliveries, sessions,
+/// ledger that explains every level, and orders of 3 lines spread over the past weeks: those
+/// of the last 20 minutes are half paid, half awaiting payment; most older ones are PAID (with
+/// a SUCCEEDED `MANUAL` payment, as `markOrderPaid` writes), some FULFILLED, some CANCELLED
+/// (stock released). Later orders continue the numbering. Not seeded: outbox events and webhook deliveries, sessions,
 /// idempotency keys, customers.
 ///
 /// Prints `KEEL_TOKEN=<API key of the first shop>` (a bearer credential that does not

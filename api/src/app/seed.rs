@@ -11,7 +11,7 @@
 //! up; every stock level is the sum of its movements and never went negative; every status
 //! change is a legal transition; every `PAID` or `FULFILLED` order has one `SUCCEEDED`
 //! `MANUAL` payment of its total; only orders placed within the payment timeout still await
-//! payment, so the expiry job finds nothing to cancel. Ids are UUIDv7 of the moment each thing
+//! payment, so the expiry job finds nothing to cancel for a while. Ids are UUIDv7 of the moment each thing
 //! happened, so lists page newest first as they would in a shop that ran for weeks.
 
 use std::sync::Arc;
@@ -49,11 +49,16 @@ use crate::config::{Environment, GlobalArgs, SeedArgs};
 const POSTGRES_WRITERS: u32 = 3;
 /// Lines of every seeded order.
 const LINES_PER_ORDER: usize = 3;
-/// At most this many of a shop's newest orders still await payment.
-const MAX_UNPAID_ORDERS: u32 = 120;
-/// The unpaid orders were placed within this window before seeding: well inside the default
+/// At most this many of a shop's orders are recent: placed within [`RECENT_WINDOW`], about
+/// half of them paid by now and the others awaiting payment.
+const MAX_RECENT_ORDERS: u32 = 240;
+/// Recent orders were placed within this window before seeding: well inside the default
 /// payment timeout (30 minutes), so none has expired when a server starts on the data.
-const UNPAID_WINDOW: Duration = Duration::minutes(20);
+const RECENT_WINDOW: Duration = Duration::minutes(20);
+/// Orders are paid at least this long after they were placed…
+const FIRST_PAYMENT_AFTER: Duration = Duration::seconds(30);
+/// …and at most this long.
+const LAST_PAYMENT_AFTER: Duration = Duration::minutes(20);
 /// The other orders end this long before seeding, so every payment, cancellation or shipment
 /// they had lies in the past.
 const SETTLED_BEFORE: Duration = Duration::hours(2);
@@ -413,11 +418,13 @@ fn build_shop(plan: &Plan, index: u32) -> anyhow::Result<(TenantSeed, PresentedS
     let mut orders = Vec::with_capacity(orders_wanted);
     let mut transitions = Vec::with_capacity(orders_wanted * 2);
     let mut payments = Vec::new();
-    let unpaid = unpaid_orders(plan.args.orders) as usize;
+    let recent = recent_orders(plan.args.orders) as usize;
     let customers = (plan.args.orders / 3).max(1);
     for (n, &at) in placed_at.iter().enumerate() {
-        let fate = if n >= orders_wanted - unpaid {
-            Fate::Unpaid
+        // A recent order was paid (some time before now) or still awaits payment.
+        let pay_within = (plan.now - at - FIRST_PAYMENT_AFTER).min(LAST_PAYMENT_AFTER);
+        let fate = if n >= orders_wanted - recent {
+            if pay_within > FIRST_PAYMENT_AFTER && dice.chance(0.5) { Fate::Paid } else { Fate::Unpaid }
         } else {
             match dice.0.f64() {
                 r if r < 0.78 => Fate::Paid,
@@ -520,7 +527,7 @@ fn build_shop(plan: &Plan, index: u32) -> anyhow::Result<(TenantSeed, PresentedS
                 change(&mut dice, &mut order, OrderStatus::Cancelled, Some(reason.to_owned()), actor, when);
             }
             Fate::Paid | Fate::Fulfilled => {
-                let paid = at + dice.between(Duration::minutes(1), Duration::minutes(20));
+                let paid = at + dice.between(FIRST_PAYMENT_AFTER, pay_within);
                 let payment_id = PaymentId::from_uuid(dice.id_at(paid));
                 payments.push(Payment {
                     id: payment_id,
@@ -568,18 +575,18 @@ fn build_shop(plan: &Plan, index: u32) -> anyhow::Result<(TenantSeed, PresentedS
     Ok((seed, credential))
 }
 
-/// How many of `orders` still await payment: the newest tenth, at most [`MAX_UNPAID_ORDERS`].
-fn unpaid_orders(orders: u32) -> u32 {
-    (orders / 10).min(MAX_UNPAID_ORDERS)
+/// How many of `orders` are recent: the newest fifth, at most [`MAX_RECENT_ORDERS`].
+fn recent_orders(orders: u32) -> u32 {
+    (orders / 5).min(MAX_RECENT_ORDERS)
 }
 
 /// When each of `orders` orders was placed, oldest first and each at its own millisecond: the
-/// unpaid ones evenly within [`UNPAID_WINDOW`] before `now`, the others before
+/// recent ones evenly within [`RECENT_WINDOW`] before `now`, the others before
 /// [`SETTLED_BEFORE`] at random gaps of [`MEAN_ORDER_GAP`] on average (closer when that would
 /// reach back further than [`LONGEST_HISTORY`]).
 fn order_times(dice: &mut Dice, now: OffsetDateTime, orders: u32) -> Vec<OffsetDateTime> {
-    let unpaid = unpaid_orders(orders);
-    let settled = orders - unpaid;
+    let recent = recent_orders(orders);
+    let settled = orders - recent;
     let history = (MEAN_ORDER_GAP * settled).min(LONGEST_HISTORY);
     let mean_gap = if settled == 0 { Duration::ZERO } else { history / settled };
     let mut times = Vec::with_capacity(orders as usize);
@@ -589,8 +596,8 @@ fn order_times(dice: &mut Dice, now: OffsetDateTime, orders: u32) -> Vec<OffsetD
         at -= dice.between(mean_gap / 5, mean_gap * 9 / 5).max(Duration::milliseconds(1));
     }
     times.reverse();
-    let step = UNPAID_WINDOW / (unpaid + 1);
-    times.extend((1..=unpaid).map(|k| now - UNPAID_WINDOW + step * k));
+    let step = RECENT_WINDOW / (recent + 1);
+    times.extend((1..=recent).map(|k| now - RECENT_WINDOW + step * k));
     times
 }
 
