@@ -68,6 +68,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Tenant { action }) => app::tenant(&cli.global, action, owner_password).await,
+        Some(Command::Seed(args)) => {
+            app::seed::seed(&cli.global, &args, std::env::var("KEEL_OWNER_PASSWORD").ok()).await
+        }
     }
 }
 

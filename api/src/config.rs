@@ -49,6 +49,49 @@ pub enum Command {
         #[command(subcommand)]
         action: TenantAction,
     },
+    /// Fill the database with generated shops, for demos and load tests.
+    Seed(SeedArgs),
+}
+
+/// The most shops one `keel seed` writes.
+pub const MAX_SEED_TENANTS: i64 = 100_000;
+/// The most products per seeded shop (SKUs run from `SKU-000001` to `SKU-999999`).
+pub const MAX_SEED_PRODUCTS: i64 = 100_000;
+/// The most orders per seeded shop.
+pub const MAX_SEED_ORDERS: i64 = 1_000_000;
+
+/// Settings for `keel seed`.
+///
+/// Applies pending migrations, then writes each shop in one transaction with multi-row
+/// inserts, several shops at a time on PostgreSQL: the tenant (`shop-0001`, `shop-0002`, …)
+/// with its owner (`owner@shop-0001.example`), an API key holding every permission a key may
+/// hold, two locations (`MAIN`, `EAST`), products (`SKU-000001`, …) stocked at both with the
+/// ledger that explains every level, and orders of 3 lines spread over the past weeks: those
+/// of the last 20 minutes are half paid, half awaiting payment; most older ones are PAID (with
+/// a SUCCEEDED `MANUAL` payment, as `markOrderPaid` writes), some FULFILLED, some CANCELLED
+/// (stock released). Later orders continue the numbering. Not seeded: outbox events and webhook deliveries, sessions,
+/// idempotency keys, customers.
+///
+/// Prints `KEEL_TOKEN=<API key of the first shop>` (a bearer credential that does not
+/// expire), the shop's slug and owner, then the sizes written and the time taken. Every owner
+/// signs in with KEEL_OWNER_PASSWORD, or, when it is unset, with a password generated and
+/// printed as `KEEL_OWNER_PASSWORD=…`. Slugs must be free: seed an empty database. Refused
+/// with KEEL_ENV=production.
+#[derive(Args, Debug, Clone)]
+pub struct SeedArgs {
+    /// Shops to create.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_SEED_TENANTS))]
+    pub tenants: u32,
+    /// Products per shop (at least 3: every order has 3 different ones).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(3..=MAX_SEED_PRODUCTS))]
+    pub products: u32,
+    /// Orders per shop, 3 lines each.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=MAX_SEED_ORDERS))]
+    pub orders: u32,
+    /// Seed of the random choices: the same seed and sizes give the same names, prices,
+    /// stock, lines and statuses (ids, secrets and times still differ). Random when omitted.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// A `keel tenant` action.
@@ -627,6 +670,19 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seeding_defaults_to_one_shop_and_refuses_shops_too_small_for_three_line_orders() {
+        let seed = parse(&["seed"]).expect("parses").command;
+        let big = parse(&["seed", "--tenants", "100", "--products", "200", "--orders", "1000", "--seed", "7"]);
+
+        let Some(Command::Seed(seed)) = seed else { panic!("not the seed command: {seed:?}") };
+        assert_eq!((seed.tenants, seed.products, seed.orders, seed.seed), (1, 200, 1000, None));
+        assert!(big.is_ok());
+        for bad in [["--products", "2"], ["--tenants", "0"], ["--orders", "-1"]] {
+            assert!(parse(&["seed", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use domain::ports::CatalogRepo;
 use domain::{DomainError, Taken};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter};
+use uuid::Uuid;
 
 use crate::codec::corrupt;
 use crate::entity::{locations, products, stock_levels};
@@ -45,6 +46,37 @@ fn location_from(model: locations::Model) -> Result<Location, DomainError> {
     })
 }
 
+/// The row of `product` of `tenant`, with its sort name.
+pub(crate) fn product_row(tenant: Uuid, product: &Product) -> products::Model {
+    products::Model {
+        tenant_id: tenant,
+        id: product.id.uuid(),
+        sku: product.sku.as_str().to_owned(),
+        name: product.name.clone(),
+        sort_name: name_sort_key(&product.name),
+        description: product.description.clone(),
+        price_minor: product.price.minor(),
+        currency_code: product.price.currency().code().to_owned(),
+        active: product.active,
+        version: product.version,
+        low_stock_threshold: product.low_stock_threshold,
+        created_at: product.created_at,
+        updated_at: product.updated_at,
+    }
+}
+
+/// The row of `location` of `tenant`.
+pub(crate) fn location_row(tenant: Uuid, location: &Location) -> locations::Model {
+    locations::Model {
+        tenant_id: tenant,
+        id: location.id.uuid(),
+        code: location.code.as_str().to_owned(),
+        name: location.name.clone(),
+        created_at: location.created_at,
+        updated_at: location.updated_at,
+    }
+}
+
 /// `%text%` for LIKE, with the pattern characters of `text` escaped.
 fn contains_pattern(text: &str) -> LikeExpr {
     let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -54,22 +86,7 @@ fn contains_pattern(text: &str) -> LikeExpr {
 impl CatalogRepo for SeaTx {
     async fn insert_product(&self, scope: &TenantScope, product: &Product) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let model = products::Model {
-            tenant_id: tenant,
-            id: product.id.uuid(),
-            sku: product.sku.as_str().to_owned(),
-            name: product.name.clone(),
-            sort_name: name_sort_key(&product.name),
-            description: product.description.clone(),
-            price_minor: product.price.minor(),
-            currency_code: product.price.currency().code().to_owned(),
-            active: product.active,
-            version: product.version,
-            low_stock_threshold: product.low_stock_threshold,
-            created_at: product.created_at,
-            updated_at: product.updated_at,
-        };
-        products::Entity::insert(model.into_active_model())
+        products::Entity::insert(product_row(tenant, product).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(|err| on_unique(err, Taken::ProductSku))?;
@@ -201,15 +218,7 @@ impl CatalogRepo for SeaTx {
 
     async fn insert_location(&self, scope: &TenantScope, location: &Location) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let model = locations::Model {
-            tenant_id: tenant,
-            id: location.id.uuid(),
-            code: location.code.as_str().to_owned(),
-            name: location.name.clone(),
-            created_at: location.created_at,
-            updated_at: location.updated_at,
-        };
-        locations::Entity::insert(model.into_active_model())
+        locations::Entity::insert(location_row(tenant, location).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(|err| on_unique(err, Taken::LocationCode))?;

@@ -22,6 +22,66 @@ use crate::error::{on_unique, storage_error};
 use crate::page::keyset_page;
 use crate::store::SeaTx;
 
+/// The row of `tenant`.
+pub(crate) fn tenant_row(tenant: &Tenant) -> tenants::Model {
+    tenants::Model {
+        id: tenant.id.uuid(),
+        slug: tenant.slug.as_str().to_owned(),
+        name: tenant.name.clone(),
+        currency_code: tenant.currency.code().to_owned(),
+        status: tenant.status.as_str().to_owned(),
+        created_at: tenant.created_at,
+        updated_at: tenant.created_at,
+    }
+}
+
+/// The row of member `user` of `tenant`, who signs in with `password`.
+pub(crate) fn user_row(tenant: Uuid, user: &User, password: &PasswordHash) -> users::Model {
+    users::Model {
+        tenant_id: tenant,
+        id: user.id.uuid(),
+        email: user.email.as_str().to_owned(),
+        password_hash: password.0.clone(),
+        role: user.role.as_str().to_owned(),
+        status: user.status.as_str().to_owned(),
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+    }
+}
+
+/// The row of API key `key` of `tenant`, whose secret hashes to `hash`.
+pub(crate) fn api_key_row(tenant: Uuid, key: &ApiKey, hash: &SecretHash) -> api_keys::Model {
+    let (created_by_kind, created_by_id) = actor_columns(key.created_by);
+    api_keys::Model {
+        tenant_id: tenant,
+        id: key.id.uuid(),
+        name: key.name.clone(),
+        hint: key.hint.clone(),
+        secret_hash: hash.0.clone(),
+        permissions: key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","),
+        created_by_kind: created_by_kind.to_owned(),
+        created_by_id,
+        created_at: key.created_at,
+        last_used_at: key.last_used_at,
+        revoked_at: key.revoked_at,
+    }
+}
+
+/// The row of audit `entry` of `tenant`.
+pub(crate) fn audit_row(tenant: Uuid, entry: &AuditEntry) -> audit_log::Model {
+    let (actor_kind, actor_id) = actor_columns(entry.actor);
+    audit_log::Model {
+        tenant_id: tenant,
+        id: entry.id.uuid(),
+        actor_kind: actor_kind.to_owned(),
+        actor_id,
+        action: entry.action.as_str().to_owned(),
+        subject: entry.subject.clone(),
+        client_address: entry.address.clone(),
+        created_at: entry.created_at,
+    }
+}
+
 fn user_from(model: users::Model) -> Result<(User, PasswordHash), DomainError> {
     let user = User {
         id: UserId::from_uuid(model.id),
@@ -147,16 +207,7 @@ impl IdentityRepo for SeaTx {
         if id != tenant.id.uuid() {
             return Err(DomainError::internal("inserting a tenant outside its own scope"));
         }
-        let model = tenants::Model {
-            id,
-            slug: tenant.slug.as_str().to_owned(),
-            name: tenant.name.clone(),
-            currency_code: tenant.currency.code().to_owned(),
-            status: tenant.status.as_str().to_owned(),
-            created_at: tenant.created_at,
-            updated_at: tenant.created_at,
-        };
-        tenants::Entity::insert(model.into_active_model())
+        tenants::Entity::insert(tenant_row(tenant).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(|err| on_unique(err, Taken::TenantSlug))?;
@@ -165,17 +216,7 @@ impl IdentityRepo for SeaTx {
 
     async fn insert_user(&self, scope: &TenantScope, user: &User, password: &PasswordHash) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let model = users::Model {
-            tenant_id: tenant,
-            id: user.id.uuid(),
-            email: user.email.as_str().to_owned(),
-            password_hash: password.0.clone(),
-            role: user.role.as_str().to_owned(),
-            status: user.status.as_str().to_owned(),
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        };
-        users::Entity::insert(model.into_active_model())
+        users::Entity::insert(user_row(tenant, user, password).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(|err| on_unique(err, Taken::MemberEmail))?;
@@ -364,21 +405,7 @@ impl IdentityRepo for SeaTx {
 
     async fn insert_api_key(&self, scope: &TenantScope, key: &ApiKey, hash: &SecretHash) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let (created_by_kind, created_by_id) = actor_columns(key.created_by);
-        let model = api_keys::Model {
-            tenant_id: tenant,
-            id: key.id.uuid(),
-            name: key.name.clone(),
-            hint: key.hint.clone(),
-            secret_hash: hash.0.clone(),
-            permissions: key.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","),
-            created_by_kind: created_by_kind.to_owned(),
-            created_by_id,
-            created_at: key.created_at,
-            last_used_at: key.last_used_at,
-            revoked_at: key.revoked_at,
-        };
-        api_keys::Entity::insert(model.into_active_model())
+        api_keys::Entity::insert(api_key_row(tenant, key, hash).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(storage_error)?;
@@ -408,18 +435,7 @@ impl IdentityRepo for SeaTx {
 
     async fn append_audit(&self, scope: &TenantScope, entry: &AuditEntry) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let (actor_kind, actor_id) = actor_columns(entry.actor);
-        let model = audit_log::Model {
-            tenant_id: tenant,
-            id: entry.id.uuid(),
-            actor_kind: actor_kind.to_owned(),
-            actor_id,
-            action: entry.action.as_str().to_owned(),
-            subject: entry.subject.clone(),
-            client_address: entry.address.clone(),
-            created_at: entry.created_at,
-        };
-        audit_log::Entity::insert(model.into_active_model())
+        audit_log::Entity::insert(audit_row(tenant, entry).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(storage_error)?;

@@ -40,6 +40,37 @@ fn movement_from(model: stock_movements::Model) -> Result<StockMovement, DomainE
     })
 }
 
+/// The row of `level` of `tenant`.
+pub(crate) fn level_row(tenant: Uuid, level: &StockLevel) -> stock_levels::Model {
+    stock_levels::Model {
+        tenant_id: tenant,
+        product_id: level.product.uuid(),
+        location_id: level.location.uuid(),
+        on_hand: level.level.on_hand,
+        reserved: level.level.reserved,
+        updated_at: level.updated_at,
+    }
+}
+
+/// The ledger row of `movement` of `tenant`.
+pub(crate) fn movement_row(tenant: Uuid, movement: &StockMovement) -> stock_movements::Model {
+    let (actor_kind, actor_id) = actor_columns(movement.actor);
+    stock_movements::Model {
+        tenant_id: tenant,
+        id: movement.id.uuid(),
+        product_id: movement.product.uuid(),
+        location_id: movement.location.uuid(),
+        delta_on_hand: movement.change.on_hand,
+        delta_reserved: movement.change.reserved,
+        reason: movement.reason.as_str().to_owned(),
+        reference: movement.reference.clone(),
+        note: movement.note.clone(),
+        actor_kind: actor_kind.to_owned(),
+        actor_id,
+        created_at: movement.created_at,
+    }
+}
+
 impl SeaTx {
     async fn find_level(
         &self,
@@ -123,24 +154,7 @@ impl InventoryRepo for SeaTx {
         if movements.is_empty() {
             return Ok(());
         }
-        let rows = movements.iter().map(|movement| {
-            let (actor_kind, actor_id) = actor_columns(movement.actor);
-            stock_movements::Model {
-                tenant_id: tenant,
-                id: movement.id.uuid(),
-                product_id: movement.product.uuid(),
-                location_id: movement.location.uuid(),
-                delta_on_hand: movement.change.on_hand,
-                delta_reserved: movement.change.reserved,
-                reason: movement.reason.as_str().to_owned(),
-                reference: movement.reference.clone(),
-                note: movement.note.clone(),
-                actor_kind: actor_kind.to_owned(),
-                actor_id,
-                created_at: movement.created_at,
-            }
-            .into_active_model()
-        });
+        let rows = movements.iter().map(|movement| movement_row(tenant, movement).into_active_model());
         stock_movements::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! - `codec`: rows to domain values and back where several repositories share it (actors,
 //!   tenants, the session-holder row), and the error for a stored value that no longer parses.
 //! - `page`: keyset pagination for every list.
+//! - [`seed`]: whole generated shops written in bulk, for `keel seed`.
 //! - [`error`]: the one translation from `DbErr` to `DomainError`.
 //! - `entity`: sea-orm entities, private to this crate.
 
@@ -31,6 +32,7 @@ pub mod orders;
 pub mod outbox;
 mod page;
 pub mod payments;
+pub mod seed;
 pub mod store;
 pub mod webhooks;
 

@@ -71,6 +71,60 @@ fn transition_from(model: order_transitions::Model) -> Result<Transition, Domain
     })
 }
 
+/// The row of `order` of `tenant`, without its lines ([`line_rows`]).
+pub(crate) fn order_row(tenant: Uuid, order: &Order) -> orders::Model {
+    let (placed_by_kind, placed_by_id) = actor_columns(order.placed_by);
+    orders::Model {
+        tenant_id: tenant,
+        id: order.id.uuid(),
+        number: order.number.get(),
+        status: order.status.as_str().to_owned(),
+        customer_email: order.customer_email.as_str().to_owned(),
+        customer_id: order.customer.map(UserId::uuid),
+        note: order.note.clone(),
+        location_id: order.location.uuid(),
+        currency_code: order.total.currency().code().to_owned(),
+        subtotal_minor: order.subtotal.minor(),
+        total_minor: order.total.minor(),
+        placed_by_kind: placed_by_kind.to_owned(),
+        placed_by_id,
+        version: order.version,
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+    }
+}
+
+/// The rows of the lines of `order` of `tenant`.
+pub(crate) fn line_rows(tenant: Uuid, order: &Order) -> impl Iterator<Item = order_lines::Model> + '_ {
+    order.lines.iter().map(move |line| order_lines::Model {
+        tenant_id: tenant,
+        order_id: order.id.uuid(),
+        position: line.position,
+        product_id: line.product.uuid(),
+        sku: line.sku.as_str().to_owned(),
+        name: line.name.clone(),
+        unit_price_minor: line.unit_price.minor(),
+        quantity: line.quantity,
+        total_minor: line.total.minor(),
+    })
+}
+
+/// The history row of `transition` of `tenant`.
+pub(crate) fn transition_row(tenant: Uuid, transition: &Transition) -> order_transitions::Model {
+    let (actor_kind, actor_id) = actor_columns(transition.actor);
+    order_transitions::Model {
+        tenant_id: tenant,
+        id: transition.id.uuid(),
+        order_id: transition.order.uuid(),
+        from_status: transition.from.map(|s| s.as_str().to_owned()),
+        to_status: transition.to.as_str().to_owned(),
+        reason: transition.reason.clone(),
+        actor_kind: actor_kind.to_owned(),
+        actor_id,
+        created_at: transition.at,
+    }
+}
+
 impl SeaTx {
     /// The orders visible under `scope`: the tenant's, or only the customer's own.
     fn visible_orders(&self, scope: &TenantScope) -> Result<Select<orders::Entity>, DomainError> {
@@ -134,43 +188,11 @@ impl OrderRepo for SeaTx {
 
     async fn insert_order(&self, scope: &TenantScope, order: &Order) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let (placed_by_kind, placed_by_id) = actor_columns(order.placed_by);
-        let row = orders::Model {
-            tenant_id: tenant,
-            id: order.id.uuid(),
-            number: order.number.get(),
-            status: order.status.as_str().to_owned(),
-            customer_email: order.customer_email.as_str().to_owned(),
-            customer_id: order.customer.map(UserId::uuid),
-            note: order.note.clone(),
-            location_id: order.location.uuid(),
-            currency_code: order.total.currency().code().to_owned(),
-            subtotal_minor: order.subtotal.minor(),
-            total_minor: order.total.minor(),
-            placed_by_kind: placed_by_kind.to_owned(),
-            placed_by_id,
-            version: order.version,
-            created_at: order.created_at,
-            updated_at: order.updated_at,
-        };
-        orders::Entity::insert(row.into_active_model())
+        orders::Entity::insert(order_row(tenant, order).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(storage_error)?;
-        let lines = order.lines.iter().map(|line| {
-            order_lines::Model {
-                tenant_id: tenant,
-                order_id: order.id.uuid(),
-                position: line.position,
-                product_id: line.product.uuid(),
-                sku: line.sku.as_str().to_owned(),
-                name: line.name.clone(),
-                unit_price_minor: line.unit_price.minor(),
-                quantity: line.quantity,
-                total_minor: line.total.minor(),
-            }
-            .into_active_model()
-        });
+        let lines = line_rows(tenant, order).map(IntoActiveModel::into_active_model);
         order_lines::Entity::insert_many(lines).exec_without_returning(&self.txn).await.map_err(storage_error)?;
         Ok(())
     }
@@ -251,19 +273,7 @@ impl OrderRepo for SeaTx {
 
     async fn append_transition(&self, scope: &TenantScope, transition: &Transition) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let (actor_kind, actor_id) = actor_columns(transition.actor);
-        let row = order_transitions::Model {
-            tenant_id: tenant,
-            id: transition.id.uuid(),
-            order_id: transition.order.uuid(),
-            from_status: transition.from.map(|s| s.as_str().to_owned()),
-            to_status: transition.to.as_str().to_owned(),
-            reason: transition.reason.clone(),
-            actor_kind: actor_kind.to_owned(),
-            actor_id,
-            created_at: transition.at,
-        };
-        order_transitions::Entity::insert(row.into_active_model())
+        order_transitions::Entity::insert(transition_row(tenant, transition).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(storage_error)?;

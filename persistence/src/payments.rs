@@ -52,6 +52,31 @@ fn failure_columns(failure: Option<&Failure>) -> (Option<String>, Option<String>
     failure.map_or((None, None), |f| (Some(f.code.clone()), Some(f.message.clone())))
 }
 
+/// The row of `payment` of `tenant`, without its refunds.
+pub(crate) fn payment_row(tenant: Uuid, payment: &Payment) -> payments::Model {
+    let (created_by_kind, created_by_id) = actor_columns(payment.created_by);
+    let (failure_code, failure_message) = failure_columns(payment.failure.as_ref());
+    payments::Model {
+        tenant_id: tenant,
+        id: payment.id.uuid(),
+        order_id: payment.order.uuid(),
+        customer_id: payment.customer.map(UserId::uuid),
+        amount_minor: payment.amount.minor(),
+        currency_code: payment.amount.currency().code().to_owned(),
+        processor: payment.processor.as_str().to_owned(),
+        method: payment.method.as_str().to_owned(),
+        status: payment.status.as_str().to_owned(),
+        reference: payment.reference.clone(),
+        processor_key: payment.processor_key.clone(),
+        failure_code,
+        failure_message,
+        created_by_kind: created_by_kind.to_owned(),
+        created_by_id,
+        created_at: payment.created_at,
+        updated_at: payment.updated_at,
+    }
+}
+
 /// The ids of a customer's payments: the refunds a customer may see are those of these.
 fn customer_payments(tenant: Uuid, customer: UserId) -> SelectStatement {
     Query::select()
@@ -185,30 +210,9 @@ impl SeaTx {
 impl PaymentRepo for SeaTx {
     async fn insert_payment(&self, scope: &TenantScope, payment: &Payment) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        let (created_by_kind, created_by_id) = actor_columns(payment.created_by);
-        let (failure_code, failure_message) = failure_columns(payment.failure.as_ref());
-        let row = payments::Model {
-            tenant_id: tenant,
-            id: payment.id.uuid(),
-            order_id: payment.order.uuid(),
-            customer_id: payment.customer.map(UserId::uuid),
-            amount_minor: payment.amount.minor(),
-            currency_code: payment.amount.currency().code().to_owned(),
-            processor: payment.processor.as_str().to_owned(),
-            method: payment.method.as_str().to_owned(),
-            status: payment.status.as_str().to_owned(),
-            reference: payment.reference.clone(),
-            processor_key: payment.processor_key.clone(),
-            failure_code,
-            failure_message,
-            created_by_kind: created_by_kind.to_owned(),
-            created_by_id,
-            created_at: payment.created_at,
-            updated_at: payment.updated_at,
-        };
         // The live-payment index refuses a second PENDING or SUCCEEDED payment of the order:
         // a concurrent payOrder got there first, and running again finds its payment.
-        payments::Entity::insert(row.into_active_model())
+        payments::Entity::insert(payment_row(tenant, payment).into_active_model())
             .exec_without_returning(&self.txn)
             .await
             .map_err(unique_is_contention)?;

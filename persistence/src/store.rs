@@ -1,9 +1,9 @@
 //! [`SeaStore`]: the domain's [`Store`] on sea-orm, and [`SeaTx`], one tenant-confined
 //! transaction.
 //!
-//! `begin` is the only place a transaction starts and, on PostgreSQL, the only place the
-//! row-level-security tenant is set (`set_config('keel.tenant_id', …, true)`, local to the
-//! transaction). On SQLite, write transactions are `BEGIN IMMEDIATE`, so writers take the lock up
+//! `begin` is the only place a request's transaction starts (`keel seed` starts its own, one per
+//! shop) and, on PostgreSQL, [`confine`] is the only place the row-level-security tenant is set
+//! (`set_config('keel.tenant_id', …, true)`, local to the transaction). On SQLite, write transactions are `BEGIN IMMEDIATE`, so writers take the lock up
 //! front instead of failing when a read turns into a write, and a process's writers queue for it
 //! in arrival order.
 
@@ -70,16 +70,23 @@ impl SeaStore {
         };
         let txn = acquiring(conn.begin_with_options(options)).await.map_err(storage_error)?;
         if postgres {
-            let read_only = if write { "" } else { ", set_config('transaction_read_only', 'on', true)" };
-            let set = Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                format!("SELECT set_config('{TENANT_SETTING}', $1, true){read_only}"),
-                [scope.tenant().uuid().to_string().into()],
-            );
-            txn.execute_raw(set).await.map_err(storage_error)?;
+            confine(&txn, scope.tenant().uuid(), write).await?;
         }
         Ok(SeaTx { txn, tenant: scope.tenant().uuid(), _turn: turn })
     }
+}
+
+/// Confines an open PostgreSQL transaction to `tenant` for row-level security (and makes it
+/// read-only unless `write`), in one statement: the only way a tenant's transaction is set up.
+pub(crate) async fn confine(txn: &DatabaseTransaction, tenant: Uuid, write: bool) -> Result<(), DomainError> {
+    let read_only = if write { "" } else { ", set_config('transaction_read_only', 'on', true)" };
+    let set = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("SELECT set_config('{TENANT_SETTING}', $1, true){read_only}"),
+        [tenant.to_string().into()],
+    );
+    txn.execute_raw(set).await.map_err(storage_error)?;
+    Ok(())
 }
 
 impl SeaStore {

@@ -23,6 +23,7 @@ mod payment_webhooks;
 mod payments;
 mod races;
 mod schema;
+mod seed;
 mod subscriptions;
 mod tenancy;
 mod tokens;

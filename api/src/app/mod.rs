@@ -12,11 +12,13 @@
 //! - [`jobs`]: background jobs (order expiry, the purge of expired idempotency keys, payment
 //!   reconciliation).
 //! - [`processor`]: the configured payment processor.
+//! - [`seed`]: `keel seed`, generated shops written in bulk.
 //! - here: the server's life (build, serve, shut down) and the `migrate` and `tenant` commands.
 
 pub mod jobs;
 pub mod ports;
 pub mod processor;
+pub mod seed;
 pub mod webhooks;
 
 use std::future::Future;
