@@ -17,8 +17,8 @@ use domain::ports::{SessionHolder, Store, Tx};
 use migration::rls::TENANT_SETTING;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -77,7 +77,8 @@ impl SeaStore {
             );
             txn.execute_raw(set).await.map_err(storage_error)?;
         }
-        Ok(SeaTx { txn, tenant: scope.tenant().uuid(), _turn: turn })
+        let numbering = if write { self.database.numbering().cloned() } else { None };
+        Ok(SeaTx { txn, tenant: scope.tenant().uuid(), numbering, _turn: turn })
     }
 }
 
@@ -183,6 +184,8 @@ impl Store for SeaStore {
 pub struct SeaTx {
     pub(crate) txn: DatabaseTransaction,
     tenant: Uuid,
+    /// On PostgreSQL, for a write transaction, the pool that takes order numbers outside it.
+    pub(crate) numbering: Option<DatabaseConnection>,
     /// This transaction's place in the SQLite writer queue, given up after the transaction
     /// ends (fields drop in order: the transaction first).
     _turn: Option<OwnedSemaphorePermit>,

@@ -273,7 +273,7 @@ async fn place<S: Store, C: Crypto>(
         .iter()
         .try_fold(zero, |sum, line| sum.checked_add(line.total))
         .ok_or_else(|| Invalid::new("lines", "the order total is too large"))?;
-    // Numbered last: the tenant's counter row stays locked only for the last few statements.
+    // Numbered once every check has passed, so a refused placement takes no number.
     let number = tx.next_order_number(scope).await?;
     let order = Order {
         id: OrderId::new(),
