@@ -11,7 +11,7 @@ use domain::ports::InventoryRepo;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect,
-    Statement, Value,
+    QueryTrait, Statement, Value,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -220,8 +220,8 @@ impl InventoryRepo for SeaTx {
             }
             .into_active_model()
         });
-        stock_movements::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
-        Ok(())
+        let insert = stock_movements::Entity::insert_many(rows).build(self.txn.get_database_backend());
+        self.txn.insert_later(insert).await.map_err(storage_error)
     }
 
     async fn stock_level(

@@ -16,7 +16,7 @@ use domain::ports::OrderRepo;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Select, Statement,
+    QueryTrait, Select, Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -175,8 +175,9 @@ impl OrderRepo for SeaTx {
             created_at: order.created_at,
             updated_at: order.updated_at,
         };
-        orders::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.txn)
+        let backend = self.txn.get_database_backend();
+        self.txn
+            .insert_later(orders::Entity::insert(row.into_active_model()).build(backend))
             .await
             .map_err(storage_error)?;
         let lines = order.lines.iter().map(|line| {
@@ -193,8 +194,7 @@ impl OrderRepo for SeaTx {
             }
             .into_active_model()
         });
-        order_lines::Entity::insert_many(lines).exec_without_returning(&self.txn).await.map_err(storage_error)?;
-        Ok(())
+        self.txn.insert_later(order_lines::Entity::insert_many(lines).build(backend)).await.map_err(storage_error)
     }
 
     async fn order(&self, scope: &TenantScope, id: OrderId) -> Result<Option<Order>, DomainError> {
@@ -285,11 +285,8 @@ impl OrderRepo for SeaTx {
             actor_id,
             created_at: transition.at,
         };
-        order_transitions::Entity::insert(row.into_active_model())
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        let insert = order_transitions::Entity::insert(row.into_active_model()).build(self.txn.get_database_backend());
+        self.txn.insert_later(insert).await.map_err(storage_error)
     }
 
     async fn transitions_of(&self, scope: &TenantScope, orders: &[OrderId]) -> Result<Vec<Transition>, DomainError> {

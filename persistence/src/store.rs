@@ -27,6 +27,7 @@ use crate::codec::{session_holder_from, session_holder_query, tenant_from};
 use crate::database::{Backend, Database};
 use crate::entity::tenants;
 use crate::error::storage_error;
+use crate::txn::Txn;
 
 /// The domain's storage, on one connection pool.
 #[derive(Clone, Debug)]
@@ -78,7 +79,7 @@ impl SeaStore {
             txn.execute_raw(set).await.map_err(storage_error)?;
         }
         let numbering = if write { self.database.numbering().cloned() } else { None };
-        Ok(SeaTx { txn, tenant: scope.tenant().uuid(), numbering, _turn: turn })
+        Ok(SeaTx { txn: Txn::new(txn), tenant: scope.tenant().uuid(), numbering, _turn: turn })
     }
 }
 
@@ -182,7 +183,7 @@ impl Store for SeaStore {
 
 /// One transaction, confined to the tenant it was opened for.
 pub struct SeaTx {
-    pub(crate) txn: DatabaseTransaction,
+    pub(crate) txn: Txn,
     tenant: Uuid,
     /// On PostgreSQL, for a write transaction, the pool that takes order numbers outside it.
     pub(crate) numbering: Option<DatabaseConnection>,
