@@ -26,6 +26,7 @@ mod m20261123_000009_idempotency_key_namespaces;
 mod m20261201_000010_create_payments;
 mod m20261201_000011_product_low_stock_threshold;
 mod m20261201_000012_create_webhooks;
+mod m20261201_000013_order_number_function;
 pub mod rls;
 
 /// The ordered list of Keel's migrations.
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_create_payments::Migration),
             Box::new(m20261201_000011_product_low_stock_threshold::Migration),
             Box::new(m20261201_000012_create_webhooks::Migration),
+            Box::new(m20261201_000013_order_number_function::Migration),
         ]
     }
 }

@@ -79,7 +79,9 @@ impl IdempotencyRepo for SeaTx {
             .filter(Column::Namespace.eq(namespace))
             .filter(Column::Operation.eq(claim.operation.as_str()))
             .filter(Column::Key.eq(claim.key.as_str()))
-            .exec(&self.txn)
+            // Writes only the key, which no queued insert writes: what the request's work
+            // queued travels with it.
+            .exec(&self.txn.alongside())
             .await
             .map_err(storage_error)?;
         if updated.rows_affected == 1 {

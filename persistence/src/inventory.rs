@@ -1,5 +1,7 @@
 //! The inventory repository: stock levels changed by conditional statements, and the ledger.
 
+use std::collections::HashMap;
+
 use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::ids::{LocationId, ProductId, StockMovementId};
@@ -7,7 +9,10 @@ use domain::inventory::{Change, Level, Reason, StockLevel, StockMovement};
 use domain::page::{Page, PageRequest};
 use domain::ports::InventoryRepo;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel, QueryFilter, QuerySelect,
+    QueryTrait, Statement, Value,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -71,6 +76,41 @@ pub(crate) fn movement_row(tenant: Uuid, movement: &StockMovement) -> stock_move
     }
 }
 
+/// One statement that changes several levels of one location, each by its own change, under the
+/// same conditions as `Level::apply` checked on the locked row: it locks the levels in product
+/// order first (`ORDER BY … FOR UPDATE`), so concurrent statements over overlapping products
+/// cannot deadlock, and returns the levels it changed. A level whose change would break a rule
+/// is left as it was and not returned. PostgreSQL only.
+fn change_levels_statement(
+    tenant: Uuid,
+    location: LocationId,
+    changes: &[(ProductId, Change)],
+    at: OffsetDateTime,
+) -> Statement {
+    let mut values: Vec<Value> = vec![tenant.into(), location.uuid().into(), at.into()];
+    let mut wanted = Vec::with_capacity(changes.len());
+    for (product, change) in changes {
+        let n = values.len();
+        wanted.push(format!("(${}::uuid, ${}::bigint, ${}::bigint)", n + 1, n + 2, n + 3));
+        values.extend([product.uuid().into(), change.on_hand.into(), change.reserved.into()]);
+    }
+    let sql = format!(
+        "WITH wanted (product_id, on_hand, reserved) AS (VALUES {}), \
+         locked AS (SELECT level.product_id FROM stock_levels AS level JOIN wanted USING (product_id) \
+             WHERE level.tenant_id = $1 AND level.location_id = $2 \
+             ORDER BY level.product_id FOR UPDATE OF level) \
+         UPDATE stock_levels AS level \
+         SET on_hand = level.on_hand + wanted.on_hand, reserved = level.reserved + wanted.reserved, updated_at = $3 \
+         FROM wanted JOIN locked USING (product_id) \
+         WHERE level.tenant_id = $1 AND level.location_id = $2 AND level.product_id = wanted.product_id \
+             AND level.on_hand + wanted.on_hand >= 0 AND level.reserved + wanted.reserved >= 0 \
+             AND level.reserved + wanted.reserved <= level.on_hand + wanted.on_hand \
+         RETURNING level.tenant_id, level.product_id, level.location_id, level.on_hand, level.reserved, level.updated_at",
+        wanted.join(", ")
+    );
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
 impl SeaTx {
     async fn find_level(
         &self,
@@ -83,6 +123,38 @@ impl SeaTx {
             .await
             .map_err(storage_error)?;
         Ok(found.map(level_from))
+    }
+
+    /// Changes one existing level by `change` in one conditional statement, only if the result
+    /// keeps every rule; the level after it, or `None` with nothing written.
+    async fn change_level(
+        &self,
+        scope: &TenantScope,
+        product: ProductId,
+        location: LocationId,
+        change: Change,
+        at: OffsetDateTime,
+    ) -> Result<Option<StockLevel>, DomainError> {
+        let tenant = self.tenant_of(scope)?;
+        // Check and write in one statement: the same conditions as `Level::apply`, evaluated
+        // on the row as it is when the row lock is held, so concurrent changes cannot oversell.
+        // `RETURNING` (PostgreSQL, SQLite ≥ 3.35) hands back the level it wrote in that statement.
+        let on_hand_after = Expr::col(stock_levels::Column::OnHand).add(change.on_hand);
+        let reserved_after = Expr::col(stock_levels::Column::Reserved).add(change.reserved);
+        let updated = stock_levels::Entity::update_many()
+            .col_expr(stock_levels::Column::OnHand, on_hand_after.clone())
+            .col_expr(stock_levels::Column::Reserved, reserved_after.clone())
+            .col_expr(stock_levels::Column::UpdatedAt, Expr::value(at))
+            .filter(stock_levels::Column::TenantId.eq(tenant))
+            .filter(stock_levels::Column::ProductId.eq(product.uuid()))
+            .filter(stock_levels::Column::LocationId.eq(location.uuid()))
+            .filter(on_hand_after.clone().gte(0))
+            .filter(reserved_after.clone().gte(0))
+            .filter(reserved_after.lte(on_hand_after))
+            .exec_with_returning(&self.txn)
+            .await
+            .map_err(storage_error)?;
+        Ok(updated.into_iter().next().map(level_from))
     }
 }
 
@@ -119,34 +191,41 @@ impl InventoryRepo for SeaTx {
         Ok(changed)
     }
 
-    async fn change_level(
+    async fn change_levels(
         &self,
         scope: &TenantScope,
-        product: ProductId,
         location: LocationId,
-        change: Change,
+        changes: &[(ProductId, Change)],
         at: OffsetDateTime,
-    ) -> Result<Option<StockLevel>, DomainError> {
+    ) -> Result<Vec<Option<StockLevel>>, DomainError> {
         let tenant = self.tenant_of(scope)?;
-        // Check and write in one statement: the same conditions as `Level::apply`, evaluated
-        // on the row as it is when the row lock is held, so concurrent changes cannot oversell.
-        // `RETURNING` (PostgreSQL, SQLite ≥ 3.35) hands back the level it wrote in that statement.
-        let on_hand_after = Expr::col(stock_levels::Column::OnHand).add(change.on_hand);
-        let reserved_after = Expr::col(stock_levels::Column::Reserved).add(change.reserved);
-        let updated = stock_levels::Entity::update_many()
-            .col_expr(stock_levels::Column::OnHand, on_hand_after.clone())
-            .col_expr(stock_levels::Column::Reserved, reserved_after.clone())
-            .col_expr(stock_levels::Column::UpdatedAt, Expr::value(at))
-            .filter(stock_levels::Column::TenantId.eq(tenant))
-            .filter(stock_levels::Column::ProductId.eq(product.uuid()))
-            .filter(stock_levels::Column::LocationId.eq(location.uuid()))
-            .filter(on_hand_after.clone().gte(0))
-            .filter(reserved_after.clone().gte(0))
-            .filter(reserved_after.lte(on_hand_after))
-            .exec_with_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(updated.into_iter().next().map(level_from))
+        if self.txn.get_database_backend() != DbBackend::Postgres || changes.len() < 2 {
+            // One statement per level, in the caller's order; none after the first refusal.
+            let mut after = Vec::with_capacity(changes.len());
+            for (product, change) in changes {
+                let changed = self.change_level(scope, *product, location, *change, at).await?;
+                let refused = changed.is_none();
+                after.push(changed);
+                if refused {
+                    break;
+                }
+            }
+            after.resize(changes.len(), None);
+            return Ok(after);
+        }
+        let mut distinct: Vec<ProductId> = changes.iter().map(|(product, _)| *product).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != changes.len() {
+            return Err(DomainError::internal("a product's stock level was changed twice in one statement"));
+        }
+        let rows = self.txn.query_all_raw(change_levels_statement(tenant, location, changes, at)).await;
+        let mut changed = HashMap::with_capacity(changes.len());
+        for row in rows.map_err(storage_error)? {
+            let level = level_from(stock_levels::Model::from_query_result(&row, "").map_err(storage_error)?);
+            changed.insert(level.product, level);
+        }
+        Ok(changes.iter().map(|(product, _)| changed.remove(product)).collect())
     }
 
     async fn append_movements(&self, scope: &TenantScope, movements: &[StockMovement]) -> Result<(), DomainError> {
@@ -155,8 +234,8 @@ impl InventoryRepo for SeaTx {
             return Ok(());
         }
         let rows = movements.iter().map(|movement| movement_row(tenant, movement).into_active_model());
-        stock_movements::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
-        Ok(())
+        let insert = stock_movements::Entity::insert_many(rows).build(self.txn.get_database_backend());
+        self.txn.insert_later(insert).await.map_err(storage_error)
     }
 
     async fn stock_level(

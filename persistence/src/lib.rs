@@ -8,6 +8,8 @@
 //!
 //! - [`database`]: connecting, migrating and checking readiness ([`Database`]).
 //! - [`store`]: [`SeaStore`], the domain's `Store`, and its tenant-confined transaction.
+//! - `txn`: the connection of that transaction, which on PostgreSQL sends inserts nobody reads
+//!   back with the next statement.
 //! - [`identity`], [`catalog`], [`inventory`], [`orders`], [`outbox`], [`feed`],
 //!   [`idempotency`], [`payments`], [`webhooks`]: the repositories on that transaction;
 //!   [`webhooks`] also holds the workers' cross-tenant claim on the store.
@@ -34,6 +36,7 @@ mod page;
 pub mod payments;
 pub mod seed;
 pub mod store;
+mod txn;
 pub mod webhooks;
 
 pub use database::{Backend, ConnectError, Database, MigrationState, PoolSettings, Readiness};

@@ -1,5 +1,6 @@
 //! The order repository: orders with their lines, the status history and the per-tenant
-//! number counter. Under a customer's scope every read adds `customer_id = them`.
+//! number counter (advanced outside the placement's transaction on PostgreSQL, inside it on
+//! SQLite). Under a customer's scope every read adds `customer_id = them`.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,10 @@ use domain::orders::{Order, OrderFilter, OrderLine, OrderNumber, OrderStatus, Tr
 use domain::page::{Page, PageRequest};
 use domain::ports::OrderRepo;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, Statement,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -170,9 +174,27 @@ impl SeaTx {
 impl OrderRepo for SeaTx {
     async fn next_order_number(&self, scope: &TenantScope) -> Result<OrderNumber, DomainError> {
         let tenant = self.tenant_of(scope)?;
+        if let Some(numbering) = &self.numbering {
+            // PostgreSQL: the counter advances in a transaction of its own, which holds the
+            // counter's row for that one statement and not through this transaction's commit
+            // (see `Database::numbering`). The number is never given back: a placement that
+            // fails from here on leaves a gap.
+            let call = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT keel_next_order_number($1) AS number",
+                [tenant.into()],
+            );
+            let row = numbering.query_one_raw(call).await.map_err(storage_error)?;
+            let number = row
+                .ok_or_else(|| DomainError::internal("taking an order number returned no row"))?
+                .try_get::<i64>("", "number")
+                .map_err(storage_error)?;
+            return Ok(OrderNumber::from_i64(number));
+        }
+        // SQLite: one statement that creates the counter or increments it inside this
+        // transaction. Writers take turns there, so holding the row to the commit costs nothing,
+        // and a placement that rolls back gives its number back.
         let first = order_numbers::Model { tenant_id: tenant, last_number: OrderNumber::FIRST.get() };
-        // One statement that creates the counter or increments it, holding its row lock until
-        // the transaction ends, so no two orders of a tenant get the same number.
         let next = Expr::col((order_numbers::Entity, order_numbers::Column::LastNumber)).add(1);
         let row = order_numbers::Entity::insert(first.into_active_model())
             .on_conflict(
@@ -188,13 +210,13 @@ impl OrderRepo for SeaTx {
 
     async fn insert_order(&self, scope: &TenantScope, order: &Order) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        orders::Entity::insert(order_row(tenant, order).into_active_model())
-            .exec_without_returning(&self.txn)
+        let backend = self.txn.get_database_backend();
+        self.txn
+            .insert_later(orders::Entity::insert(order_row(tenant, order).into_active_model()).build(backend))
             .await
             .map_err(storage_error)?;
         let lines = line_rows(tenant, order).map(IntoActiveModel::into_active_model);
-        order_lines::Entity::insert_many(lines).exec_without_returning(&self.txn).await.map_err(storage_error)?;
-        Ok(())
+        self.txn.insert_later(order_lines::Entity::insert_many(lines).build(backend)).await.map_err(storage_error)
     }
 
     async fn order(&self, scope: &TenantScope, id: OrderId) -> Result<Option<Order>, DomainError> {
@@ -273,11 +295,9 @@ impl OrderRepo for SeaTx {
 
     async fn append_transition(&self, scope: &TenantScope, transition: &Transition) -> Result<(), DomainError> {
         let tenant = self.tenant_of(scope)?;
-        order_transitions::Entity::insert(transition_row(tenant, transition).into_active_model())
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(storage_error)?;
-        Ok(())
+        let insert = order_transitions::Entity::insert(transition_row(tenant, transition).into_active_model())
+            .build(self.txn.get_database_backend());
+        self.txn.insert_later(insert).await.map_err(storage_error)
     }
 
     async fn transitions_of(&self, scope: &TenantScope, orders: &[OrderId]) -> Result<Vec<Transition>, DomainError> {

@@ -5,7 +5,7 @@ use domain::DomainError;
 use domain::auth::TenantScope;
 use domain::events::OutboxEvent;
 use domain::ports::OutboxRepo;
-use sea_orm::{EntityTrait, IntoActiveModel};
+use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel, QueryTrait};
 
 use crate::entity::events;
 use crate::error::storage_error;
@@ -28,7 +28,7 @@ impl OutboxRepo for SeaTx {
             }
             .into_active_model()
         });
-        events::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
-        Ok(())
+        let insert = events::Entity::insert_many(rows).build(self.txn.get_database_backend());
+        self.txn.insert_later(insert).await.map_err(storage_error)
     }
 }

@@ -4,10 +4,11 @@
 use domain::DomainError;
 use domain::page::{Direction, Page, PageRequest, SortValue};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, SimpleExpr};
-use sea_orm::{DatabaseTransaction, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value};
+use sea_orm::{EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value};
 use uuid::Uuid;
 
 use crate::error::storage_error;
+use crate::txn::Txn;
 
 /// The columns a list is ordered by: an optional sort column, then the id, which breaks ties;
 /// both ascending, or both descending.
@@ -24,7 +25,7 @@ pub(crate) struct Keyset<C> {
 /// Reads one page of `select` by keyset on `id`, in ascending or (`newest_first`) descending
 /// id order, and finds whether rows exist on either side.
 pub(crate) async fn keyset_page<E>(
-    txn: &DatabaseTransaction,
+    txn: &Txn,
     select: Select<E>,
     id: E::Column,
     request: &PageRequest,
@@ -76,7 +77,7 @@ fn sql_value(value: &SortValue) -> Value {
 /// and the redundant `key >= v` gives an index on `(tenant_id, key, id)` a range to seek to, so
 /// a deep page does not scan the rows before it.
 pub(crate) async fn keyset_page_by<E>(
-    txn: &DatabaseTransaction,
+    txn: &Txn,
     select: Select<E>,
     keyset: Keyset<E::Column>,
     request: &PageRequest,

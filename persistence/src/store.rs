@@ -17,8 +17,8 @@ use domain::ports::{SessionHolder, Store, Tx};
 use migration::rls::{TENANT_SETTING, WORKER_SETTING};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -28,6 +28,7 @@ use crate::database::{Backend, Database};
 use crate::entity::tenants;
 use crate::error::storage_error;
 use crate::metrics::acquiring;
+use crate::txn::Txn;
 
 /// The domain's storage, on one connection pool.
 #[derive(Clone, Debug)]
@@ -72,7 +73,8 @@ impl SeaStore {
         if postgres {
             confine(&txn, scope.tenant().uuid(), write).await?;
         }
-        Ok(SeaTx { txn, tenant: scope.tenant().uuid(), _turn: turn })
+        let numbering = if write { self.database.numbering().cloned() } else { None };
+        Ok(SeaTx { txn: Txn::new(txn), tenant: scope.tenant().uuid(), numbering, _turn: turn })
     }
 }
 
@@ -213,8 +215,10 @@ impl Store for SeaStore {
 
 /// One transaction, confined to the tenant it was opened for.
 pub struct SeaTx {
-    pub(crate) txn: DatabaseTransaction,
+    pub(crate) txn: Txn,
     tenant: Uuid,
+    /// On PostgreSQL, for a write transaction, the pool that takes order numbers outside it.
+    pub(crate) numbering: Option<DatabaseConnection>,
     /// This transaction's place in the SQLite writer queue, given up after the transaction
     /// ends (fields drop in order: the transaction first).
     _turn: Option<OwnedSemaphorePermit>,

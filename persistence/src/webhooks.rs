@@ -22,7 +22,7 @@ use migration::rls::WORKER_SETTING;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    QuerySelect, QueryTrait, Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -225,7 +225,9 @@ impl WebhookRepo for SeaTx {
             .filter(webhook_endpoints::Column::TenantId.eq(tenant))
             .filter(webhook_endpoints::Column::Status.eq(EndpointStatus::Enabled.as_str()))
             .into_tuple()
-            .all(&self.txn)
+            // Reads only endpoints, which no queued insert writes: the outbox events just
+            // appended travel with it.
+            .all(&self.txn.alongside())
             .await
             .map_err(storage_error)?;
         Ok(rows
@@ -259,8 +261,8 @@ impl WebhookRepo for SeaTx {
                 .into_active_model(),
             );
         }
-        webhook_deliveries::Entity::insert_many(rows).exec_without_returning(&self.txn).await.map_err(storage_error)?;
-        Ok(())
+        let insert = webhook_deliveries::Entity::insert_many(rows).build(self.txn.get_database_backend());
+        self.txn.insert_later(insert).await.map_err(storage_error)
     }
 
     async fn delivery(&self, scope: &TenantScope, id: WebhookDeliveryId) -> Result<Option<Delivery>, DomainError> {

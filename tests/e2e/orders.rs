@@ -611,3 +611,42 @@ async fn a_page_of_orders_costs_the_same_statements_whatever_its_size() {
     // tenant setting and COMMIT.
     assert!(large <= 13, "a page costs a small fixed number of statements, not {large}");
 }
+
+#[tokio::test]
+async fn placing_an_order_costs_a_few_statements_whatever_its_line_count() {
+    logs::capture();
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    stocked(&shop, &[("A", "1.00", 100), ("B", "1.00", 100), ("C", "1.00", 100)]).await;
+    // The shop's first order creates its counter; the ones counted below are like any later one.
+    shop.owner.place_order(json!([{ "sku": "A", "quantity": 1 }])).await;
+    let token = app.anonymous().sign_in("acme", "owner@acme.test", keel_tests::PASSWORD).await;
+    let placement = |skus: &[&str], key: &str| {
+        let lines: Vec<String> = skus.iter().map(|sku| format!("{{ sku: \"{sku}\", quantity: 1 }}")).collect();
+        format!(
+            "mutation {{ placeOrder(input: {{ lines: [{}], customerEmail: \"buyer@example.test\", \
+             idempotencyKey: \"{key}\" }}) {{ order {{ number }} userErrors {{ code }} }} }}",
+            lines.join(", ")
+        )
+    };
+
+    let (one, one_line) = statements_for(&app, &token, &placement(&["A"], "one-line"), "count-place-1").await;
+    let (three, three_lines) =
+        statements_for(&app, &token, &placement(&["A", "B", "C"], "three-lines"), "count-place-3").await;
+
+    one_line.assert_accepted("placeOrder");
+    three_lines.assert_accepted("placeOrder");
+    assert!(one > 0, "the statements of a request are counted");
+    if matches!(app.database(), keel_tests::TestDatabase::Postgres(_)) {
+        // The token check; then the placement: the tenant setting, the key's claim, the
+        // location, the products, the reservations (one statement for all lines), the number
+        // (on its own connection), the order with its lines, ledger, history and events
+        // travelling with the read of the shop's webhook endpoints, the key's result, COMMIT.
+        assert_eq!(one, three, "three lines cost what one line costs");
+        assert!(three <= 10, "a placement costs a few statements, not {three}");
+    } else {
+        // SQLite runs in the process: each insert and each line's reservation is its own
+        // statement, with no round trip to save.
+        assert_eq!(three, one + 2, "one more statement per further line's reservation");
+    }
+}

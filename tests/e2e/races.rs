@@ -1,11 +1,13 @@
 //! Races a careful reviewer would run against a shop: revoking an API key while it is in use,
-//! opposite stock transfers of one product, and the order-expiry job meeting suspended shops
-//! and an order that cannot be expired. Each race is run with many real tasks released together.
+//! opposite stock transfers of one product, order numbers taken by many placements at once (in
+//! one server process or two), and the order-expiry job meeting suspended shops and an order
+//! that cannot be expired. Each race is run with many real tasks released together.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keel_tests::{Client, GqlResponse, Outside, Shop, TestApp, TestDatabase, logs};
+use keel_tests::{ChildServer, Client, GqlResponse, Outside, PASSWORD, Shop, TestApp, TestDatabase, logs};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
@@ -21,6 +23,12 @@ const LEDGER_PAGE: &str = "query($p: ID!, $l: ID!, $after: String) {
 const ORDER: &str = "query($id: ID!) { order(id: $id) { status history { actorKind reason } } }";
 const PLACE_ORDER: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
     order { id } userErrors { field code message } } }";
+const PLACE_NUMBERED: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) {
+    order { id number } userErrors { field code message } } }";
+const ORDER_NUMBERS: &str = "{ orders(first: 100) { edges { node { number } } } }";
+
+/// The `keel` binary's code, run as a child process.
+const KEEL_CHILD: &str = env!("CARGO_BIN_EXE_keel-child");
 
 /// How many times each race is run: one run can miss a window that a few runs hit.
 const ROUNDS: usize = 8;
@@ -30,6 +38,8 @@ const USES_PER_ROUND: usize = 30;
 const TRANSFERS_EACH_WAY: usize = 50;
 /// How long the order-expiry tests wait for the job before failing.
 const JOB_DEADLINE: Duration = Duration::from_secs(30);
+/// Placements of one shop released together in the order-number races.
+const PLACEMENTS: usize = 64;
 
 /// Sends the `count` requests `request` makes at once: each waits at one barrier, so they reach
 /// the server together.
@@ -128,6 +138,210 @@ async fn opposite_transfers_racing_each_other_all_succeed_and_lose_no_unit() {
     assert_eq!((at_a["onHand"].as_i64(), at_b["onHand"].as_i64()), (Some(100), Some(100)), "{at_a} {at_b}");
     assert_eq!(ledger_sum(&shop.owner, &product, &a).await, 100, "A's ledger explains its level");
     assert_eq!(ledger_sum(&shop.owner, &product, &b).await, 100, "B's ledger explains its level");
+}
+
+/// Places one order of `quantity` units of `sku` for `email` under its own idempotency key.
+async fn place_numbered(client: &Client, sku: &str, quantity: i64, email: &str, key: &str) -> GqlResponse {
+    let input = json!({ "input": {
+        "lines": [{ "sku": sku, "quantity": quantity }], "customerEmail": email, "idempotencyKey": key,
+    }});
+    client.gql(PLACE_NUMBERED, input).await
+}
+
+/// The number of the order a [`PLACE_NUMBERED`] answer placed, or `None` when it placed none.
+fn number_of(answer: &GqlResponse) -> Option<i64> {
+    answer.data()["placeOrder"]["order"]["number"].as_str().map(|n| n.parse().expect("an order number is digits"))
+}
+
+/// The numbers of the shop's orders (up to 100), each once.
+///
+/// # Panics
+/// When two orders share a number.
+async fn listed_numbers(client: &Client) -> BTreeSet<i64> {
+    let listed = client.gql(ORDER_NUMBERS, json!({})).await;
+    let numbers: Vec<String> = listed.node_strings("orders", "number");
+    let unique: BTreeSet<i64> = numbers.iter().map(|n| n.parse().expect("an order number is digits")).collect();
+    assert_eq!(unique.len(), numbers.len(), "two orders share a number: {numbers:?}");
+    unique
+}
+
+/// The numbers `answers` placed orders under, checking that each placed one and no two share
+/// a number.
+fn distinct_numbers(answers: &[GqlResponse]) -> BTreeSet<i64> {
+    for answer in answers {
+        answer.assert_accepted("placeOrder");
+    }
+    let numbers: BTreeSet<i64> = answers.iter().filter_map(number_of).collect();
+    assert_eq!(numbers.len(), answers.len(), "two placements got the same number: {numbers:?}");
+    numbers
+}
+
+/// A product for each `(sku, units)` with its units in stock at the shop's only location, made
+/// through `owner`: (location, product ids in the same order).
+async fn in_stock(owner: &Client, items: &[(&str, i64)]) -> (String, Vec<String>) {
+    let location = owner.create_location("MAIN", "Main").await;
+    let mut products = Vec::new();
+    for (sku, units) in items {
+        let product = owner.create_product(sku, sku, "10.00").await;
+        owner.receive_stock(&product, &location, *units).await;
+        products.push(product);
+    }
+    (location, products)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn placements_released_together_get_one_number_each_from_1001_up() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    in_stock(&shop.owner, &[("TEE", 1_000)]).await;
+
+    let answers = all_at_once(PLACEMENTS, |n| {
+        let owner = shop.owner.clone();
+        async move { place_numbered(&owner, "TEE", 1, "buyer@example.test", &format!("race-{n}")).await }
+    })
+    .await;
+
+    let numbers = distinct_numbers(&answers);
+    let first = 1001;
+    let expected: BTreeSet<i64> = (first..first + PLACEMENTS as i64).collect();
+    assert_eq!(numbers, expected, "nothing failed, so no number was skipped");
+    assert_eq!(listed_numbers(&shop.owner).await, numbers, "every order stored under the number it was told");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_placements_among_racing_ones_take_no_number_and_later_ones_stay_unique() {
+    const SCARCE: i64 = 20;
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    let (location, products) = in_stock(&shop.owner, &[("TEE", 1_000), ("RARE", SCARCE)]).await;
+
+    // Half buy the plentiful product; the other half race for the scarce one, and those past
+    // its stock are refused in the middle of the others.
+    let answers = all_at_once(PLACEMENTS, |n| {
+        let owner = shop.owner.clone();
+        let sku = if n % 2 == 0 { "TEE" } else { "RARE" };
+        async move { place_numbered(&owner, sku, 1, "buyer@example.test", &format!("race-{n}")).await }
+    })
+    .await;
+    let mut later = Vec::new();
+    for n in 0..5 {
+        later.push(place_numbered(&shop.owner, "TEE", 1, "buyer@example.test", &format!("later-{n}")).await);
+    }
+
+    let (placed, refused): (Vec<GqlResponse>, Vec<GqlResponse>) =
+        answers.into_iter().partition(|answer| number_of(answer).is_some());
+    for answer in &refused {
+        assert_eq!(answer.user_error_codes("placeOrder"), ["INSUFFICIENT_STOCK"], "{}", answer.text);
+    }
+    assert_eq!(refused.len(), PLACEMENTS / 2 - SCARCE as usize, "only the scarce product's buyers past its stock");
+    let racing = distinct_numbers(&placed);
+    let after = distinct_numbers(&later);
+    let last_racing = racing.last().copied().unwrap_or_default();
+    assert!(after.iter().all(|n| *n > last_racing), "later orders come after: {racing:?} then {after:?}");
+    let all: BTreeSet<i64> = racing.union(&after).copied().collect();
+    let expected: BTreeSet<i64> = (1001..1001 + all.len() as i64).collect();
+    assert_eq!(all, expected, "a refused placement takes no number");
+    assert_eq!(listed_numbers(&shop.owner).await, all);
+    assert_eq!(
+        shop.owner.stock_level(&products[1], &location).await,
+        json!({ "onHand": SCARCE, "reserved": SCARCE, "available": 0 }),
+        "the scarce product sold out, not over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn placements_failing_after_numbering_never_make_a_later_number_repeat() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("acme").await;
+    in_stock(&shop.owner, &[("TEE", 1_000)]).await;
+    let poison = PoisonedPlacements::install(app.database(), "poison@example.test").await;
+
+    // Every fourth placement fails as its order is written, after it was numbered.
+    let answers = all_at_once(PLACEMENTS, |n| {
+        let owner = shop.owner.clone();
+        let email = if n % 4 == 0 { "poison@example.test" } else { "buyer@example.test" };
+        async move { place_numbered(&owner, "TEE", 1, email, &format!("race-{n}")).await }
+    })
+    .await;
+    poison.remove().await;
+    let later = place_numbered(&shop.owner, "TEE", 1, "buyer@example.test", "later").await;
+
+    let (placed, failed): (Vec<GqlResponse>, Vec<GqlResponse>) =
+        answers.into_iter().partition(|answer| number_of(answer).is_some());
+    assert_eq!(failed.len(), PLACEMENTS / 4, "the poisoned placements failed");
+    assert!(failed.iter().all(|answer| answer.error_code() == Some("INTERNAL")), "{}", failed[0].text);
+    let racing = distinct_numbers(&placed);
+    let later = number_of(&later).unwrap_or_else(|| panic!("the later placement failed: {}", later.text));
+    assert!(racing.iter().all(|n| *n >= 1001 && *n < later), "{racing:?} then {later}");
+    // SQLite gives a failed placement's number back with its rollback; PostgreSQL never gives
+    // a number back, so those placements leave gaps. Either way, no number is used twice.
+    assert!(later <= 1001 + PLACEMENTS as i64, "numbers stay small: {later}");
+    let mut all = racing.clone();
+    all.insert(later);
+    assert_eq!(listed_numbers(&shop.owner).await, all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run with KEEL_TEST_POSTGRES_URL set (the PostgreSQL pass of .ci/run runs them)"]
+async fn on_postgres_two_processes_placing_for_one_shop_never_share_a_number() {
+    let database = TestDatabase::create_postgres().await;
+    let first = ChildServer::start(KEEL_CHILD, &database.url(), &NO_JOBS).await;
+    let second = ChildServer::start(KEEL_CHILD, &database.url(), &NO_JOBS).await;
+    let shop = first.client().register_shop("acme").await;
+    in_stock(&shop.owner, &[("TEE", 1_000)]).await;
+    let token = second.client().sign_in("acme", "owner@acme.test", PASSWORD).await;
+    let through_second = second.client().with_bearer(&token);
+
+    let answers = all_at_once(PLACEMENTS, |n| {
+        let client = if n % 2 == 0 { shop.owner.clone() } else { through_second.clone() };
+        async move { place_numbered(&client, "TEE", 1, "buyer@example.test", &format!("race-{n}")).await }
+    })
+    .await;
+
+    let numbers = distinct_numbers(&answers);
+    let expected: BTreeSet<i64> = (1001..1001 + PLACEMENTS as i64).collect();
+    assert_eq!(numbers, expected, "nothing failed, so no number was skipped");
+    assert_eq!(listed_numbers(&shop.owner).await, numbers);
+}
+
+/// A trigger, installed from outside Keel, that makes writing any order of `email` fail: a
+/// placement that fails after it took its number.
+struct PoisonedPlacements(Outside);
+
+impl PoisonedPlacements {
+    async fn install(database: &TestDatabase, email: &str) -> PoisonedPlacements {
+        let mut conn = Outside::connect(database).await;
+        if conn.is_postgres() {
+            conn.execute(
+                "CREATE FUNCTION refuse_poisoned_placement() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            )
+            .await;
+            conn.execute(&format!(
+                "CREATE TRIGGER poisoned_placement BEFORE INSERT ON orders FOR EACH ROW \
+                 WHEN (NEW.customer_email = '{email}') EXECUTE FUNCTION refuse_poisoned_placement()"
+            ))
+            .await;
+        } else {
+            conn.execute(&format!(
+                "CREATE TRIGGER poisoned_placement BEFORE INSERT ON orders FOR EACH ROW \
+                 WHEN NEW.customer_email = '{email}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            ))
+            .await;
+        }
+        PoisonedPlacements(conn)
+    }
+
+    async fn remove(self) {
+        let mut conn = self.0;
+        let drop_trigger = if conn.is_postgres() {
+            "DROP TRIGGER poisoned_placement ON orders"
+        } else {
+            "DROP TRIGGER poisoned_placement"
+        };
+        conn.execute(drop_trigger).await;
+        conn.close().await;
+    }
 }
 
 /// Arguments of a server whose only job is expiring orders unpaid for a second, every second.

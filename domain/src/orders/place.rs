@@ -249,13 +249,16 @@ async fn place<S: Store, C: Crypto>(
     };
 
     let (lines, thresholds) = price_lines(&tx, scope, &command.lines).await?;
-    // Reserve in product order, so concurrent multi-line orders lock levels in one order.
+    // Reserve in product order, so concurrent multi-line orders lock levels in one order, and
+    // name the first line (in that order) that cannot be reserved.
     let mut by_product: Vec<&(usize, OrderLine)> = lines.iter().collect();
     by_product.sort_by_key(|(_, line)| line.product);
+    let changes: Vec<(ProductId, Change)> =
+        by_product.iter().map(|(_, line)| (line.product, Change::of(Reason::Reserved, line.quantity))).collect();
+    let reserved = tx.change_levels(scope, location.id, &changes, now).await?;
     let mut stock_events = Vec::with_capacity(by_product.len());
-    for (index, line) in &by_product {
-        let change = Change::of(Reason::Reserved, line.quantity);
-        let Some(after) = tx.change_level(scope, line.product, location.id, change, now).await? else {
+    for (((index, line), (_, change)), after) in by_product.iter().zip(&changes).zip(reserved) {
+        let Some(after) = after else {
             return Err(Invalid::with_code(
                 &format!("lines.{index}.quantity"),
                 "INSUFFICIENT_STOCK",
@@ -264,7 +267,7 @@ async fn place<S: Store, C: Crypto>(
             .into());
         };
         let threshold = thresholds.get(&line.product).copied().flatten();
-        stock_events.extend(level_events(&after, change, Reason::Reserved, threshold, now));
+        stock_events.extend(level_events(&after, *change, Reason::Reserved, threshold, now));
     }
 
     let lines: Vec<OrderLine> = lines.into_iter().map(|(_, line)| line).collect();
@@ -273,7 +276,7 @@ async fn place<S: Store, C: Crypto>(
         .iter()
         .try_fold(zero, |sum, line| sum.checked_add(line.total))
         .ok_or_else(|| Invalid::new("lines", "the order total is too large"))?;
-    // Numbered last: the tenant's counter row stays locked only for the last few statements.
+    // Numbered once every check has passed, so a refused placement takes no number.
     let number = tx.next_order_number(scope).await?;
     let order = Order {
         id: OrderId::new(),

@@ -11,7 +11,7 @@ use super::status::OrderStatus;
 use crate::auth::TenantScope;
 use crate::error::{DomainError, Invalid};
 use crate::events::{DomainEvent, OrderEvent, OutboxEvent};
-use crate::ids::{OrderTransitionId, StockMovementId};
+use crate::ids::{OrderTransitionId, ProductId, StockMovementId};
 use crate::inventory::{Change, Reason, StockMovement, level_events};
 use crate::ports::Tx;
 
@@ -47,10 +47,12 @@ pub(crate) async fn apply_transition<T: Tx>(
     if let Some(reason) = stock {
         let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
         lines.sort_by_key(|line| line.product);
+        let changes: Vec<(ProductId, Change)> =
+            lines.iter().map(|line| (line.product, Change::of(reason, line.quantity))).collect();
+        let changed = tx.change_levels(scope, order.location, &changes, now).await?;
         let mut movements = Vec::with_capacity(lines.len());
-        for line in lines {
-            let change = Change::of(reason, line.quantity);
-            let Some(after) = tx.change_level(scope, line.product, order.location, change, now).await? else {
+        for ((line, (_, change)), after) in lines.into_iter().zip(changes).zip(changed) {
+            let Some(after) = after else {
                 return Err(DomainError::internal(format!(
                     "order {} holds a reservation its stock level does not show",
                     order.id

@@ -21,18 +21,20 @@ pub trait InventoryRepo {
         scope: &TenantScope,
         movement: &StockMovement,
     ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
-    /// Changes an existing level by `change` with one conditional statement, only if the result
-    /// keeps every rule, and returns the level after it (from the same statement); `None`, with
-    /// nothing written, when it would not (or there is no level). The caller appends the
-    /// matching movements with [`InventoryRepo::append_movements`].
-    fn change_level(
+    /// Changes existing levels at `location`, each product's by its change (each product once),
+    /// with conditional statements that lock the levels in product order, and returns each
+    /// level after its change, in the order of `changes`. A level whose result would break a
+    /// rule (negative, or reserved above on hand), or that does not exist, is not changed and
+    /// answers `None`; the levels after it may then be left unchanged (`None`) too, and those
+    /// before it changed: the caller rolls the transaction back. The caller appends the matching
+    /// movements with [`InventoryRepo::append_movements`].
+    fn change_levels(
         &self,
         scope: &TenantScope,
-        product: ProductId,
         location: LocationId,
-        change: Change,
+        changes: &[(ProductId, Change)],
         at: OffsetDateTime,
-    ) -> impl Future<Output = Result<Option<StockLevel>, DomainError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<StockLevel>>, DomainError>> + Send;
     /// Appends movements to the ledger in one statement (their levels were already changed).
     fn append_movements(
         &self,

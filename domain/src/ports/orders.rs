@@ -14,9 +14,10 @@ use crate::page::{Page, PageRequest};
 /// Orders, their lines and history. Under a customer's scope,
 /// every read sees only that customer's orders.
 pub trait OrderRepo {
-    /// The tenant's next order number (from [`OrderNumber::FIRST`]); the counter stays locked
-    /// until the transaction ends, so numbers are unique and, among committed orders, gapless
-    /// except for placements that failed after numbering.
+    /// The tenant's next order number (from [`OrderNumber::FIRST`]): never one another order
+    /// of the tenant has or will get, and increasing in the order numbers are taken. Storage
+    /// may take it outside this transaction, so that concurrent placements do not queue on the
+    /// counter until each commits; then a placement that fails after numbering leaves a gap.
     fn next_order_number(&self, scope: &TenantScope) -> impl Future<Output = Result<OrderNumber, DomainError>> + Send;
     /// Stores a new order with its lines.
     fn insert_order(&self, scope: &TenantScope, order: &Order) -> impl Future<Output = Result<(), DomainError>> + Send;
