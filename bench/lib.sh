@@ -29,6 +29,9 @@ duration="${KEEL_BENCH_DURATION:-15s}"
 warmup="${KEEL_BENCH_WARMUP:-5s}"
 connections="${KEEL_BENCH_CONNECTIONS:-16 64}"
 port="${KEEL_BENCH_PORT:-18460}"
+# wrk's own default (2 s) would count slow answers as socket errors and leave them out of the
+# latencies; the server answers or gives up within its 30 s request timeout.
+timeout=30s
 endpoint="http://127.0.0.1:$port/graphql"
 work="$(mktemp -d)"
 server_pid=""
@@ -65,7 +68,7 @@ bench_prepare() {
     backend=sqlite
   fi
   echo "== $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $backend; seeding $tenants tenants x $products products x $orders orders"
-  "$keel" --database-url "$url" --log warn seed --tenants "$tenants" --products "$products" --orders "$orders" \
+  "$keel" --database-url "$url" --log error seed --tenants "$tenants" --products "$products" --orders "$orders" \
     --seed "${KEEL_BENCH_SEED:-1}" >"$work/seed.out"
   grep '^seeded ' "$work/seed.out"
   token="$(sed -n 's/^KEEL_TOKEN=//p' "$work/seed.out")"
@@ -154,13 +157,13 @@ LUA
 
 # `bench_warmup LUA_FILE`: KEEL_BENCH_WARMUP of load at 16 connections, not measured.
 bench_warmup() {
-  wrk -t2 -c16 -d"$warmup" -s "$1" "$endpoint" >/dev/null
+  wrk -t2 -c16 -d"$warmup" --timeout "$timeout" -s "$1" "$endpoint" >/dev/null
 }
 
 # `bench_measure NAME CONNECTIONS LUA_FILE`: one measured pass; prints its RESULT line.
 bench_measure() {
   local result
-  result="$(wrk -t2 -c"$2" -d"$duration" --latency -s "$3" "$endpoint" | sed -n 's/^RESULT //p')"
+  result="$(wrk -t2 -c"$2" -d"$duration" --timeout "$timeout" --latency -s "$3" "$endpoint" | sed -n 's/^RESULT //p')"
   echo "$1 $backend c=$2 $duration: $result"
 }
 

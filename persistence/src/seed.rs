@@ -1,6 +1,7 @@
 //! Bulk writing of whole generated shops for `keel seed`: a [`TenantSeed`] (a tenant and
-//! everything it owns, as domain values) goes in with multi-row `INSERT`s, in one transaction
-//! per tenant, confined to that tenant exactly as the store confines its own transactions.
+//! everything it owns, as domain values) goes in with multi-row `INSERT`s (up to 1,000 rows
+//! each, under both backends' bind-parameter limits), in one transaction per tenant, confined
+//! to that tenant exactly as the store confines its own transactions.
 //!
 //! Every row is built by the same function the repositories insert with, so seeded data is
 //! what the use-cases would have written. Nothing here decides what the data is (the command
@@ -40,6 +41,10 @@ use crate::store::confine;
 const SQLITE_MAX_BINDS: usize = 32_766;
 /// The most bind parameters one PostgreSQL statement takes (the protocol counts them in 16 bits).
 const POSTGRES_MAX_BINDS: usize = 65_535;
+/// The most rows one statement inserts, whatever the limits allow: each statement stays a
+/// fraction of a second, far inside the statement timeout and the slow-statement log's second
+/// on a busy machine, and full batches share one prepared statement per table.
+const MAX_ROWS_PER_STATEMENT: usize = 1_000;
 
 /// One shop and everything it owns, ready to be written: the rows of each table as the
 /// use-cases would have written them over the shop's life. Ids are expected to be UUIDv7 of
@@ -145,7 +150,8 @@ async fn continue_order_numbers(
     Ok(())
 }
 
-/// Inserts `rows` with as few statements as the backend's bind-parameter limit allows.
+/// Inserts `rows`, [`MAX_ROWS_PER_STATEMENT`] at a time or fewer when the backend's
+/// bind-parameter limit asks for it.
 async fn insert_all<E>(txn: &DatabaseTransaction, backend: Backend, rows: Vec<E::Model>) -> Result<(), DomainError>
 where
     E: EntityTrait,
@@ -155,7 +161,7 @@ where
         Backend::Sqlite => SQLITE_MAX_BINDS,
         Backend::Postgres => POSTGRES_MAX_BINDS,
     };
-    let per_statement = (max_binds / E::Column::iter().count()).max(1);
+    let per_statement = (max_binds / E::Column::iter().count()).clamp(1, MAX_ROWS_PER_STATEMENT);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let batch: Vec<E::ActiveModel> =
