@@ -80,7 +80,8 @@ pub(crate) fn movement_row(tenant: Uuid, movement: &StockMovement) -> stock_move
 /// same conditions as `Level::apply` checked on the locked row: it locks the levels in product
 /// order first (`ORDER BY … FOR UPDATE`), so concurrent statements over overlapping products
 /// cannot deadlock, and returns the levels it changed. A level whose change would break a rule
-/// is left as it was and not returned. PostgreSQL only.
+/// is left as it was and not returned. Both scans name every key column (`product_id IN …`), so
+/// each is a few primary-key lookups whatever the planner knows of the table. PostgreSQL only.
 fn change_levels_statement(
     tenant: Uuid,
     location: LocationId,
@@ -88,25 +89,27 @@ fn change_levels_statement(
     at: OffsetDateTime,
 ) -> Statement {
     let mut values: Vec<Value> = vec![tenant.into(), location.uuid().into(), at.into()];
-    let mut wanted = Vec::with_capacity(changes.len());
+    let (mut wanted, mut products) = (Vec::with_capacity(changes.len()), Vec::with_capacity(changes.len()));
     for (product, change) in changes {
         let n = values.len();
         wanted.push(format!("(${}::uuid, ${}::bigint, ${}::bigint)", n + 1, n + 2, n + 3));
+        products.push(format!("${}::uuid", n + 1));
         values.extend([product.uuid().into(), change.on_hand.into(), change.reserved.into()]);
     }
+    let (wanted, products) = (wanted.join(", "), products.join(", "));
     let sql = format!(
-        "WITH wanted (product_id, on_hand, reserved) AS (VALUES {}), \
-         locked AS (SELECT level.product_id FROM stock_levels AS level JOIN wanted USING (product_id) \
-             WHERE level.tenant_id = $1 AND level.location_id = $2 \
-             ORDER BY level.product_id FOR UPDATE OF level) \
+        "WITH wanted (product_id, on_hand, reserved) AS (VALUES {wanted}), \
+         locked AS (SELECT level.product_id FROM stock_levels AS level \
+             WHERE level.tenant_id = $1 AND level.location_id = $2 AND level.product_id IN ({products}) \
+             ORDER BY level.product_id FOR UPDATE) \
          UPDATE stock_levels AS level \
          SET on_hand = level.on_hand + wanted.on_hand, reserved = level.reserved + wanted.reserved, updated_at = $3 \
          FROM wanted JOIN locked USING (product_id) \
-         WHERE level.tenant_id = $1 AND level.location_id = $2 AND level.product_id = wanted.product_id \
+         WHERE level.tenant_id = $1 AND level.location_id = $2 AND level.product_id IN ({products}) \
+             AND level.product_id = wanted.product_id \
              AND level.on_hand + wanted.on_hand >= 0 AND level.reserved + wanted.reserved >= 0 \
              AND level.reserved + wanted.reserved <= level.on_hand + wanted.on_hand \
-         RETURNING level.tenant_id, level.product_id, level.location_id, level.on_hand, level.reserved, level.updated_at",
-        wanted.join(", ")
+         RETURNING level.tenant_id, level.product_id, level.location_id, level.on_hand, level.reserved, level.updated_at"
     );
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
